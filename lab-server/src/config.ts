@@ -1,0 +1,130 @@
+// The lab server's settings, parsed once at start from flags and the environment into a frozen
+// object. Flags win over environment variables; defaults suit a training host for a room.
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+const schema = z.object({
+  host: z.string().min(1),
+  port,
+  instance: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lower-case letters, digits and dashes, at most 41'),
+  siteDir: z.string().min(1),
+  labsDir: z.string().min(1),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  prettyLogs: z.boolean(),
+  buildImages: z.boolean(),
+  buildSite: z.boolean(),
+  sessionMinutes: positiveInt.max(24 * 60),
+  maxSessions: positiveInt,
+  containerMemoryMb: positiveInt.min(64),
+  containerCpus: z.coerce.number().positive().max(64),
+  containerPids: positiveInt.min(16),
+  checkTimeoutSeconds: positiveInt.max(600),
+  allowedOrigins: z.array(z.url()),
+});
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+/** The variable or flag that sets each field, for help text and error messages. */
+export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?: string; help: string }> = {
+  host: { env: 'LAB_HOST', flag: 'host', help: 'address to listen on (default 127.0.0.1)' },
+  port: { env: 'LAB_PORT', flag: 'port', help: 'TCP port to listen on, 0 for any free port (default 4321)' },
+  instance: { env: 'LAB_INSTANCE', flag: 'instance', help: 'name of this server; it removes only its own leftovers (default "default")' },
+  siteDir: { env: 'LAB_SITE_DIR', help: 'folder of the built site (default dist)' },
+  labsDir: { env: 'LAB_LABS_DIR', help: 'folder of lab definitions (default content/labs)' },
+  logLevel: { env: 'LAB_LOG_LEVEL', flag: 'log-level', help: 'pino log level (default info)' },
+  prettyLogs: { env: 'LAB_PRETTY_LOGS', help: '1 for human-readable logs, 0 for JSON (default 1 on a terminal)' },
+  buildImages: { env: 'LAB_BUILD_IMAGES', flag: 'no-build-images', help: 'build missing images at start (default 1)' },
+  buildSite: { env: 'LAB_BUILD_SITE', flag: 'no-build-site', help: 'build the site at start when its sources changed (default 1)' },
+  sessionMinutes: { env: 'LAB_SESSION_MINUTES', help: 'minutes a lab session lasts (default 45)' },
+  maxSessions: { env: 'LAB_MAX_SESSIONS', help: 'sessions running at once on this server (default 60)' },
+  containerMemoryMb: { env: 'LAB_CONTAINER_MEMORY_MB', help: 'memory limit per container in MiB, swap included (default 1024)' },
+  containerCpus: { env: 'LAB_CONTAINER_CPUS', help: 'CPU limit per container in cores (default 1)' },
+  containerPids: { env: 'LAB_CONTAINER_PIDS', help: 'process limit per container (default 512)' },
+  checkTimeoutSeconds: { env: 'LAB_CHECK_TIMEOUT_SECONDS', help: 'seconds a step check may run (default 20)' },
+  allowedOrigins: { env: 'LAB_ALLOWED_ORIGINS', help: 'comma-separated extra origins allowed to open terminals' },
+};
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((line) => `  ${line}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Parses flags and environment variables; throws ConfigError listing every invalid value. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const { values: flags } = parseFlags(argv);
+
+  const raw = {
+    host: flags.host ?? env.LAB_HOST ?? '127.0.0.1',
+    port: flags.port ?? env.LAB_PORT ?? '4321',
+    instance: flags.instance ?? env.LAB_INSTANCE ?? 'default',
+    siteDir: env.LAB_SITE_DIR ?? 'dist',
+    labsDir: env.LAB_LABS_DIR ?? 'content/labs',
+    logLevel: flags['log-level'] ?? env.LAB_LOG_LEVEL ?? 'info',
+    prettyLogs: parseSwitch(env.LAB_PRETTY_LOGS, process.stdout.isTTY === true),
+    buildImages: flags['no-build-images'] ? false : parseSwitch(env.LAB_BUILD_IMAGES, true),
+    buildSite: flags['no-build-site'] ? false : parseSwitch(env.LAB_BUILD_SITE, true),
+    sessionMinutes: env.LAB_SESSION_MINUTES ?? '45',
+    maxSessions: env.LAB_MAX_SESSIONS ?? '60',
+    containerMemoryMb: env.LAB_CONTAINER_MEMORY_MB ?? '1024',
+    containerCpus: env.LAB_CONTAINER_CPUS ?? '1',
+    containerPids: env.LAB_CONTAINER_PIDS ?? '512',
+    checkTimeoutSeconds: env.LAB_CHECK_TIMEOUT_SECONDS ?? '20',
+    allowedOrigins: splitList(env.LAB_ALLOWED_ORIGINS),
+  };
+
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, raw)));
+  }
+
+  return Object.freeze(result.data);
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        instance: { type: 'string' },
+        'log-level': { type: 'string' },
+        'no-build-images': { type: 'boolean' },
+        'no-build-site': { type: 'boolean' },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    const allowed = Object.values(SOURCES)
+      .flatMap((source) => (source.flag ? [`--${source.flag}`] : []))
+      .join(', ');
+    throw new ConfigError([`${(error as Error).message}. Allowed flags: ${allowed}.`]);
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
+  const field = String(issue.path[0]) as keyof typeof SOURCES;
+  const source = SOURCES[field];
+  const name = source.flag ? `${source.env} (or --${source.flag})` : source.env;
+  return `${name}=${JSON.stringify(raw[field])}: ${issue.message}; expected ${source.help}.`;
+}
+
+function parseSwitch(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  return !['0', 'false', 'no', 'off'].includes(value.toLowerCase());
+}
+
+function splitList(value: string | undefined): string[] {
+  if (!value) return [];
+  return value.split(',').map((item) => item.trim()).filter(Boolean);
+}

@@ -1,0 +1,163 @@
+// The HTTP server: the built site, the REST API and the terminal WebSocket on one port, with one
+// final error handler for HTTP requests and one for WebSocket upgrades.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { WebSocketServer } from 'ws';
+
+import type { Config } from '../config.ts';
+import { InvalidRequestError, LabError, UnauthorizedError } from '../errors.ts';
+import type { Lab } from '../labs/schema.ts';
+import type { Logger } from '../log.ts';
+import type { SandboxRuntime } from '../sandbox/runtime.ts';
+import type { SessionManager } from '../sessions/manager.ts';
+import { TerminalBridge } from '../terminal/bridge.ts';
+import { createApiRouter } from './api.ts';
+
+export const TERMINAL_SUBPROTOCOL = 'ddev-lab.v1';
+const TOKEN_SUBPROTOCOL_PREFIX = 'ddev-lab.token.';
+const TERMINAL_PATH = /^\/ws\/sessions\/([0-9a-f]{16})\/terminals\/([a-z0-9][a-z0-9-]{0,62})$/;
+const MAX_MESSAGE_BYTES = 64 * 1024;
+
+export interface Deps {
+  config: Config;
+  labs: Map<string, Lab>;
+  sessions: SessionManager;
+  runtime: SandboxRuntime;
+  log: Logger;
+}
+
+export function createHttpServer(deps: Deps): Server {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use('/api', createApiRouter(deps));
+  app.use('/api', (_request, _response, next) => next(new LabError('NotFound', 404, 'No such API route.')));
+  app.use(express.static(path.resolve(deps.config.siteDir), { redirect: true }));
+  app.use((request, response) => {
+    response.status(404).sendFile(path.resolve(deps.config.siteDir, '404.html'), (error) => {
+      if (error) response.status(404).type('text').send(`Not found: ${request.path}`);
+    });
+  });
+  app.use(createErrorHandler(deps.log));
+
+  const server = createServer(app);
+  const sockets = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_MESSAGE_BYTES,
+    handleProtocols: (protocols) => (protocols.has(TERMINAL_SUBPROTOCOL) ? TERMINAL_SUBPROTOCOL : false),
+  });
+
+  server.on('upgrade', (request, socket, head) => {
+    handleUpgrade(deps, sockets, request, socket, head).catch((error) => rejectUpgrade(deps.log, socket, error));
+  });
+  return server;
+}
+
+async function handleUpgrade(
+  deps: Deps,
+  sockets: WebSocketServer,
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const match = TERMINAL_PATH.exec(url.pathname);
+  if (!match) throw new LabError('NotFound', 404, 'No WebSocket endpoint at this path.');
+
+  checkOrigin(deps.config, request);
+
+  const [, sessionId, terminalId] = match as unknown as [string, string, string];
+  const session = deps.sessions.authorize(sessionId, tokenFromProtocols(request));
+  const terminal = deps.sessions.lab(session).terminals.find((candidate) => candidate.id === terminalId);
+  if (!terminal) throw new InvalidRequestError(`Lab "${session.labId}" has no terminal "${terminalId}".`);
+
+  const cols = clampSize(url.searchParams.get('cols'), 80);
+  const rows = clampSize(url.searchParams.get('rows'), 24);
+  const containerId = session.sandbox.containers[terminal.service]!;
+  const process = await deps.runtime.openTerminal(containerId, { user: terminal.user, shell: terminal.shell, cols, rows });
+
+  // If the handshake fails, ws destroys the socket without calling back: end the shell then.
+  let upgraded = false;
+  socket.once('close', () => {
+    if (!upgraded) void process.dispose();
+  });
+
+  sockets.handleUpgrade(request, socket, head, (webSocket) => {
+    upgraded = true;
+    const log = deps.log.child({ sessionId, labId: session.labId, terminalId });
+    const bridge = new TerminalBridge(webSocket, process, log);
+    const unsubscribe = deps.sessions.onEnd((endedId) => {
+      if (endedId === sessionId) void bridge.close('closed', 'The lab session has ended.');
+    });
+    webSocket.once('close', () => {
+      unsubscribe();
+      log.info('terminal closed');
+    });
+    log.info('terminal opened');
+  });
+}
+
+/** Accepts the page's own origin (the Host it was served from) and the configured extra origins. */
+function checkOrigin(config: Config, request: IncomingMessage): void {
+  const origin = request.headers.origin;
+  const host = request.headers.host;
+  if (!origin) return;
+
+  const own = host ? [`http://${host}`, `https://${host}`] : [];
+  if (own.includes(origin) || config.allowedOrigins.includes(origin)) return;
+  throw new LabError('ForbiddenOrigin', 403, `Origin ${origin} may not open terminals on this server.`);
+}
+
+function tokenFromProtocols(request: IncomingMessage): string | undefined {
+  const header = request.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string') throw new UnauthorizedError();
+
+  const entry = header
+    .split(',')
+    .map((value) => value.trim())
+    .find((value) => value.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+  return entry?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+}
+
+function clampSize(value: string | null, fallback: number): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) return fallback;
+  return Math.min(parsed, 1000);
+}
+
+function rejectUpgrade(log: Logger, socket: Duplex, error: unknown): void {
+  const known = error instanceof LabError;
+  if (!known) log.error({ err: error }, 'WebSocket upgrade failed');
+
+  const status = known ? error.status : 500;
+  const body = JSON.stringify(known ? error.toJSON() : { error: 'Internal', message: 'The terminal could not be opened.' });
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function createErrorHandler(log: Logger) {
+  return (error: unknown, request: Request, response: Response, _next: NextFunction) => {
+    if (error instanceof LabError) {
+      if (error.status >= 500) log.warn({ err: error, path: request.path }, 'request failed');
+      if ('retryAfterSeconds' in error) response.set('Retry-After', String(error.retryAfterSeconds));
+      response.status(error.status).json(error.toJSON());
+      return;
+    }
+
+    const status = (error as { status?: number; type?: string }).status;
+    if (status && status >= 400 && status < 500) {
+      response.status(status).json({ error: 'InvalidRequest', message: `The request was rejected: ${(error as Error).message}.` });
+      return;
+    }
+
+    log.error({ err: error, path: request.path }, 'request failed');
+    response.status(500).json({ error: 'Internal', message: 'The lab server failed on this request. Its log has the details.' });
+  };
+}
+
+function statusText(status: number): string {
+  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+}

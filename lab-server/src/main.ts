@@ -1,0 +1,93 @@
+// `npm start`: checks the Docker Engine, builds the missing images and the site, removes what an
+// earlier run left behind, and serves the site, the API and the terminals on one port.
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { LabError } from './errors.ts';
+import { createHttpServer } from './http/server.ts';
+import { ensureImages } from './images/build.ts';
+import type { ImageName } from './images/catalog.ts';
+import { loadLabs } from './labs/load.ts';
+import { LabDefinitionError, type Lab } from './labs/schema.ts';
+import { createLogger, type Logger } from './log.ts';
+import { DockerRuntime } from './sandbox/docker-runtime.ts';
+import { SessionManager } from './sessions/manager.ts';
+import { ensureSite } from './site.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.argv.slice(2), process.env);
+  const log = createLogger({ level: config.logLevel, pretty: config.prettyLogs });
+
+  const runtime = new DockerRuntime();
+  await runtime.ping();
+
+  const labs = await loadLabs(path.resolve(ROOT, config.labsDir));
+  if (config.buildImages) await buildImages(labs, log);
+  if (config.buildSite) await ensureSite({ root: ROOT, siteDir: path.resolve(ROOT, config.siteDir), log });
+
+  const removed = await runtime.sweep(config.instance);
+  log.info({ instance: config.instance, ...removed }, 'removed what an earlier run left behind');
+
+  const sessions = new SessionManager({ config, labs, runtime, log });
+  const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log });
+  await listen(server, config);
+
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${displayHost(config.host)}:${port}/`;
+  log.info({ url, labs: labs.size }, 'lab server listening');
+  process.stdout.write(`\n  ddev-lab is running at ${url}\n\n`);
+
+  installShutdown(server, sessions, log);
+}
+
+async function buildImages(labs: Map<string, Lab>, log: Logger): Promise<void> {
+  const names = new Set<ImageName>();
+  for (const lab of labs.values()) {
+    for (const service of Object.values(lab.services)) names.add(service.image);
+  }
+  await ensureImages({ names: [...names], onProgress: (line) => log.info({ image: true }, line) });
+}
+
+function listen(server: ReturnType<typeof createHttpServer>, config: Config): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+}
+
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function installShutdown(server: ReturnType<typeof createHttpServer>, sessions: SessionManager, log: Logger): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: ending every session');
+    server.close();
+    await sessions.endAll('shutdown');
+    server.closeAllConnections();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof LabDefinitionError || error instanceof LabError) {
+    process.stderr.write(`ddev-lab: ${error.message}\n`);
+    process.exit(1);
+  }
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    process.stderr.write(`ddev-lab: the port is already in use. Stop the other server, or set LAB_PORT (or --port).\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`ddev-lab: start failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,75 @@
+// The interface between the lab server and a container runtime. The Docker implementation is in
+// docker-runtime.ts; unit tests substitute a fake here and nowhere else.
+import type { Duplex } from 'node:stream';
+
+export interface ServiceSpec {
+  name: string;
+  imageTag: string;
+  command?: string[];
+  environment: Record<string, string>;
+  user?: string;
+  workingDir?: string;
+  healthcheck?: { test: string; intervalSeconds: number };
+}
+
+export interface SandboxLimits {
+  memoryBytes: number;
+  nanoCpus: number;
+  pids: number;
+}
+
+export interface SandboxSpec {
+  instance: string;
+  sessionId: string;
+  labId: string;
+  expiresAt: number;
+  services: ServiceSpec[];
+  limits: SandboxLimits;
+}
+
+export interface Sandbox {
+  sessionId: string;
+  networkId: string;
+  /** Container id by service name. */
+  containers: Record<string, string>;
+}
+
+export interface TerminalOptions {
+  user?: string;
+  shell: string;
+  cols: number;
+  rows: number;
+  workingDir?: string;
+}
+
+export interface TerminalProcess {
+  /** Raw TTY bytes both ways. */
+  stream: Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  /** Ends the shell and closes the stream; safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface RemovalCount {
+  containers: number;
+  networks: number;
+}
+
+export interface SandboxRuntime {
+  ping(): Promise<void>;
+  imageExists(tag: string): Promise<boolean>;
+  createSandbox(spec: SandboxSpec): Promise<Sandbox>;
+  /** Removes one session's containers and network; resources already gone count as removed. */
+  removeSandbox(instance: string, sessionId: string): Promise<RemovalCount>;
+  /** Removes every resource of this server instance, for leftovers of an earlier run. */
+  sweep(instance: string): Promise<RemovalCount>;
+  openTerminal(containerId: string, options: TerminalOptions): Promise<TerminalProcess>;
+  runCommand(containerId: string, options: { user?: string; command: string; timeoutSeconds: number }): Promise<CommandResult>;
+}
