@@ -18,7 +18,7 @@ const schema = z.object({
   prettyLogs: z.boolean(),
   buildImages: z.boolean(),
   buildSite: z.boolean(),
-  sessionMinutes: positiveInt.max(24 * 60),
+  sessionMinutes: z.coerce.number().positive().max(24 * 60),
   maxSessions: positiveInt,
   containerMemoryMb: positiveInt.min(64),
   containerCpus: z.coerce.number().positive().max(64),
@@ -84,7 +84,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 
   const result = schema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, raw)));
+    // One line per setting: a value can break several rules, and the first is enough to act on.
+    const seen = new Set<PropertyKey>();
+    const firstIssues = result.error.issues.filter((issue) => !seen.has(issue.path[0]!) && seen.add(issue.path[0]!));
+    throw new ConfigError(firstIssues.map((issue) => describeIssue(issue, raw)));
   }
 
   return Object.freeze(result.data);
@@ -116,7 +119,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
   const field = String(issue.path[0]) as keyof typeof SOURCES;
   const source = SOURCES[field];
   const name = source.flag ? `${source.env} (or --${source.flag})` : source.env;
-  return `${name}=${JSON.stringify(raw[field])}: ${issue.message}; expected ${source.help}.`;
+  return `${name}=${JSON.stringify(raw[field])}: ${issue.message}. Set it to the ${source.help}.`;
 }
 
 function parseSwitch(value: string | undefined, fallback: boolean): boolean {

@@ -58,7 +58,7 @@ function runAstroBuild(root: string, siteDir: string): Promise<void> {
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`astro build exited with code ${code}; its output above says what failed.`));
+      else reject(new Error(`astro build failed with exit code ${code}; its output above shows the error.`));
     });
   });
 }

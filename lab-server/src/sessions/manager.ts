@@ -133,8 +133,8 @@ export class SessionManager {
   }
 }
 
-function tokensEqual(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
+function tokensEqual(candidate: string, expected: string): boolean {
+  const a = Buffer.from(candidate);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,0 +1,23 @@
+// Reads and removes test resources on the real Docker Engine, found by label only.
+import Docker from 'dockerode';
+
+import { LABELS, labelFilter } from '../../lab-server/src/sandbox/labels.ts';
+
+export const docker = new Docker();
+
+export async function listManaged(instance: string, sessionId?: string) {
+  const labels: Record<string, string> = { [LABELS.managed]: 'true', [LABELS.instance]: instance };
+  if (sessionId) labels[LABELS.session] = sessionId;
+  const filters = JSON.stringify(labelFilter(labels));
+
+  const containers = await docker.listContainers({ all: true, filters });
+  const networks = await docker.listNetworks({ filters });
+  return { containers, networks };
+}
+
+/** Removes everything of a test instance; used in `after` hooks so a failed test leaks nothing. */
+export async function removeInstance(instance: string): Promise<void> {
+  const { containers, networks } = await listManaged(instance);
+  await Promise.all(containers.map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(networks.map((info) => docker.getNetwork(info.Id).remove().catch(() => undefined)));
+}

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { ConfigError, loadConfig } from '../../lab-server/src/config.ts';
+
+describe('config', () => {
+  test('defaults listen on loopback', () => {
+    const config = loadConfig([], {});
+
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.port, 4321);
+    assert.equal(config.instance, 'default');
+    assert.ok(Object.isFrozen(config));
+  });
+
+  test('flags win over environment', () => {
+    const config = loadConfig(['--port', '5000', '--host', '0.0.0.0'], { LAB_PORT: '6000' });
+
+    assert.equal(config.port, 5000);
+    assert.equal(config.host, '0.0.0.0');
+  });
+
+  test('lists every invalid value', () => {
+    const error = captureError(() => loadConfig([], { LAB_PORT: 'eighty', LAB_CONTAINER_MEMORY_MB: '-1' }));
+
+    assert.equal(error.problems.length, 2);
+    assert.match(error.problems[0]!, /^LAB_PORT \(or --port\)="eighty": .*Set it to the TCP port/);
+    assert.match(error.problems[1]!, /^LAB_CONTAINER_MEMORY_MB="-1": .*Set it to the memory limit/);
+  });
+
+  test('rejects an unknown flag', () => {
+    const error = captureError(() => loadConfig(['--hots', 'x'], {}));
+
+    assert.match(error.problems[0]!, /Unknown option '--hots'.*Allowed flags: --host, --port/);
+  });
+});
+
+function captureError(action: () => unknown): ConfigError {
+  try {
+    action();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error;
+  }
+  assert.fail('no error was thrown');
+}
