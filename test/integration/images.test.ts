@@ -87,6 +87,29 @@ describe('webserver image chain', () => {
     assert.match(logs, /ready to handle connections/, 'php-fpm logs reach the container output');
   });
 
+  test('hardened apache-fpm serves PHP', async () => {
+    const container = await startWeb(instance, network, 'apache-fpm');
+
+    await waitHealthy(container);
+    const page = await execText(container, ['curl', '--silent', '--fail', 'http://localhost/']);
+    const processes = await execText(container, ['ps', '-eo', 'comm']);
+
+    assert.match(page, /Apache\/2/);
+    assert.match(page, /fpm-fcgi/);
+    assert.doesNotMatch(processes, /^nginx$/m);
+  });
+
+  test('generic type starts no web server', async () => {
+    const container = await startWeb(instance, network, 'generic');
+
+    await waitHealthy(container);
+    const processes = await execText(container, ['ps', '-eo', 'comm']);
+
+    assert.doesNotMatch(processes, /^nginx$/m);
+    assert.doesNotMatch(processes, /^apache2$/m);
+    assert.doesNotMatch(processes, /^php-fpm/m);
+  });
+
   test('second ensureImages is a no-op', async () => {
     const again = await ensureImages({ names: ['webserver'], reportPath: join(reportDir, 'again.json') });
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 if [[ "${DDEV_WEBSERVER_TYPE:-nginx-fpm}" == generic ]]; then
-    exec supervisorctl --configuration /etc/supervisor/supervisord-generic.conf pid >/dev/null
+    exec supervisorctl pid >/dev/null
 fi
 
 curl --fail --silent --show-error --max-time 4 --output /dev/null http://127.0.0.1/
