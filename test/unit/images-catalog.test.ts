@@ -17,6 +17,13 @@ test('imageTag defaults to trixie', () => {
   assert.equal(imageTag('php-base', 'bookworm'), 'ddev-lab/ddev-php-base:bookworm');
 });
 
+test('dbserver tags name the version', () => {
+  assert.equal(imageTag('dbserver-mariadb'), 'ddev-lab/ddev-dbserver-mariadb-11.8:trixie');
+  assert.equal(imageTag('dbserver-mariadb', 'bookworm'), 'ddev-lab/ddev-dbserver-mariadb-10.11:bookworm');
+  assert.equal(imageTag('dbserver-postgres'), 'ddev-lab/ddev-dbserver-postgres-17:trixie');
+  assert.equal(imageTag('dbserver-postgres', 'bookworm'), 'ddev-lab/ddev-dbserver-postgres-15:bookworm');
+});
+
 test('base starts from Debian slim', () => {
   assert.equal(parentTag('base'), 'debian:trixie-slim');
   assert.equal(parentTag('base', 'bookworm'), 'debian:bookworm-slim');
@@ -34,6 +41,7 @@ test('withPrerequisites adds parents in order', () => {
   assert.deepEqual(withPrerequisites(['webserver']), ['base', 'php-base', 'webserver']);
   assert.deepEqual(withPrerequisites(['webserver', 'base']), ['base', 'php-base', 'webserver']);
   assert.deepEqual(withPrerequisites(['base']), ['base']);
+  assert.deepEqual(withPrerequisites(['dbserver-postgres']), ['base', 'dbserver-postgres']);
 });
 
 test('IMAGE_NAMES lists parents first', () => {

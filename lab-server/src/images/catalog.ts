@@ -3,13 +3,20 @@
 
 export type DebianRelease = 'trixie' | 'bookworm';
 
-export type ImageName = 'base' | 'php-base' | 'webserver';
+export type ImageName =
+  | 'base'
+  | 'php-base'
+  | 'webserver'
+  | 'dbserver-mariadb'
+  | 'dbserver-postgres';
 
 /** Every image in dependency order: each image comes after its parent. */
 export const IMAGE_NAMES: readonly ImageName[] = [
   'base',
   'php-base',
   'webserver',
+  'dbserver-mariadb',
+  'dbserver-postgres',
 ];
 
 export const DEBIAN_RELEASES: readonly DebianRelease[] = ['trixie', 'bookworm'];
@@ -18,7 +25,7 @@ export const DEFAULT_RELEASE: DebianRelease = 'trixie';
 
 export const TAG_NAMESPACE = 'ddev-lab';
 
-/** Versions of what each Debian release ships, read from packages.debian.org. */
+/** Versions of the packages each Debian release ships, as its archive lists them. */
 export const DEBIAN_PACKAGE_VERSIONS: Readonly<
   Record<DebianRelease, { debian: string; php: string; mariadb: string; postgres: string }>
 > = {
@@ -38,6 +45,8 @@ export const IMAGE_SPECS: Readonly<Record<ImageName, ImageSpec>> = {
   base: { name: 'base', folder: 'base', parent: 'debian' },
   'php-base': { name: 'php-base', folder: 'php-base', parent: 'base' },
   webserver: { name: 'webserver', folder: 'webserver', parent: 'php-base' },
+  'dbserver-mariadb': { name: 'dbserver-mariadb', folder: 'dbserver-mariadb', parent: 'base' },
+  'dbserver-postgres': { name: 'dbserver-postgres', folder: 'dbserver-postgres', parent: 'base' },
 };
 
 /** Returns true when the value is one of the short image names. */
@@ -63,7 +72,12 @@ export function imageTag(name: ImageName, release: DebianRelease = DEFAULT_RELEA
   return `${TAG_NAMESPACE}/${imageRepository(name, release)}:${release}`;
 }
 
-function imageRepository(name: ImageName, _release: DebianRelease): string {
+function imageRepository(name: ImageName, release: DebianRelease): string {
+  const versions = DEBIAN_PACKAGE_VERSIONS[release];
+
+  if (name === 'dbserver-mariadb') return `ddev-dbserver-mariadb-${versions.mariadb}`;
+  if (name === 'dbserver-postgres') return `ddev-dbserver-postgres-${versions.postgres}`;
+
   return `ddev-${name}`;
 }
 
@@ -89,15 +103,15 @@ export function buildArgs(name: ImageName, release: DebianRelease): Record<strin
 
 /** Returns the names in dependency order, with every prerequisite of the requested names added. */
 export function withPrerequisites(names: readonly ImageName[]): ImageName[] {
-  const wanted = new Set<ImageName>();
+  const required = new Set<ImageName>();
 
   for (const name of names) {
     let current: ImageName | 'debian' = name;
-    while (current !== 'debian' && !wanted.has(current)) {
-      wanted.add(current);
+    while (current !== 'debian' && !required.has(current)) {
+      required.add(current);
       current = IMAGE_SPECS[current].parent;
     }
   }
 
-  return IMAGE_NAMES.filter((name) => wanted.has(name));
+  return IMAGE_NAMES.filter((name) => required.has(name));
 }
