@@ -11,9 +11,10 @@ if [[ ! -f "$config" ]]; then
     exit 1
 fi
 
-# Programs write their logs into this FIFO, and cat copies it to the container's output. This
-# works for any uid, whereas opening /dev/stdout fails for a non-root user when it is a pipe that
-# root created. cat opens the FIFO read-write, so it never reads end-of-file between writers.
+# Programs write their logs into this FIFO, and cat, which inherited the container's stdout,
+# copies them there. DDEV needs the FIFO because its start.sh runs through docker exec, whose
+# output is not the container's log. cat opens the FIFO read-write, so it never reads
+# end-of-file between writers.
 logpipe=/var/tmp/logpipe
 rm -f "$logpipe"
 mkfifo -m 0600 "$logpipe"

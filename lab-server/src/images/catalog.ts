@@ -8,7 +8,8 @@ export type ImageName =
   | 'php-base'
   | 'webserver'
   | 'dbserver-mariadb'
-  | 'dbserver-postgres';
+  | 'dbserver-postgres'
+  | 'router';
 
 /** Every image in dependency order: each image comes after its parent. */
 export const IMAGE_NAMES: readonly ImageName[] = [
@@ -17,6 +18,7 @@ export const IMAGE_NAMES: readonly ImageName[] = [
   'webserver',
   'dbserver-mariadb',
   'dbserver-postgres',
+  'router',
 ];
 
 export const DEBIAN_RELEASES: readonly DebianRelease[] = ['trixie', 'bookworm'];
@@ -47,6 +49,7 @@ export const IMAGE_SPECS: Readonly<Record<ImageName, ImageSpec>> = {
   webserver: { name: 'webserver', folder: 'webserver', parent: 'php-base' },
   'dbserver-mariadb': { name: 'dbserver-mariadb', folder: 'dbserver-mariadb', parent: 'base' },
   'dbserver-postgres': { name: 'dbserver-postgres', folder: 'dbserver-postgres', parent: 'base' },
+  router: { name: 'router', folder: 'router', parent: 'base' },
 };
 
 /** Returns true when the value is one of the short image names. */

@@ -1,0 +1,162 @@
+// The router image on the real Docker Engine: it sends two projects' host names to two web
+// containers, serves the no-project page for other host names, and reloads routes without
+// dropping a request in flight.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import type Docker from 'dockerode';
+
+import { docker, removeInstance } from '../helpers/docker.ts';
+import { uniqueInstance } from '../helpers/lab-server.ts';
+import { imageTag } from '../../lab-server/src/images/catalog.ts';
+import type { ImageName } from '../../lab-server/src/images/catalog.ts';
+import { ensureImages } from '../../lab-server/src/images/build.ts';
+import { renderRouteFile } from '../../lab-server/src/images/router-routes.ts';
+import { putRoute } from '../../lab-server/src/sandbox/image-router.ts';
+import { managedLabels } from '../../lab-server/src/sandbox/labels.ts';
+
+const HARDENED = {
+  CapDrop: ['ALL'],
+  CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE'],
+  SecurityOpt: ['no-new-privileges'],
+  ReadonlyRootfs: false,
+};
+
+const HEALTHY_WITHIN_MS = 60_000;
+
+describe('router image', () => {
+  const instance = uniqueInstance('it-images-router');
+  let reportDir: string;
+  let router: Docker.Container;
+  let alpha: Docker.Container;
+
+  before(async () => {
+    reportDir = await mkdtemp(join(tmpdir(), 'ddev-lab-report-'));
+    await ensureImages({ names: ['webserver', 'router'], reportPath: join(reportDir, 'report.json') });
+
+    const network = await docker.createNetwork({
+      Name: `${instance}-net`,
+      Labels: managedLabels({ kind: 'network', instance }),
+    });
+    router = await startService(instance, network, 'router', 'ddev-router');
+    alpha = await startService(instance, network, 'webserver', 'ddev-alpha-web');
+    const beta = await startService(instance, network, 'webserver', 'ddev-beta-web');
+    await Promise.all([waitHealthy(router), waitHealthy(alpha), waitHealthy(beta)]);
+
+    for (const project of ['alpha', 'beta']) {
+      const routeFile = renderRouteFile({
+        project,
+        upstreamHost: `ddev-${project}-web`,
+        virtualHost: `${project}.ddev.site`,
+        httpExpose: '80:80',
+      });
+      await putRoute(docker, router.id, project, routeFile);
+    }
+  });
+
+  after(async () => {
+    await removeInstance(instance);
+    await rm(reportDir, { recursive: true, force: true });
+  });
+
+  test('routes each host to its project', async () => {
+    const alphaPage = await fetchThrough(router, 'alpha.ddev.site', '/');
+    const betaPage = await fetchThrough(router, 'beta.ddev.site', '/');
+
+    assert.match(alphaPage, /<dd>ddev-alpha-web<\/dd>/);
+    assert.match(betaPage, /<dd>ddev-beta-web<\/dd>/);
+  });
+
+  test('unknown host gets the no-project page', async () => {
+    const output = await execText(router, [
+      'curl', '--silent', '--write-out', '\\n%{http_code}', '--header', 'Host: gamma.ddev.site', 'http://127.0.0.1/',
+    ]);
+
+    assert.match(output, /No DDEV project is served at gamma\.ddev\.site/);
+    assert.match(output, /\n404$/);
+  });
+
+  test('invalid route is rolled back', async () => {
+    await assert.rejects(putRoute(docker, router.id, 'broken', 'server { nonsense; }\n'), /nginx rejected/);
+
+    const routes = await execText(router, ['router-route', 'list']);
+
+    assert.deepEqual(routes.trim().split('\n'), ['alpha', 'beta']);
+    assert.match(await fetchThrough(router, 'alpha.ddev.site', '/'), /ddev-alpha-web/);
+  });
+
+  test('reload keeps requests in flight', async () => {
+    await execText(alpha, ['sh', '-c', `echo '<?php sleep(3); echo "slow done";' > /var/www/html/slow.php`]);
+
+    const slow = fetchThrough(router, 'alpha.ddev.site', '/slow.php');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const routeFile = renderRouteFile({
+      project: 'beta',
+      upstreamHost: 'ddev-beta-web',
+      virtualHost: 'beta.ddev.site,www.beta.ddev.site',
+      httpExpose: '80:80',
+    });
+    await putRoute(docker, router.id, 'beta', routeFile);
+
+    assert.equal(await slow, 'slow done');
+    assert.match(await fetchThrough(router, 'www.beta.ddev.site', '/'), /ddev-beta-web/);
+  });
+});
+
+async function startService(
+  instance: string,
+  network: Docker.Network,
+  image: ImageName,
+  name: string,
+): Promise<Docker.Container> {
+  const container = await docker.createContainer({
+    Image: imageTag(image),
+    Hostname: name,
+    Labels: managedLabels({ kind: 'sandbox', instance, service: name }),
+    HostConfig: { ...HARDENED, NetworkMode: network.id },
+    NetworkingConfig: { EndpointsConfig: { [network.id]: { Aliases: [name] } } },
+  });
+  await container.start();
+  return container;
+}
+
+function fetchThrough(router: Docker.Container, host: string, path: string): Promise<string> {
+  return execText(router, ['curl', '--silent', '--fail', '--header', `Host: ${host}`, `http://127.0.0.1${path}`]);
+}
+
+async function waitHealthy(container: Docker.Container): Promise<void> {
+  const deadline = Date.now() + HEALTHY_WITHIN_MS;
+
+  while (Date.now() < deadline) {
+    const state = (await container.inspect()).State;
+    if (state.Health?.Status === 'healthy') return;
+    if (!state.Running) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+
+  const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8');
+  assert.fail(`container did not turn healthy; last output:\n${logs}`);
+}
+
+/** Runs a command in the container without a TTY; returns its stdout and fails on a non-zero exit. */
+async function execText(container: Docker.Container, cmd: string[]): Promise<string> {
+  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const chunks: Buffer[] = [];
+  const errors: Buffer[] = [];
+  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stderr.on('data', (chunk: Buffer) => errors.push(chunk));
+  docker.modem.demuxStream(stream, stdout, stderr);
+
+  await new Promise((resolve) => stream.on('end', resolve));
+  const { ExitCode } = await exec.inspect();
+
+  const output = Buffer.concat(chunks).toString('utf8');
+  assert.equal(ExitCode, 0, `${cmd.join(' ')} failed: ${Buffer.concat(errors).toString('utf8')}`);
+  return output;
+}
