@@ -1,5 +1,5 @@
-// The guide's SVG diagrams must be accessible and legible in both themes: each has a title and a
-// description that it is labelled by, and every label has at least 4.5:1 contrast (WCAG AA for
+// The guide's SVG diagrams must be accessible and legible in both themes.
+// Each is labelled by its title and description. Every label needs 4.5:1 contrast (WCAG AA for
 // text) against the shape or page behind it, measured from computed styles in Chromium.
 // Screenshots of each diagram in each theme go to test-results/site/ for a human look.
 import assert from 'node:assert/strict';
@@ -189,7 +189,8 @@ describe('diagrams', () => {
   test('label colours follow the theme', () => {
     const dark = coloursByTheme.get('dark');
     const light = coloursByTheme.get('light');
-    assert.ok(dark && light, 'the theme tests did not run');
+    assert.ok(dark, 'the dark theme test did not run');
+    assert.ok(light, 'the light theme test did not run');
 
     const unchanged = dark.filter((label, index) => label.foreground === light[index]?.foreground);
 

@@ -1,5 +1,5 @@
 // Every internal link, asset reference and #anchor in dist/ must resolve to a file and an
-// element that exist. Read from the files, so it needs no server and sees every page.
+// element that exist. The test reads the files, so it needs no server and checks every page.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -32,7 +32,7 @@ function internalReferences(page: SitePage): URL[] {
     .map((reference) => new URL(reference, base));
 }
 
-/** The dist/ file a URL path is served from, as the static server maps it. */
+/** Maps a URL path to the dist/ file it is served from, as the static server does. */
 function fileFor(urlPath: string): string {
   const decoded = decodeURIComponent(urlPath);
   return path.join(DIST, decoded.endsWith('/') ? `${decoded}index.html` : decoded);

@@ -10,7 +10,7 @@ import { assertSiteBuilt, DIST, listPages, openContext, type SitePage } from './
 
 const INDEXED_BODY = /<main[^>]*data-pagefind-body[^>]*>([\s\S]*?)<\/main>/;
 
-/** The page's indexed text, without tags, as lower-case words. */
+/** Extracts the page's indexed text as lower-case words, without tags. */
 function indexedWords(page: SitePage): string[] {
   const body = INDEXED_BODY.exec(page.html)?.[1] ?? '';
   const text = body
@@ -20,7 +20,7 @@ function indexedWords(page: SitePage): string[] {
   return text.toLowerCase().match(/\b[a-z]{6,}\b/g) ?? [];
 }
 
-/** For each page, the word that occurs in the fewest other pages (ties: the longest). */
+/** Picks for each page the word that the fewest other pages contain, the longest on a tie. */
 function distinctiveTerms(pages: SitePage[]): Map<string, string> {
   const wordsByPage = new Map(pages.map((page) => [page.urlPath, new Set(indexedWords(page))]));
   const pageCount = new Map<string, number>();

@@ -1,8 +1,8 @@
 /*
  * DDEV's own published image sizes, matched to our images by short name.
- * Sources: DDEV pull requests #6569 and #6691 and the v1.24.0 release notes.
- * No figure has been published for v1.25 (Debian trixie) or for images other
- * than ddev-webserver.
+ * The figures are the ones DDEV's maintainers measured on v1.23.4 and v1.23.5
+ * builds in 2024 and gave in the v1.24.0 release notes. We know of no figure
+ * for v1.25 (Debian trixie) or for any image other than ddev-webserver.
  */
 export interface DdevSize {
   counterpart: string;
@@ -23,7 +23,15 @@ const rules: { match: RegExp; size: DdevSize }[] = [
     size: { counterpart: 'ddev/ddev-php-base', published: 'no published figure' },
   },
   {
-    match: /mariadb|mysql|postgres|dbserver/,
+    match: /postgres/,
+    size: { counterpart: 'postgres:<version>, used as it is', published: 'not part of DDEV' },
+  },
+  {
+    match: /mariadb/,
+    size: { counterpart: 'ddev/ddev-dbserver-mariadb-<version>', published: 'no published figure' },
+  },
+  {
+    match: /mysql|dbserver/,
     size: { counterpart: 'ddev/ddev-dbserver-*', published: 'no published figure' },
   },
   {

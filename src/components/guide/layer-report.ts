@@ -1,7 +1,7 @@
 /*
- * Reading the layer report that `npm run images` writes to
- * src/generated/layer-report.json. The report's shape may still change, so
- * every field is read defensively and anything unreadable becomes "unknown".
+ * Reads the layer report that `npm run images` writes to
+ * src/generated/layer-report.json. Every field is read defensively, because
+ * the report's shape may still change, and anything unreadable becomes "unknown".
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -38,7 +38,7 @@ function urlPathOf(file: string): string {
   return `/${relative}`;
 }
 
-/** Every HTML page in dist/, sorted by URL path. */
+/** Lists every HTML page in dist/, sorted by URL path. */
 export async function listPages(): Promise<SitePage[]> {
   const files = await listHtmlFiles(DIST);
   const pages = await Promise.all(
