@@ -12,8 +12,8 @@ export interface DdevSize {
 const webserver: DdevSize = {
   counterpart: 'ddev/ddev-webserver',
   published:
-    'about 1.6 GB uncompressed before v1.24 (1.62 GB, arm64 build of v1.23.4); ' +
-    '480 MB compressed in v1.23.5; 361 to 377 MB compressed from v1.24.0',
+    '1.62 GB uncompressed (v1.23.4, arm64); 480 MB compressed (v1.23.5); ' +
+    '361 to 377 MB compressed (v1.24.0)',
 };
 
 const rules: { match: RegExp; size: DdevSize }[] = [
