@@ -24,6 +24,9 @@ const schema = z.object({
   containerCpus: z.coerce.number().positive().max(64),
   containerPids: positiveInt.min(16),
   checkTimeoutSeconds: positiveInt.max(600),
+  terminalGraceSeconds: z.coerce.number().min(0).max(24 * 3600),
+  terminalBufferKb: positiveInt.min(128).max(64 * 1024),
+  terminalPingSeconds: positiveInt.max(30),
   allowedOrigins: z.array(z.url()),
 });
 
@@ -46,6 +49,18 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   containerCpus: { env: 'LAB_CONTAINER_CPUS', help: 'CPU limit per container in cores (default 1)' },
   containerPids: { env: 'LAB_CONTAINER_PIDS', help: 'process limit per container (default 512)' },
   checkTimeoutSeconds: { env: 'LAB_CHECK_TIMEOUT_SECONDS', help: 'seconds a step check may run (default 20)' },
+  terminalGraceSeconds: {
+    env: 'LAB_TERMINAL_GRACE_SECONDS',
+    help: 'seconds a shell stays alive after its page disconnects, waiting for it to reconnect (default 120)',
+  },
+  terminalBufferKb: {
+    env: 'LAB_TERMINAL_BUFFER_KB',
+    help: 'KiB of recent output kept per terminal for reconnecting pages, at least 128; it also caps unacknowledged output (default 512)',
+  },
+  terminalPingSeconds: {
+    env: 'LAB_TERMINAL_PING_SECONDS',
+    help: 'seconds between keepalive pings on a terminal socket, at most 30 so 60-second proxy idle timeouts never fire (default 20)',
+  },
   allowedOrigins: { env: 'LAB_ALLOWED_ORIGINS', help: 'comma-separated extra origins allowed to open terminals' },
 };
 
@@ -79,6 +94,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     containerCpus: env.LAB_CONTAINER_CPUS ?? '1',
     containerPids: env.LAB_CONTAINER_PIDS ?? '512',
     checkTimeoutSeconds: env.LAB_CHECK_TIMEOUT_SECONDS ?? '20',
+    terminalGraceSeconds: env.LAB_TERMINAL_GRACE_SECONDS ?? '120',
+    terminalBufferKb: env.LAB_TERMINAL_BUFFER_KB ?? '512',
+    terminalPingSeconds: env.LAB_TERMINAL_PING_SECONDS ?? '20',
     allowedOrigins: splitList(env.LAB_ALLOWED_ORIGINS),
   };
 

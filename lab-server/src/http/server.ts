@@ -12,7 +12,8 @@ import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
 import type { SandboxRuntime } from '../sandbox/runtime.ts';
 import type { SessionManager } from '../sessions/manager.ts';
-import { TerminalBridge } from '../terminal/bridge.ts';
+import { SHELL_ID_PATTERN } from '../terminal/protocol.ts';
+import { TerminalRegistry } from '../terminal/registry.ts';
 import { createApiRouter } from './api.ts';
 
 export const TERMINAL_SUBPROTOCOL = 'ddev-lab.v1';
@@ -48,14 +49,31 @@ export function createHttpServer(deps: Deps): Server {
     handleProtocols: (protocols) => (protocols.has(TERMINAL_SUBPROTOCOL) ? TERMINAL_SUBPROTOCOL : false),
   });
 
+  const terminals = createTerminalRegistry(deps);
   server.on('upgrade', (request, socket, head) => {
-    handleUpgrade(deps, sockets, request, socket, head).catch((error) => rejectUpgrade(deps.log, socket, error));
+    handleUpgrade(deps, terminals, sockets, request, socket, head).catch((error) => rejectUpgrade(deps.log, socket, error));
   });
   return server;
 }
 
+/** The terminals' shells outlive their sockets, but not their session. */
+function createTerminalRegistry(deps: Deps): TerminalRegistry {
+  const terminals = new TerminalRegistry({
+    runtime: deps.runtime,
+    log: deps.log,
+    settings: {
+      graceMs: deps.config.terminalGraceSeconds * 1000,
+      bufferBytes: deps.config.terminalBufferKb * 1024,
+      pingMs: deps.config.terminalPingSeconds * 1000,
+    },
+  });
+  deps.sessions.onEnd((sessionId) => void terminals.endSession(sessionId, 'The lab session has ended.'));
+  return terminals;
+}
+
 async function handleUpgrade(
   deps: Deps,
+  terminals: TerminalRegistry,
   sockets: WebSocketServer,
   request: IncomingMessage,
   socket: Duplex,
@@ -74,28 +92,26 @@ async function handleUpgrade(
 
   const cols = clampSize(url.searchParams.get('cols'), 80);
   const rows = clampSize(url.searchParams.get('rows'), 24);
+  const resume = resumeRequest(url.searchParams);
   const containerId = session.sandbox.containers[terminal.service]!;
-  const process = await deps.runtime.openTerminal(containerId, { user: terminal.user, shell: terminal.shell, cols, rows });
+  const shell = await terminals.shellFor(
+    { sessionId, terminalId, containerId },
+    { user: terminal.user, shell: terminal.shell, cols, rows },
+  );
 
-  // If the handshake fails, ws destroys the socket without calling back: end the shell then.
-  let upgraded = false;
-  socket.once('close', () => {
-    if (!upgraded) void process.dispose();
-  });
-
+  // A shell without a page ends after the grace period, so a failed handshake leaks nothing.
   sockets.handleUpgrade(request, socket, head, (webSocket) => {
-    upgraded = true;
     const log = deps.log.child({ sessionId, labId: session.labId, terminalId });
-    const bridge = new TerminalBridge(webSocket, process, log);
-    const unsubscribe = deps.sessions.onEnd((endedId) => {
-      if (endedId === sessionId) void bridge.close('closed', 'The lab session has ended.');
-    });
-    webSocket.once('close', () => {
-      unsubscribe();
-      log.info('terminal closed');
-    });
-    log.info('terminal opened');
+    terminals.attach(shell, webSocket, { ...resume, cols, rows }, log);
   });
+}
+
+/** Reads `shell` and `offset`, which a reconnecting page sends; malformed values count as absent. */
+function resumeRequest(params: URLSearchParams): { shellId?: string; offset?: number } {
+  const shellId = params.get('shell') ?? '';
+  const offset = Number(params.get('offset'));
+  if (!SHELL_ID_PATTERN.test(shellId) || !Number.isSafeInteger(offset) || offset < 0) return {};
+  return { shellId, offset };
 }
 
 /** Accepts the page's own origin (the Host it was served from) and the configured extra origins. */

@@ -1,5 +1,6 @@
 // SandboxRuntime on a Docker Engine, through dockerode. Every resource is labelled from
 // managedLabels() and found again by label only.
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 
@@ -23,6 +24,10 @@ import type {
 const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'];
 
 const OUTPUT_LIMIT_BYTES = 64 * 1024;
+
+/** Environment variable that tags every process of one terminal, so they can be found and ended. */
+const TERMINAL_MARKER = 'DDEV_LAB_TERMINAL';
+
 
 export class DockerRuntime implements SandboxRuntime {
   readonly docker: Docker;
@@ -143,33 +148,35 @@ export class DockerRuntime implements SandboxRuntime {
   }
 
   async openTerminal(containerId: string, options: TerminalOptions): Promise<TerminalProcess> {
-    const exec = await this.docker.getContainer(containerId).exec({
-      Cmd: [options.shell, '-l'],
+    const container = this.docker.getContainer(containerId);
+    const marker = randomBytes(12).toString('hex');
+
+    // API 1.41 (Docker 20.10) has no ConsoleSize for execs, so a wrapper sizes the TTY with stty
+    // before the shell starts: its first prompt already fits the page.
+    const exec = await container.exec({
+      Cmd: ['sh', '-c', 'stty cols "$1" rows "$2" 2>/dev/null; exec "$3" -l', 'ddev-lab-terminal', String(options.cols), String(options.rows), options.shell],
       AttachStdin: true,
       AttachStdout: true,
       AttachStderr: true,
       Tty: true,
       User: options.user,
       WorkingDir: options.workingDir,
-      Env: ['TERM=xterm-256color', `COLUMNS=${options.cols}`, `LINES=${options.rows}`],
+      Env: ['TERM=xterm-256color', `${TERMINAL_MARKER}=${marker}`],
     });
-
     const stream = await exec.start({ hijack: true, stdin: true, Tty: true });
-    const resize = async (cols: number, rows: number) => {
-      await exec.resize({ w: cols, h: rows });
-    };
-    await resize(options.cols, options.rows);
 
     let disposed = false;
     return {
       stream,
-      resize,
+      resize: async (cols, rows) => {
+        await exec.resize({ w: cols, h: rows });
+      },
       dispose: async () => {
         if (disposed) return;
         disposed = true;
-        // The shell sees end of input and a closed TTY, and exits.
         stream.end();
         stream.destroy();
+        await killMarkedProcesses(container, options.user, marker);
       },
     };
   }
@@ -222,6 +229,29 @@ class LimitedText {
 
   text(): string {
     return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+/**
+ * Ends every process of one terminal: the shell and whatever it started. Closing the exec's
+ * stream is not enough, because Docker 20.10 keeps the TTY open and an interactive shell keeps
+ * waiting on it. The cleanup runs as the terminal's user, who may read its processes' environ.
+ * An engine that has already removed the container counts as done.
+ */
+async function killMarkedProcesses(container: Docker.Container, user: string | undefined, marker: string): Promise<void> {
+  const script =
+    'for dir in /proc/[0-9]*; do ' +
+    'if tr "\\0" "\\n" < "$dir/environ" 2>/dev/null | grep -qxF "$1=$2"; then kill -KILL "${dir#/proc/}" 2>/dev/null; fi; ' +
+    'done';
+  try {
+    const exec = await container.exec({ Cmd: ['sh', '-c', script, 'ddev-lab-terminal-cleanup', TERMINAL_MARKER, marker], User: user, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    stream.resume();
+    await waitForEnd(stream, 10_000);
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 404 || status === 409) return;
+    throw error;
   }
 }
 

@@ -1,17 +1,30 @@
 // The terminal protocol: one WebSocket per terminal, binary frames only. The first byte of a
-// frame is its type; the rest is its payload. Shared by the lab server and the page.
+// frame is its type; the rest is its payload. Shared by the lab server and the page; PROTOCOL.md
+// beside this file walks through a connection.
 //
-//   type        direction         payload
-//   INPUT  0x01 page → server     keystrokes or pasted text, UTF-8 bytes
-//   OUTPUT 0x02 server → page     8-byte unsigned big-endian offset of the first byte, then bytes
-//   RESIZE 0x03 page → server     2-byte columns, 2-byte rows, both unsigned big-endian
-//   ACK    0x04 page → server     8-byte offset: output bytes the page has received
-//   PING   0x05 either way        up to 32 opaque bytes, echoed back in a PONG
-//   PONG   0x06 either way        the bytes of the PING it answers
-//   STATUS 0x07 server → page     UTF-8 JSON: { "state": ..., "message": ... }
+//   type          direction        payload
+//   INPUT    0x01 page -> server   keystrokes or pasted text, UTF-8 bytes, one frame per keystroke
+//   OUTPUT   0x02 server -> page   8-byte offset of the first byte, then the bytes
+//   RESIZE   0x03 page -> server   2-byte columns, 2-byte rows
+//   ACK      0x04 page -> server   8-byte offset: the page has processed every byte before it
+//   PING     0x05 either way       up to 32 opaque bytes, echoed back in a PONG
+//   PONG     0x06 either way       the bytes of the PING it answers
+//   STATUS   0x07 server -> page   UTF-8 JSON: { "state": ..., "message": ... }
+//   ATTACHED 0x08 server -> page   8-byte offset where output continues, 8-byte count of bytes
+//                                  the page asked for but the server no longer has, then the
+//                                  shell id as ASCII
 //
-// Offsets count every output byte of the shell since it started, so a page can say exactly how
-// much it has, and the server can tell what it missed.
+// Integers are unsigned big-endian. An offset counts the output bytes of one shell since it
+// started, so a page can say how much it has and the server can send exactly what it missed.
+//
+// The upgrade URL carries the page's state as query parameters: `cols` and `rows` (the size the
+// shell starts with), and on a reconnect `shell` (the id from the last ATTACHED) and `offset`
+// (the end of the last OUTPUT it received). The server answers with ATTACHED first, then OUTPUT
+// from that offset on. A STATUS with state "replaced" means another page took the terminal over;
+// "exited" and "closed" mean the shell is gone; the page reconnects after any other close.
+//
+// Flow control: the server stops reading from the shell while it has sent more than a high-water
+// mark of bytes the page has not acknowledged, and starts again below a low-water mark.
 
 export const FrameType = {
   input: 0x01,
@@ -21,9 +34,15 @@ export const FrameType = {
   ping: 0x05,
   pong: 0x06,
   status: 0x07,
+  attached: 0x08,
 } as const;
 
-export type TerminalState = 'ready' | 'exited' | 'error' | 'closed';
+/**
+ * A STATUS frame's state: ready (attached), replaced (another page took over), exited (the shell
+ * ended), closed (the lab session ended), error (a rejected frame or a failed container).
+ */
+export const TERMINAL_STATES = ['ready', 'replaced', 'exited', 'closed', 'error'] as const;
+export type TerminalState = (typeof TERMINAL_STATES)[number];
 
 export type Frame =
   | { type: 'input'; data: Uint8Array }
@@ -32,10 +51,13 @@ export type Frame =
   | { type: 'ack'; offset: number }
   | { type: 'ping'; data: Uint8Array }
   | { type: 'pong'; data: Uint8Array }
-  | { type: 'status'; state: TerminalState; message: string };
+  | { type: 'status'; state: TerminalState; message: string }
+  | { type: 'attached'; offset: number; dropped: number; shellId: string };
 
 export const MAX_PING_BYTES = 32;
 export const MAX_TERMINAL_SIZE = 1000;
+/** Shell ids are short ASCII tokens; the page sends them back in the `shell` query parameter. */
+export const SHELL_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const OFFSET_BYTES = 8;
 
 export class ProtocolError extends Error {
@@ -80,6 +102,8 @@ export function encodeFrame(frame: Frame): Uint8Array<ArrayBuffer> {
       return withType(FrameType.pong, checkPing(frame.data));
     case 'status':
       return withType(FrameType.status, textEncoder.encode(JSON.stringify({ state: frame.state, message: frame.message })));
+    case 'attached':
+      return encodeAttached(frame.offset, frame.dropped, frame.shellId);
   }
 }
 
@@ -107,6 +131,8 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       return { type: 'pong', data: checkPing(payload) };
     case FrameType.status:
       return decodeStatus(payload);
+    case FrameType.attached:
+      return decodeAttached(payload, view);
     default:
       throw new ProtocolError(`unknown frame type 0x${bytes[0]!.toString(16).padStart(2, '0')}`);
   }
@@ -121,10 +147,33 @@ function decodeStatus(payload: Uint8Array): Frame {
   }
 
   const { state, message } = (parsed ?? {}) as { state?: unknown; message?: unknown };
-  if (!['ready', 'exited', 'error', 'closed'].includes(state as string) || typeof message !== 'string') {
+  if (!TERMINAL_STATES.includes(state as TerminalState) || typeof message !== 'string') {
     throw new ProtocolError('status frame needs a known "state" and a string "message"');
   }
   return { type: 'status', state: state as TerminalState, message };
+}
+
+function encodeAttached(offset: number, dropped: number, shellId: string): Uint8Array<ArrayBuffer> {
+  const id = textEncoder.encode(checkShellId(shellId));
+  const bytes = new Uint8Array(1 + 2 * OFFSET_BYTES + id.length);
+  bytes[0] = FrameType.attached;
+  writeOffset(bytes, 1, offset);
+  writeOffset(bytes, 1 + OFFSET_BYTES, dropped);
+  bytes.set(id, 1 + 2 * OFFSET_BYTES);
+  return bytes;
+}
+
+function decodeAttached(payload: Uint8Array, view: DataView): Frame {
+  requireLength(payload, 2 * OFFSET_BYTES + 1, 'attached', 'at least');
+  const offset = readOffset(view);
+  const dropped = readOffset(new DataView(view.buffer, view.byteOffset + OFFSET_BYTES, OFFSET_BYTES));
+  const shellId = checkShellId(new TextDecoder().decode(payload.subarray(2 * OFFSET_BYTES)));
+  return { type: 'attached', offset, dropped, shellId };
+}
+
+function checkShellId(shellId: string): string {
+  if (!SHELL_ID_PATTERN.test(shellId)) throw new ProtocolError(`invalid shell id ${JSON.stringify(shellId)}`);
+  return shellId;
 }
 
 function withType(type: number, payload: Uint8Array): Uint8Array<ArrayBuffer> {

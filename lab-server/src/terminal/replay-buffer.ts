@@ -1,0 +1,62 @@
+// The most recent output of one shell, addressed by byte offset, so a page that reconnects can be
+// sent what it missed. When it is full the oldest bytes go first.
+
+export class ReplayBuffer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private endOffset = 0;
+  readonly capacity: number;
+
+  constructor(capacityBytes: number) {
+    this.capacity = capacityBytes;
+  }
+
+  /** Offset just past the newest byte: every output byte the shell has written. */
+  get end(): number {
+    return this.endOffset;
+  }
+
+  /** Offset of the oldest byte still held. */
+  get start(): number {
+    return this.endOffset - this.size;
+  }
+
+  append(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    this.endOffset += chunk.length;
+    this.evict();
+  }
+
+  /** Copies the bytes from `from` to the end; `from` is clamped to what the buffer still holds. */
+  readFrom(from: number): Buffer {
+    let wanted = this.endOffset - Math.max(from, this.start);
+    if (wanted <= 0) return Buffer.alloc(0);
+
+    // Walk back from the newest chunk: a flush usually needs only the last few.
+    const parts: Buffer[] = [];
+    for (let index = this.chunks.length - 1; index >= 0 && wanted > 0; index -= 1) {
+      const chunk = this.chunks[index]!;
+      const part = chunk.length <= wanted ? chunk : chunk.subarray(chunk.length - wanted);
+      parts.unshift(part);
+      wanted -= part.length;
+    }
+    return Buffer.concat(parts);
+  }
+
+  private evict(): void {
+    let excess = this.size - this.capacity;
+    while (excess > 0) {
+      const oldest = this.chunks[0]!;
+      if (oldest.length <= excess) {
+        this.chunks.shift();
+        this.size -= oldest.length;
+        excess -= oldest.length;
+      } else {
+        this.chunks[0] = oldest.subarray(excess);
+        this.size -= excess;
+        excess = 0;
+      }
+    }
+  }
+}

@@ -1,0 +1,216 @@
+// One `docker exec` shell and what outlives its WebSocket: the replay buffer, the byte offsets and
+// the flow control. At most one page is attached at a time; with none attached the shell waits
+// for a grace period, then ends.
+import { randomBytes } from 'node:crypto';
+
+import type { Logger } from '../log.ts';
+import type { TerminalProcess } from '../sandbox/runtime.ts';
+import type { TerminalState } from './protocol.ts';
+import { ReplayBuffer } from './replay-buffer.ts';
+
+/** Largest OUTPUT payload, and the most a single read from the exec stream can overshoot by. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Output is gathered this long before it is sent, unless a keystroke arrived just before. */
+const COALESCE_MS = 4;
+/** Output this soon after input is sent at once, so echo does not wait for the coalescing. */
+const ECHO_WINDOW_MS = 50;
+
+export interface ShellSettings {
+  /** Milliseconds a shell with no page attached stays alive. */
+  graceMs: number;
+  /** Replay buffer size; the high-water mark is derived from it. */
+  bufferBytes: number;
+}
+
+export interface FlowLimits {
+  highWaterBytes: number;
+  lowWaterBytes: number;
+}
+
+/**
+ * Derives the flow-control marks from the buffer size. Reading pauses before the unacknowledged
+ * bytes can outgrow the buffer, so a page that reconnects never finds a byte it was sent but did
+ * not process already evicted.
+ */
+export function flowLimits(bufferBytes: number): FlowLimits {
+  const highWaterBytes = bufferBytes - MAX_FRAME_BYTES;
+  return { highWaterBytes, lowWaterBytes: Math.floor(highWaterBytes / 4) };
+}
+
+/** The side of a WebSocket the shell talks to; TerminalConnection implements it. */
+export interface ShellClient {
+  sendAttached(offset: number, dropped: number, shellId: string): void;
+  sendOutput(offset: number, data: Uint8Array): void;
+  /** Tells the page another page took the terminal over, and closes its socket. */
+  replace(): void;
+  /** Tells the page the shell is gone, and closes its socket. */
+  end(state: TerminalState, message: string): void;
+}
+
+export class TerminalShell {
+  readonly id = randomBytes(9).toString('base64url');
+  private readonly replay: ReplayBuffer;
+  private readonly limits: FlowLimits;
+  private acknowledged = 0;
+  private delivered = 0;
+  private paused = false;
+  private client: ShellClient | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private echoUntil = 0;
+  private disposed = false;
+
+  private readonly process: TerminalProcess;
+  private readonly settings: ShellSettings;
+  private readonly log: Logger;
+  private readonly onDisposed: () => void;
+
+  constructor(options: { process: TerminalProcess; settings: ShellSettings; log: Logger; onDisposed: () => void }) {
+    this.process = options.process;
+    this.settings = options.settings;
+    this.log = options.log.child({ shellId: this.id });
+    this.onDisposed = options.onDisposed;
+    this.replay = new ReplayBuffer(this.settings.bufferBytes);
+    this.limits = flowLimits(this.settings.bufferBytes);
+
+    const stream = this.process.stream;
+    stream.on('data', (chunk: Buffer) => this.receiveOutput(chunk));
+    stream.on('end', () => void this.dispose('exited', 'The shell has exited. Press Start for a new lab session.'));
+    stream.on('error', (error) => {
+      this.log.warn({ err: error }, 'terminal stream failed');
+      void this.dispose('error', 'The connection to the container was lost.');
+    });
+
+    // Until a page attaches, the shell is as good as abandoned.
+    this.startGraceTimer();
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /**
+   * Attaches a page, replacing the one attached before. A page that names this shell and an
+   * offset still in the buffer gets the bytes from there; any other page gets all the buffer has.
+   */
+  attach(client: ShellClient, request: { shellId?: string; offset?: number }): void {
+    const previous = this.client;
+    this.client = client;
+    clearTimeout(this.graceTimer);
+    previous?.replace();
+
+    const { offset, dropped } = this.resumePoint(request);
+    this.acknowledged = offset;
+    this.delivered = offset;
+    client.sendAttached(offset, dropped, this.id);
+    this.log.info({ offset, dropped, replaced: previous !== undefined }, 'page attached');
+
+    this.flush();
+    this.updateFlow();
+  }
+
+  /** Forgets the page if it is still the attached one, and starts the grace period. */
+  detach(client: ShellClient): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.log.info({ graceMs: this.settings.graceMs }, 'page detached, shell kept for the grace period');
+    this.startGraceTimer();
+  }
+
+  input(client: ShellClient, data: Uint8Array): void {
+    if (this.client !== client) return;
+    this.echoUntil = Date.now() + ECHO_WINDOW_MS;
+    this.process.stream.write(data);
+  }
+
+  resize(client: ShellClient, cols: number, rows: number): void {
+    if (this.client !== client) return;
+    this.process.resize(cols, rows).catch((error) => this.log.warn({ err: error, cols, rows }, 'resize failed'));
+  }
+
+  /** Records that the page has processed every byte before `offset`; ignores stale or impossible ones. */
+  acknowledge(client: ShellClient, offset: number): void {
+    if (this.client !== client) return;
+    if (offset > this.delivered || offset <= this.acknowledged) return;
+    this.acknowledged = offset;
+    this.updateFlow();
+  }
+
+  private resumePoint(request: { shellId?: string; offset?: number }): { offset: number; dropped: number } {
+    const oldest = this.replay.start;
+    if (request.shellId !== this.id || request.offset === undefined || request.offset > this.replay.end) {
+      return { offset: oldest, dropped: 0 };
+    }
+    if (request.offset < oldest) return { offset: oldest, dropped: oldest - request.offset };
+    return { offset: request.offset, dropped: 0 };
+  }
+
+  private receiveOutput(chunk: Buffer): void {
+    this.replay.append(chunk);
+    this.updateFlow();
+    if (!this.client) return;
+
+    const pending = this.replay.end - this.delivered;
+    if (pending >= MAX_FRAME_BYTES || Date.now() < this.echoUntil) this.scheduleFlush(0);
+    else this.scheduleFlush(COALESCE_MS);
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.flushTimer && delayMs > 0) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => this.flush(), delayMs);
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (!this.client || this.delivered >= this.replay.end) return;
+
+    const start = Math.max(this.delivered, this.replay.start);
+    const data = this.replay.readFrom(start);
+    for (let at = 0; at < data.length; at += MAX_FRAME_BYTES) {
+      this.client.sendOutput(start + at, data.subarray(at, at + MAX_FRAME_BYTES));
+    }
+    this.delivered = start + data.length;
+  }
+
+  /** Pauses reading above the high-water mark of unacknowledged bytes, resumes below the low one. */
+  private updateFlow(): void {
+    const unacknowledged = this.replay.end - this.acknowledged;
+    if (!this.paused && unacknowledged > this.limits.highWaterBytes) {
+      this.paused = true;
+      this.process.stream.pause();
+    } else if (this.paused && unacknowledged < this.limits.lowWaterBytes) {
+      this.paused = false;
+      this.process.stream.resume();
+    }
+  }
+
+  private startGraceTimer(): void {
+    clearTimeout(this.graceTimer);
+    this.graceTimer = setTimeout(() => {
+      this.log.info('grace period over, ending the shell');
+      void this.dispose('closed', 'The shell was ended after its page stayed away.');
+    }, this.settings.graceMs);
+    this.graceTimer.unref();
+  }
+
+  /** Sends the page the last output and why the shell ends, then ends the exec. Safe to call twice. */
+  async dispose(state: TerminalState, message: string): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    clearTimeout(this.graceTimer);
+
+    this.flush();
+    this.client?.end(state, message);
+    this.client = undefined;
+    this.onDisposed();
+
+    try {
+      await this.process.dispose();
+      this.log.info({ state }, 'shell ended');
+    } catch (error) {
+      this.log.warn({ err: error }, 'ending the shell failed');
+    }
+  }
+}
