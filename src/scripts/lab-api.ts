@@ -1,18 +1,36 @@
-// Calls to the lab server's REST API from the page. Errors carry the server's message.
+// Calls to the lab server's REST API from the page. Errors carry the server's message. The
+// learner cookie rides along on every call, so the server knows whose progress it is.
 
 export interface SessionInfo {
   sessionId: string;
   labId: string;
   token: string;
   expiresAt: string;
+  maxExpiresAt: string;
   terminals: { id: string; title: string }[];
+  web: { id: string; title: string; url: string }[];
+  passedSteps: string[];
+}
+
+export interface Progress {
+  labId: string;
+  passedSteps: string[];
+  /** Hints already earned, by step id. */
+  hints: Record<string, string[]>;
+  session: SessionInfo | null;
 }
 
 export interface CheckResult {
   stepId: string;
   passed: boolean;
   message: string;
-  hint?: string;
+  hints: string[];
+  passedSteps: string[];
+}
+
+export interface SessionTimes {
+  expiresAt: string;
+  maxExpiresAt: string;
 }
 
 export class ApiError extends Error {
@@ -32,7 +50,7 @@ async function request<T>(method: string, url: string, token?: string, body?: un
 
   let response: Response;
   try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
   } catch {
     throw new ApiError(0, 'The lab server did not respond. Is `npm start` running?');
   }
@@ -43,24 +61,36 @@ async function request<T>(method: string, url: string, token?: string, body?: un
   return payload as T;
 }
 
+const sessionUrl = (session: SessionInfo, rest = '') => `/api/sessions/${session.sessionId}${rest}`;
+
+export function loadProgress(labId: string): Promise<Progress> {
+  return request('GET', `/api/labs/${labId}/progress`);
+}
+
 export function startSession(labId: string): Promise<SessionInfo> {
   return request('POST', '/api/sessions', undefined, { labId });
 }
 
-export async function resumeSession(saved: SessionInfo): Promise<SessionInfo | undefined> {
-  try {
-    const info = await request<Omit<SessionInfo, 'token'>>('GET', `/api/sessions/${saved.sessionId}`, saved.token);
-    return { ...info, token: saved.token };
-  } catch (error) {
-    if (error instanceof ApiError && (error.status === 404 || error.status === 401)) return undefined;
-    throw error;
-  }
-}
-
 export function stopSession(session: SessionInfo): Promise<void> {
-  return request('DELETE', `/api/sessions/${session.sessionId}`, session.token);
+  return request('DELETE', sessionUrl(session), session.token);
 }
 
-export function runCheck(session: SessionInfo, stepId: string): Promise<CheckResult> {
-  return request('POST', `/api/sessions/${session.sessionId}/steps/${stepId}/check`, session.token);
+export function resetSession(session: SessionInfo): Promise<SessionInfo> {
+  return request('POST', sessionUrl(session, '/reset'), session.token);
+}
+
+export function extendSession(session: SessionInfo): Promise<SessionTimes> {
+  return request('POST', sessionUrl(session, '/extend'), session.token);
+}
+
+export function sendHeartbeat(session: SessionInfo, active: boolean): Promise<SessionTimes> {
+  return request('POST', sessionUrl(session, '/heartbeat'), session.token, { active });
+}
+
+export function runCheck(session: SessionInfo, stepId: string, wait: boolean): Promise<CheckResult> {
+  return request('POST', sessionUrl(session, `/steps/${stepId}/check`), session.token, { wait });
+}
+
+export function restartStep(session: SessionInfo, stepId: string): Promise<{ passedSteps: string[] }> {
+  return request('POST', sessionUrl(session, `/steps/${stepId}/restart`), session.token);
 }

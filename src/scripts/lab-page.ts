@@ -1,6 +1,9 @@
-// The lab page's behaviour: start and stop a session, open its terminals, run commands from the
-// steps, and run checks. The terminal code is imported only once a session starts.
-import { ApiError, resumeSession, runCheck, startSession, stopSession, type SessionInfo } from './lab-api.ts';
+// The lab page's behaviour: start, stop and reset a session, open its terminals in tabs, run
+// commands from the steps, and run checks. The server keeps the learner's progress and running
+// session, so a reload picks both up again. The terminal code loads only once a session starts.
+import { ApiError, loadProgress, resetSession, startSession, stopSession, type SessionInfo } from './lab-api.ts';
+import { startClock, type LabClock } from './lab-clock.ts';
+import { checkStep, redoStep, showHints, showProgress } from './lab-steps.ts';
 import type { TerminalConnection } from './terminal-client.ts';
 
 const TOKEN_SUBPROTOCOL = 'ddev-lab.v1';
@@ -8,18 +11,15 @@ const TOKEN_PREFIX = 'ddev-lab.token.';
 
 export function mountLab(root: HTMLElement): void {
   const labId = root.dataset.labId!;
-  const storageKey = `ddev-lab:session:${labId}`;
-  const progressKey = `ddev-lab:progress:${labId}`;
-
   const startButton = root.querySelector<HTMLButtonElement>('.lab-start')!;
   const stopButton = root.querySelector<HTMLButtonElement>('.lab-stop')!;
+  const resetButton = root.querySelector<HTMLButtonElement>('.lab-reset')!;
   const status = root.querySelector<HTMLElement>('.lab-status')!;
-  const timer = root.querySelector<HTMLElement>('.lab-timer')!;
   const terminalsBox = root.querySelector<HTMLElement>('.lab-terminals')!;
 
   let session: SessionInfo | undefined;
   let terminals = new Map<string, TerminalConnection>();
-  let timerHandle: number | undefined;
+  let clock: LabClock | undefined;
 
   const setStatus = (message: string) => {
     status.textContent = message;
@@ -28,33 +28,10 @@ export function mountLab(root: HTMLElement): void {
   const setRunning = (running: boolean) => {
     startButton.hidden = running;
     stopButton.hidden = !running;
+    resetButton.hidden = !running;
     terminalsBox.hidden = !running;
     for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-run, .lab-check')) button.disabled = !running;
-  };
-
-  const showProgress = () => {
-    const passed = new Set<string>(JSON.parse(localStorage.getItem(progressKey) ?? '[]'));
-    for (const step of root.querySelectorAll<HTMLElement>('.lab-step')) {
-      step.classList.toggle('passed', passed.has(step.dataset.stepId!));
-    }
-  };
-
-  const recordPassed = (stepId: string) => {
-    const passed = new Set<string>(JSON.parse(localStorage.getItem(progressKey) ?? '[]'));
-    passed.add(stepId);
-    localStorage.setItem(progressKey, JSON.stringify([...passed]));
-    showProgress();
-  };
-
-  const startTimer = (expiresAt: string) => {
-    window.clearInterval(timerHandle);
-    const update = () => {
-      const seconds = Math.max(0, Math.round((Date.parse(expiresAt) - Date.now()) / 1000));
-      timer.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')} left`;
-      if (seconds === 0) end('The session has expired. Press Start for a new one.');
-    };
-    update();
-    timerHandle = window.setInterval(update, 1000);
+    for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-restart')) button.hidden = !running;
   };
 
   const openTerminals = async (info: SessionInfo) => {
@@ -76,67 +53,121 @@ export function mountLab(root: HTMLElement): void {
     terminals.get(root.dataset.firstTerminal!)?.focus();
   };
 
-  const begin = async (info: SessionInfo) => {
-    session = info;
-    sessionStorage.setItem(storageKey, JSON.stringify(info));
-    setRunning(true);
-    startTimer(info.expiresAt);
-    await openTerminals(info);
-    setStatus('Your containers are running. Type in the terminal, or press Run beside a command.');
+  const showWebLinks = (info: SessionInfo | undefined) => {
+    for (const link of root.querySelectorAll<HTMLAnchorElement>('.lab-web-link')) {
+      const entry = info?.web.find((candidate) => candidate.id === link.dataset.webId);
+      link.hidden = !entry;
+      if (entry) link.href = entry.url;
+    }
+  };
+
+  const closeTerminals = () => {
+    for (const terminal of terminals.values()) terminal.dispose();
+    terminals = new Map();
   };
 
   const end = (message: string) => {
-    window.clearInterval(timerHandle);
-    timer.textContent = '';
-    for (const terminal of terminals.values()) terminal.dispose();
-    terminals = new Map();
+    clock?.dispose();
+    clock = undefined;
+    closeTerminals();
     session = undefined;
-    sessionStorage.removeItem(storageKey);
+    showWebLinks(undefined);
     setRunning(false);
     setStatus(message);
   };
 
-  startButton.addEventListener('click', async () => {
-    startButton.disabled = true;
-    setStatus('Starting your containers…');
+  const begin = async (info: SessionInfo) => {
+    session = info;
+    setRunning(true);
+    showProgress(root, info.passedSteps);
+    showWebLinks(info);
+    clock = startClock({
+      root,
+      session: info,
+      onExpired: () => end('The session has ended. Your progress is saved: press Start to continue.'),
+      onLost: (error) => {
+        if (error instanceof ApiError && (error.status === 404 || error.status === 401)) {
+          end('The session has ended (it was idle, or the server restarted). Your progress is saved: press Start to continue.');
+        }
+      },
+    });
+    await openTerminals(info);
+    setStatus('Your containers are running. Type in the terminal, or press Run beside a command.');
+  };
+
+  const guarded = (button: HTMLButtonElement, work: () => Promise<void>, failure: string) => async () => {
+    button.disabled = true;
     try {
-      await begin(await startSession(labId));
+      await work();
     } catch (error) {
-      setStatus(error instanceof ApiError ? error.message : `Starting the lab failed: ${String(error)}`);
+      setStatus(error instanceof ApiError ? error.message : `${failure}: ${String(error)}`);
     } finally {
-      startButton.disabled = false;
+      button.disabled = false;
     }
-  });
+  };
+
+  startButton.addEventListener(
+    'click',
+    guarded(startButton, async () => {
+      setStatus('Starting your containers…');
+      await begin(await startSession(labId));
+    }, 'Starting the lab failed'),
+  );
 
   stopButton.addEventListener('click', async () => {
     const current = session;
-    end('The lab is stopped and its containers are removed.');
+    end('The lab is stopped and its containers are removed. Your progress is saved.');
     if (current) await stopSession(current).catch(() => undefined);
   });
 
+  resetButton.addEventListener(
+    'click',
+    guarded(resetButton, async () => {
+      if (!session || !window.confirm('Start over? Your containers are replaced by fresh ones and your progress in this lab is cleared.')) return;
+      const current = session;
+      end('Starting over with fresh containers…');
+      for (const step of root.querySelectorAll<HTMLElement>('.lab-step')) {
+        showHints(step, []);
+        step.querySelector<HTMLElement>('.lab-check-result')!.textContent = '';
+      }
+      await begin(await resetSession(current));
+    }, 'Starting over failed'),
+  );
+
   root.addEventListener('click', async (event) => {
-    const target = event.target as HTMLElement;
-    const button = target.closest<HTMLButtonElement>('button');
+    const button = (event.target as HTMLElement).closest<HTMLButtonElement>('button');
     if (!button) return;
 
     if (button.classList.contains('lab-tab')) selectTab(root, button.dataset.terminalId!, terminals);
     if (button.classList.contains('lab-copy')) await copyCommand(button);
-    if (button.classList.contains('lab-run')) runCommand(root, button, terminals);
-    if (button.classList.contains('lab-check') && session) await check(button, session, recordPassed);
+    if (button.classList.contains('lab-run')) runCommand(root, button, terminals, session);
+    if (button.classList.contains('lab-check') && session) await checkStep(root, button, session);
+    if (button.classList.contains('lab-restart') && session) await redoStep(root, button, session);
   });
+  root.querySelector('.lab-tabs')!.addEventListener('keydown', (event) => moveTab(root, event as KeyboardEvent, terminals));
 
-  showProgress();
-  const saved = sessionStorage.getItem(storageKey);
-  if (saved) {
-    resumeSession(JSON.parse(saved) as SessionInfo)
-      .then((info) => (info ? begin(info) : end('Your earlier session has ended. Press Start for a new one.')))
-      .catch((error) => setStatus(String(error)));
+  void restore(root, labId, begin, setStatus);
+}
+
+/** Shows the learner's saved progress and reconnects to a session that is still running. */
+async function restore(root: HTMLElement, labId: string, begin: (info: SessionInfo) => Promise<void>, setStatus: (message: string) => void) {
+  try {
+    const progress = await loadProgress(labId);
+    showProgress(root, progress.passedSteps);
+    for (const step of root.querySelectorAll<HTMLElement>('.lab-step')) showHints(step, progress.hints[step.dataset.stepId!] ?? []);
+    if (progress.session) await begin(progress.session);
+    else if (progress.passedSteps.length > 0) setStatus('Welcome back. Press Start: your containers are brought up to where you left off.');
+  } catch (error) {
+    // A static copy of the site without a lab server still shows the steps.
+    if (!(error instanceof ApiError && error.status === 0)) setStatus(String(error));
   }
 }
 
 function selectTab(root: HTMLElement, terminalId: string, terminals: Map<string, TerminalConnection>): void {
   for (const tab of root.querySelectorAll<HTMLElement>('.lab-tab')) {
-    tab.setAttribute('aria-selected', String(tab.dataset.terminalId === terminalId));
+    const selected = tab.dataset.terminalId === terminalId;
+    tab.setAttribute('aria-selected', String(selected));
+    tab.tabIndex = selected ? 0 : -1;
   }
   for (const panel of root.querySelectorAll<HTMLElement>('.lab-terminal')) {
     panel.hidden = panel.dataset.terminalId !== terminalId;
@@ -145,7 +176,17 @@ function selectTab(root: HTMLElement, terminalId: string, terminals: Map<string,
   terminals.get(terminalId)?.focus();
 }
 
-function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map<string, TerminalConnection>): void {
+/** Arrow keys move between terminal tabs, as in the WAI-ARIA tabs pattern. */
+function moveTab(root: HTMLElement, event: KeyboardEvent, terminals: Map<string, TerminalConnection>): void {
+  if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+  const tabs = [...root.querySelectorAll<HTMLElement>('.lab-tab')];
+  const index = tabs.findIndex((tab) => tab.getAttribute('aria-selected') === 'true');
+  const next = tabs[(index + (event.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length]!;
+  selectTab(root, next.dataset.terminalId!, terminals);
+  next.focus();
+}
+
+function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map<string, TerminalConnection>, session: SessionInfo | undefined): void {
   const terminalId = button.dataset.terminal!;
   const terminal = terminals.get(terminalId);
   if (!terminal) return;
@@ -153,6 +194,13 @@ function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map
   selectTab(root, terminalId, terminals);
   if (button.dataset.interrupt === 'true') terminal.send('\x03');
   terminal.send(`${button.dataset.command}\r`);
+
+  // A step whose check waits starts waiting as soon as one of its commands runs.
+  const step = button.closest<HTMLElement>('.lab-step');
+  const check = step?.querySelector<HTMLButtonElement>('.lab-check');
+  if (session && step?.dataset.checkMode === 'poll' && check && !check.disabled && !step.classList.contains('passed')) {
+    void checkStep(root, check, session);
+  }
 }
 
 async function copyCommand(button: HTMLButtonElement): Promise<void> {
@@ -163,23 +211,4 @@ async function copyCommand(button: HTMLButtonElement): Promise<void> {
     button.textContent = 'Copy failed';
   }
   window.setTimeout(() => (button.textContent = 'Copy'), 1500);
-}
-
-async function check(button: HTMLButtonElement, session: SessionInfo, recordPassed: (stepId: string) => void): Promise<void> {
-  const stepId = button.dataset.stepId!;
-  const result = button.parentElement!.querySelector<HTMLElement>('.lab-check-result')!;
-  button.disabled = true;
-  result.textContent = 'Checking…';
-
-  try {
-    const outcome = await runCheck(session, stepId);
-    result.textContent = outcome.passed ? '✓ Passed' : `✗ ${outcome.message}${outcome.hint ? ` Hint: ${outcome.hint}` : ''}`;
-    result.dataset.passed = String(outcome.passed);
-    if (outcome.passed) recordPassed(stepId);
-  } catch (error) {
-    result.textContent = error instanceof ApiError ? error.message : String(error);
-    result.dataset.passed = 'false';
-  } finally {
-    button.disabled = false;
-  }
 }

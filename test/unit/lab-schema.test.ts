@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 
 import { loadLabFile, loadLabs } from '../../lab-server/src/labs/load.ts';
-import { LabDefinitionError, parseLab } from '../../lab-server/src/labs/schema.ts';
+import { LabDefinitionError, parseLab, revealedHints } from '../../lab-server/src/labs/schema.ts';
 import { ROOT } from '../helpers/lab-server.ts';
 
 function validLab(): Record<string, any> {
@@ -25,6 +25,7 @@ function validLab(): Record<string, any> {
         commands: [{ run: 'true' }],
         check: { service: 'web', run: 'true' },
         hints: ['Try harder.'],
+        solution: 'true',
       },
     ],
   };
@@ -47,6 +48,30 @@ describe('lab schema', () => {
     assert.equal(lab.terminals[0]!.shell, 'bash');
     assert.deepEqual(lab.services.web!.environment, {});
     assert.equal(lab.steps[0]!.commands[0]!.interrupt, false);
+    assert.equal(lab.steps[0]!.check.mode, 'once');
+    assert.deepEqual(lab.steps[0]!.solution, { run: 'true' });
+    assert.deepEqual(lab.web, []);
+  });
+
+  test('hints escalate by failures', () => {
+    const document = validLab();
+    document.steps[0].hints = ['first', 'second', { text: 'third', afterFailures: 10 }];
+
+    const step = parseLab('sample.yaml', document).steps[0]!;
+
+    assert.deepEqual(revealedHints(step, 0), []);
+    assert.deepEqual(revealedHints(step, 1), ['first']);
+    assert.deepEqual(revealedHints(step, 2), ['first']);
+    assert.deepEqual(revealedHints(step, 3), ['first', 'second']);
+    assert.deepEqual(revealedHints(step, 10), ['first', 'second', 'third']);
+  });
+
+  test('accepts T2 annotation with two terminals', () => {
+    const document = validLab();
+    document.terminals.push({ id: 'second', title: 'second', service: 'web' });
+    document.steps[0].body = 'Run `ls`{{exec T2}} there.';
+
+    assert.doesNotThrow(() => parseLab('sample.yaml', document));
   });
 
   const cases: [string, (lab: Record<string, any>) => void, RegExp][] = [
@@ -62,6 +87,16 @@ describe('lab schema', () => {
     ['bad user name', (lab) => (lab.terminals[0].user = 'root; rm -rf /'), /^terminals\.0\.user: use a user name or a numeric uid/],
     ['relative working dir', (lab) => (lab.services.web.workingDir = 'tmp'), /^services\.web\.workingDir: /],
     ['shell not allowed', (lab) => (lab.terminals[0].shell = 'zsh'), /^terminals\.0\.shell: /],
+    ['missing solution', (lab) => delete lab.steps[0].solution, /^steps\.0\.solution: /],
+    ['unknown check mode', (lab) => (lab.steps[0].check.mode = 'loop'), /^steps\.0\.check\.mode: /],
+    ['solution in unknown service', (lab) => (lab.steps[0].solution = { service: 'db', run: 'true' }), /^steps\.0\.solution\.service: no service "db"/],
+    ['setup in unknown service', (lab) => (lab.steps[0].setup = { service: 'db', run: 'true' }), /^steps\.0\.setup\.service: no service "db"/],
+    ['web of unknown service', (lab) => (lab.web = [{ id: 'site', title: 'Site', service: 'db' }]), /^web\.0\.service: no service "db"/],
+    ['exec to missing terminal', (lab) => (lab.steps[0].body = '`ls`{{exec T3}}'), /^steps\.0\.body: \{\{exec T3\}\} names no terminal; use T1 to T1 or one of: web/],
+    ['dependency cycle', (lab) => {
+      lab.services.db = { image: 'base', dependsOn: ['web'] };
+      lab.services.web.dependsOn = ['db'];
+    }, /^services: services depend on each other in a cycle: (web -> db -> web|db -> web -> db)/],
   ];
 
   for (const [name, mutate, expected] of cases) {
@@ -95,7 +130,7 @@ describe('lab files', () => {
     const labs = await loadLabs(path.join(ROOT, 'content/labs'));
 
     assert.ok(labs.has('inside-the-web-container'));
-    assert.ok(labs.get('inside-the-web-container')!.steps.length >= 3);
+    for (const lab of labs.values()) assert.ok(lab.steps.length >= 3, `${lab.id} has fewer than three steps`);
   });
 
   test('rejects id unlike file name', async () => {

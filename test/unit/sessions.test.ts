@@ -45,12 +45,14 @@ const lab = parseLab('sample.yaml', {
   minutes: 5,
   services: { web: { image: 'webserver' } },
   terminals: [{ id: 'web', title: 'web', service: 'web' }],
-  steps: [{ id: 'one', title: 'One', body: 'Do it.', check: { service: 'web', run: 'true' }, hints: ['Hint.'] }],
+  steps: [
+    { id: 'one', title: 'One', body: 'Do it.', check: { service: 'web', run: 'true' }, hints: ['Hint.'], solution: 'true' },
+  ],
 });
 
 function setup(env: Record<string, string> = {}) {
   const runtime = new FakeRuntime();
-  const config = loadConfig([], { LAB_INSTANCE: 'unit', ...env });
+  const config = loadConfig([], { LAB_INSTANCE: 'unit', LAB_DATABASE: ':memory:', ...env });
   const manager = new SessionManager({ config, labs: new Map([[lab.id, lab]]), runtime, log: pino({ level: 'silent' }) });
   return { runtime, config, manager };
 }

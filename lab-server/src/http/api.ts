@@ -1,13 +1,17 @@
-// The REST API under /api. Session routes need the session's token in `Authorization: Bearer`.
-import express, { type Request, type Router } from 'express';
+// The REST API under /api. Session routes need the session's token in `Authorization: Bearer`,
+// except the web proxy, which also takes it from its cookie. The learner cookie names the
+// anonymous learner whose progress the routes read and write.
+import express, { type Request, type Response, type Router } from 'express';
 
 import type { Config } from '../config.ts';
 import { InvalidRequestError, LabNotFoundError } from '../errors.ts';
 import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
 import type { SandboxRuntime } from '../sandbox/runtime.ts';
+import { checkStep, restartStep } from '../sessions/checks.ts';
 import type { Session, SessionManager } from '../sessions/manager.ts';
-import { runCheck } from '../sessions/checks.ts';
+import { learnerOf, setWebCookie, webPathOf } from './cookies.ts';
+import { createWebProxy } from './web-proxy.ts';
 
 const SESSION_ID = /^[0-9a-f]{16}$/;
 const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -21,6 +25,8 @@ export function createApiRouter(deps: {
 }): Router {
   const { labs, sessions } = deps;
   const router = express.Router();
+  // Before the JSON parser, so that proxied request bodies stream through untouched.
+  router.use(createWebProxy(sessions, deps.log));
   router.use(express.json({ limit: '16kb' }));
 
   router.get('/health', (_request, response) => {
@@ -31,17 +37,30 @@ export function createApiRouter(deps: {
     response.json([...labs.values()].map((lab) => ({ id: lab.id, title: lab.title, summary: lab.summary, minutes: lab.minutes })));
   });
 
-  router.post('/sessions', async (request, response) => {
-    const labId = requireSlug(request.body?.labId, 'labId');
-    if (!labs.has(labId)) throw new LabNotFoundError(labId);
+  router.get('/labs/:labId/progress', (request, response) => {
+    const labId = requireLab(labs, request.params.labId);
+    const learnerId = learnerOf(request, response);
+    const running = sessions.findForLearner(learnerId, labId);
 
-    const session = await sessions.create(labId);
-    response.status(201).json(describeSession(session, sessions.lab(session), true));
+    response.json({
+      labId,
+      passedSteps: sessions.store.passedSteps(learnerId, labId),
+      hints: earnedHints(sessions, learnerId, labs.get(labId)!),
+      session: running ? describeSession(running, sessions, response) : null,
+    });
+  });
+
+  router.post('/sessions', async (request, response) => {
+    const labId = requireLab(labs, request.body?.labId);
+    const learnerId = learnerOf(request, response);
+
+    const session = await sessions.create(labId, learnerId);
+    response.status(201).json(describeSession(session, sessions, response));
   });
 
   router.get('/sessions/:sessionId', (request, response) => {
     const session = authorize(request, sessions);
-    response.json(describeSession(session, sessions.lab(session), false));
+    response.json(describeSession(session, sessions, response));
   });
 
   router.delete('/sessions/:sessionId', async (request, response) => {
@@ -50,11 +69,33 @@ export function createApiRouter(deps: {
     response.status(204).end();
   });
 
+  router.post('/sessions/:sessionId/heartbeat', (request, response) => {
+    const session = authorize(request, sessions);
+    sessions.heartbeat(session, request.body?.active === true);
+    response.json(timesOf(session));
+  });
+
+  router.post('/sessions/:sessionId/extend', (request, response) => {
+    const session = authorize(request, sessions);
+    response.json(timesOf(sessions.extend(session)));
+  });
+
+  router.post('/sessions/:sessionId/reset', async (request, response) => {
+    const session = authorize(request, sessions);
+    const fresh = await sessions.reset(session);
+    response.status(201).json(describeSession(fresh, sessions, response));
+  });
+
   router.post('/sessions/:sessionId/steps/:stepId/check', async (request, response) => {
     const session = authorize(request, sessions);
     const stepId = requireSlug(request.params.stepId, 'stepId');
-    const result = await runCheck(deps.runtime, deps.config, session, sessions.lab(session), stepId, deps.log);
-    response.json(result);
+    response.json(await checkStep(sessions, session, stepId, { wait: request.body?.wait === true }));
+  });
+
+  router.post('/sessions/:sessionId/steps/:stepId/restart', async (request, response) => {
+    const session = authorize(request, sessions);
+    const stepId = requireSlug(request.params.stepId, 'stepId');
+    response.json({ passedSteps: await restartStep(sessions, session, stepId) });
   });
 
   return router;
@@ -78,12 +119,36 @@ function requireSlug(value: unknown, name: string): string {
   return value;
 }
 
-function describeSession(session: Session, lab: Lab, includeToken: boolean) {
+function requireLab(labs: Map<string, Lab>, value: unknown): string {
+  const labId = requireSlug(value, 'labId');
+  if (!labs.has(labId)) throw new LabNotFoundError(labId);
+  return labId;
+}
+
+function timesOf(session: Session) {
+  return { expiresAt: new Date(session.expiresAt).toISOString(), maxExpiresAt: new Date(session.maxExpiresAt).toISOString() };
+}
+
+/** Hints the learner has earned in each step of a lab, by step id. */
+function earnedHints(sessions: SessionManager, learnerId: string, lab: Lab): Record<string, string[]> {
+  const failures = sessions.store.failures(learnerId, lab.id);
+  return Object.fromEntries(
+    lab.steps.map((step) => [step.id, step.hints.filter((hint) => (failures[step.id] ?? 0) >= hint.afterFailures).map((hint) => hint.text)]),
+  );
+}
+
+/** Describes a session for its own learner, token included, and renews the web proxy's cookie. */
+function describeSession(session: Session, sessions: SessionManager, response: Response) {
+  const lab = sessions.lab(session);
+  setWebCookie(response, session.id, session.token, (session.maxExpiresAt - Date.now()) / 1000);
+
   return {
     sessionId: session.id,
     labId: session.labId,
-    expiresAt: new Date(session.expiresAt).toISOString(),
+    token: session.token,
+    ...timesOf(session),
     terminals: lab.terminals.map((terminal) => ({ id: terminal.id, title: terminal.title })),
-    ...(includeToken ? { token: session.token } : {}),
+    web: lab.web.map((entry) => ({ id: entry.id, title: entry.title, url: `${webPathOf(session.id)}${entry.id}${entry.path}` })),
+    passedSteps: sessions.store.passedSteps(session.learnerId, session.labId),
   };
 }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 
 import { IMAGE_NAMES } from '../images/catalog.ts';
+import { checkReferences } from './references.ts';
 
 const id = z
   .string()
@@ -40,20 +41,44 @@ export const checkSchema = z.strictObject({
   service: id,
   user: posixUser.optional(),
   run: command,
+  /** Seconds one run of the check may take; the server's check timeout when absent. */
   timeoutSeconds: z.number().positive().max(600).optional(),
+  /** `once` runs the check when the learner asks; `poll` reruns it until it passes or waitSeconds pass. */
+  mode: z.enum(['once', 'poll']).default('once'),
+  intervalSeconds: z.number().min(0.5).max(60).default(2),
+  waitSeconds: z.number().positive().max(600).default(60),
 });
+
+/** A hint, shown once the learner has failed the step's check `afterFailures` times. */
+const hintSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ text: z.string().min(1), afterFailures: z.number().int().min(1).max(100) }),
+]);
+
+const runInService = z.strictObject({ service: id.optional(), user: posixUser.optional(), run: command });
 
 export const stepSchema = z.strictObject({
   id,
   title: z.string().min(1).max(100),
+  /** Markdown, with Killercoda's {{exec}}, {{exec T2}}, {{exec interrupt}} and {{copy}} after code. */
   body: z.string().min(1),
   commands: z
     .array(z.strictObject({ run: command, terminal: id.optional(), interrupt: z.boolean().default(false) }))
     .default([]),
   check: checkSchema,
-  hints: z.array(z.string().min(1)).min(1),
-  solution: command.optional(),
-  setup: z.strictObject({ service: id, user: posixUser.optional(), run: command }).optional(),
+  hints: z.array(hintSchema).min(1).transform(normalizeHints),
+  /** Commands that complete the step; the self-test runs them, and a resumed session replays them. */
+  solution: z.union([command, runInService]).transform((value) => (typeof value === 'string' ? { run: value } : value)),
+  /** Commands that prepare the step; they run when the step becomes current and when it is restarted. */
+  setup: runInService.optional(),
+});
+
+export const webServiceSchema = z.strictObject({
+  id,
+  title: z.string().min(1).max(60),
+  service: id,
+  port: z.number().int().min(1).max(65535).default(80),
+  path: z.string().startsWith('/').default('/'),
 });
 
 export const labSchema = z
@@ -66,60 +91,32 @@ export const labSchema = z
       message: 'a lab needs at least one service',
     }),
     terminals: z.array(terminalSchema).min(1),
+    /** Web servers inside the sandbox that the page links to, through the lab server's proxy. */
+    web: z.array(webServiceSchema).default([]),
     steps: z.array(stepSchema).min(1),
   })
   .superRefine(checkReferences);
+
+export interface Hint {
+  text: string;
+  afterFailures: number;
+}
+
+/** The first hint shows after one failed check and each further one after two more. */
+function normalizeHints(hints: (string | Hint)[]): Hint[] {
+  return hints.map((hint, index) => (typeof hint === 'string' ? { text: hint, afterFailures: 1 + 2 * index } : hint));
+}
+
+/** Returns the hints a learner has earned after this many failed checks of the step. */
+export function revealedHints(step: LabStep, failures: number): string[] {
+  return step.hints.filter((hint) => failures >= hint.afterFailures).map((hint) => hint.text);
+}
 
 export type Lab = z.infer<typeof labSchema>;
 export type LabService = z.infer<typeof serviceSchema>;
 export type LabTerminal = z.infer<typeof terminalSchema>;
 export type LabStep = z.infer<typeof stepSchema>;
-
-/** Checks that every service, terminal and step id that a lab refers to is defined, and unique. */
-function checkReferences(lab: Omit<Lab, never>, context: z.RefinementCtx): void {
-  const services = new Set(Object.keys(lab.services));
-  const terminals = new Set<string>();
-
-  const requireService = (name: string, path: (string | number)[]) => {
-    if (services.has(name)) return;
-    context.addIssue({
-      code: 'custom',
-      path,
-      message: `no service "${name}"; use one of: ${[...services].join(', ')}`,
-    });
-  };
-
-  for (const [name, service] of Object.entries(lab.services)) {
-    service.dependsOn.forEach((other, index) => requireService(other, ['services', name, 'dependsOn', index]));
-  }
-
-  lab.terminals.forEach((terminal, index) => {
-    if (terminals.has(terminal.id)) {
-      context.addIssue({ code: 'custom', path: ['terminals', index, 'id'], message: `terminal id "${terminal.id}" is used twice` });
-    }
-    terminals.add(terminal.id);
-    requireService(terminal.service, ['terminals', index, 'service']);
-  });
-
-  const stepIds = new Set<string>();
-  lab.steps.forEach((step, index) => {
-    if (stepIds.has(step.id)) {
-      context.addIssue({ code: 'custom', path: ['steps', index, 'id'], message: `step id "${step.id}" is used twice` });
-    }
-    stepIds.add(step.id);
-    requireService(step.check.service, ['steps', index, 'check', 'service']);
-    if (step.setup) requireService(step.setup.service, ['steps', index, 'setup', 'service']);
-
-    step.commands.forEach((entry, commandIndex) => {
-      if (entry.terminal === undefined || terminals.has(entry.terminal)) return;
-      context.addIssue({
-        code: 'custom',
-        path: ['steps', index, 'commands', commandIndex, 'terminal'],
-        message: `no terminal "${entry.terminal}"; use one of: ${[...terminals].join(', ')}`,
-      });
-    });
-  });
-}
+export type LabWebService = z.infer<typeof webServiceSchema>;
 
 export class LabDefinitionError extends Error {
   readonly file: string;

@@ -1,5 +1,6 @@
 // Lab sessions: one per learner and lab, each with its own sandbox and an unguessable token.
-// Docker labels are the truth about what runs; this map only adds the tokens and timers.
+// Docker labels are the truth about what runs; this map only adds the tokens and timers. The
+// learner's progress lives in the state store, so it outlives the session and the server.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 import type { Config } from '../config.ts';
@@ -8,38 +9,62 @@ import { imageTag } from '../images/catalog.ts';
 import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Sandbox, SandboxRuntime } from '../sandbox/runtime.ts';
+import { StateStore } from '../store/state-store.ts';
+import { replayProgress, waitForHealthyServices, type StepContext } from './steps.ts';
 
 export interface Session {
   id: string;
   labId: string;
+  /** The anonymous learner who started it, from the learner cookie. */
+  learnerId: string;
   token: string;
   createdAt: number;
   expiresAt: number;
+  /** Extensions stop here. */
+  maxExpiresAt: number;
+  /** Last heartbeat of the lab page, and last heartbeat that reported a key press or click. */
+  lastSeenAt: number;
+  lastActiveAt: number;
   sandbox: Sandbox;
+  /** Steps whose setup has run in this sandbox. */
+  preparedSteps: Set<string>;
 }
 
-export type SessionEndReason = 'stopped' | 'expired' | 'shutdown';
+export type SessionEndReason = 'stopped' | 'expired' | 'shutdown' | 'idle' | 'abandoned' | 'reset' | 'failed';
+
+/** How often idle and abandoned sessions are looked for. */
+const IDLE_SWEEP_MS = 10_000;
 
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly endListeners = new Set<(sessionId: string, reason: SessionEndReason) => void>();
+  private readonly idleSweep: NodeJS.Timeout;
+  /** Sessions being started, by learner and lab, so that a double Start makes one session. */
+  private readonly starting = new Map<string, Promise<Session>>();
   private pending = 0;
 
-  private readonly config: Config;
+  readonly config: Config;
+  readonly store: StateStore;
   private readonly labs: Map<string, Lab>;
   private readonly runtime: SandboxRuntime;
   private readonly log: Logger;
 
-  constructor(options: { config: Config; labs: Map<string, Lab>; runtime: SandboxRuntime; log: Logger }) {
+  constructor(options: { config: Config; labs: Map<string, Lab>; runtime: SandboxRuntime; log: Logger; store?: StateStore }) {
     this.config = options.config;
     this.labs = options.labs;
     this.runtime = options.runtime;
     this.log = options.log;
+    this.store = options.store ?? new StateStore(options.config.databasePath);
+    this.idleSweep = setInterval(() => this.endIdleSessions(), IDLE_SWEEP_MS).unref();
   }
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  get stepContext(): StepContext {
+    return { runtime: this.runtime, config: this.config, log: this.log };
   }
 
   /** Calls the listener when any session ends; returns the function that unsubscribes it. */
@@ -48,26 +73,56 @@ export class SessionManager {
     return () => this.endListeners.delete(listener);
   }
 
-  async create(labId: string): Promise<Session> {
+  isRunning(sessionId: string): boolean {
+    return this.sessions.has(sessionId);
+  }
+
+  /** Returns the learner's running session of a lab, if any. */
+  findForLearner(learnerId: string, labId: string): Session | undefined {
+    return [...this.sessions.values()].find((session) => session.learnerId === learnerId && session.labId === labId);
+  }
+
+  /**
+   * Starts a session, or returns the learner's running one for the same lab. A new sandbox is
+   * brought up to the learner's stored progress before the session is returned.
+   */
+  async create(labId: string, learnerId: string = randomBytes(16).toString('hex')): Promise<Session> {
     const lab = this.labs.get(labId);
     if (!lab) throw new LabNotFoundError(labId);
 
+    const running = this.findForLearner(learnerId, labId);
+    if (running) return running;
+
+    const key = `${learnerId}/${labId}`;
+    const started = this.starting.get(key) ?? this.startFresh(lab, learnerId);
+    this.starting.set(key, started);
+    try {
+      return await started;
+    } finally {
+      this.starting.delete(key);
+    }
+  }
+
+  private async startFresh(lab: Lab, learnerId: string): Promise<Session> {
     if (this.sessions.size + this.pending >= this.config.maxSessions) {
       throw new CapacityError(this.config.maxSessions, 60);
     }
 
     this.pending += 1;
     try {
-      return await this.startSandbox(lab);
+      const session = await this.startSandbox(lab, learnerId);
+      await this.prepare(session, lab);
+      return session;
     } finally {
       this.pending -= 1;
     }
   }
 
-  private async startSandbox(lab: Lab): Promise<Session> {
+  private async startSandbox(lab: Lab, learnerId: string): Promise<Session> {
     const id = randomBytes(8).toString('hex');
     const createdAt = Date.now();
     const expiresAt = createdAt + this.config.sessionMinutes * 60_000;
+    const maxExpiresAt = Math.max(expiresAt, createdAt + this.config.sessionMaxMinutes * 60_000);
 
     const services = await Promise.all(
       Object.entries(lab.services).map(async ([name, service]) => {
@@ -77,6 +132,8 @@ export class SessionManager {
       }),
     );
 
+    // NOTE: the expiry label records the first expiry; an extension does not relabel the
+    // containers, so a reaper that trusts the label alone would end an extended session early.
     const sandbox = await this.runtime.createSandbox({
       instance: this.config.instance,
       sessionId: id,
@@ -90,11 +147,36 @@ export class SessionManager {
       },
     });
 
-    const session: Session = { id, labId: lab.id, token: randomBytes(32).toString('base64url'), createdAt, expiresAt, sandbox };
+    const token = randomBytes(32).toString('base64url');
+    const session: Session = {
+      id,
+      labId: lab.id,
+      learnerId,
+      token,
+      createdAt,
+      expiresAt,
+      maxExpiresAt,
+      lastSeenAt: createdAt,
+      lastActiveAt: createdAt,
+      sandbox,
+      preparedSteps: new Set(),
+    };
     this.sessions.set(id, session);
-    this.timers.set(id, setTimeout(() => void this.end(id, 'expired'), expiresAt - createdAt).unref());
+    this.scheduleExpiry(session);
     this.log.info({ sessionId: id, labId: lab.id, expiresAt: new Date(expiresAt).toISOString() }, 'session started');
     return session;
+  }
+
+  /** Waits for healthy services and replays the learner's progress; ends the session on failure. */
+  private async prepare(session: Session, lab: Lab): Promise<void> {
+    try {
+      await waitForHealthyServices(this.stepContext, session, lab);
+      await replayProgress(this.stepContext, session, lab, this.store.passedSteps(session.learnerId, lab.id));
+    } catch (error) {
+      this.log.error({ sessionId: session.id, labId: lab.id, err: error }, 'preparing the session failed');
+      await this.end(session.id, 'failed');
+      throw error;
+    }
   }
 
   /** Returns the session if the token matches; throws 404 or 401 otherwise. */
@@ -109,6 +191,43 @@ export class SessionManager {
     const lab = this.labs.get(session.labId);
     if (!lab) throw new LabNotFoundError(session.labId);
     return lab;
+  }
+
+  /** Adds the configured minutes to the session's expiry, up to its maximum. */
+  extend(session: Session): Session {
+    session.expiresAt = Math.min(session.maxExpiresAt, Math.max(session.expiresAt, Date.now()) + this.config.extendMinutes * 60_000);
+    this.scheduleExpiry(session);
+    this.log.info({ sessionId: session.id, labId: session.labId, expiresAt: new Date(session.expiresAt).toISOString() }, 'session extended');
+    return session;
+  }
+
+  /** Records that the lab page is open, and whether the learner pressed a key or clicked since. */
+  heartbeat(session: Session, active: boolean): void {
+    const now = Date.now();
+    session.lastSeenAt = now;
+    if (active) session.lastActiveAt = now;
+  }
+
+  /** Ends the session, forgets the learner's progress in its lab and starts a fresh one. */
+  async reset(session: Session): Promise<Session> {
+    const lab = this.lab(session);
+    await this.end(session.id, 'reset');
+    this.store.forgetSteps(session.learnerId, lab.id, lab.steps.map((step) => step.id));
+    return this.create(lab.id, session.learnerId);
+  }
+
+  private scheduleExpiry(session: Session): void {
+    clearTimeout(this.timers.get(session.id));
+    const delay = Math.max(0, session.expiresAt - Date.now());
+    this.timers.set(session.id, setTimeout(() => void this.end(session.id, 'expired'), delay).unref());
+  }
+
+  private endIdleSessions(): void {
+    const now = Date.now();
+    for (const session of this.sessions.values()) {
+      if (now - session.lastSeenAt > this.config.closedGraceSeconds * 1000) void this.end(session.id, 'abandoned');
+      else if (now - session.lastActiveAt > this.config.idleMinutes * 60_000) void this.end(session.id, 'idle');
+    }
   }
 
   async end(sessionId: string, reason: SessionEndReason): Promise<void> {
@@ -130,6 +249,10 @@ export class SessionManager {
 
   async endAll(reason: SessionEndReason): Promise<void> {
     await Promise.all([...this.sessions.keys()].map((id) => this.end(id, reason)));
+    if (reason === 'shutdown') {
+      clearInterval(this.idleSweep);
+      this.store.close();
+    }
   }
 }
 
