@@ -7,6 +7,7 @@ export type ImageName =
   | 'base'
   | 'php-base'
   | 'webserver'
+  | 'webserver-squashed'
   | 'dbserver-mariadb'
   | 'dbserver-postgres'
   | 'router';
@@ -16,6 +17,7 @@ export const IMAGE_NAMES: readonly ImageName[] = [
   'base',
   'php-base',
   'webserver',
+  'webserver-squashed',
   'dbserver-mariadb',
   'dbserver-postgres',
   'router',
@@ -47,6 +49,11 @@ export const IMAGE_SPECS: Readonly<Record<ImageName, ImageSpec>> = {
   base: { name: 'base', folder: 'base', parent: 'debian' },
   'php-base': { name: 'php-base', folder: 'php-base', parent: 'base' },
   webserver: { name: 'webserver', folder: 'webserver', parent: 'php-base' },
+  'webserver-squashed': {
+    name: 'webserver-squashed',
+    folder: 'webserver-squashed',
+    parent: 'webserver',
+  },
   'dbserver-mariadb': { name: 'dbserver-mariadb', folder: 'dbserver-mariadb', parent: 'base' },
   'dbserver-postgres': { name: 'dbserver-postgres', folder: 'dbserver-postgres', parent: 'base' },
   router: { name: 'router', folder: 'router', parent: 'base' },
