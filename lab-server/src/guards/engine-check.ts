@@ -1,0 +1,57 @@
+// Checks of the Docker Engine at start: reject a runc that a learner could escape through, and
+// warn about what weakens isolation without breaking it.
+import { LabError } from '../errors.ts';
+import type { EngineFacts } from '../sandbox/runtime.ts';
+import { openEscapes } from './runc.ts';
+
+export type RuncPolicy = 'learner' | 'strict';
+
+export class UnsafeRuntimeError extends LabError {
+  constructor(message: string) {
+    super('UnsafeRuntime', 500, message);
+  }
+}
+
+export interface EngineVerdict {
+  warnings: string[];
+}
+
+/**
+ * Throws UnsafeRuntimeError when runc has an escape open to learners ('learner' policy) or any
+ * known escape ('strict'); returns the warnings otherwise.
+ */
+export function checkEngine(facts: EngineFacts, policy: RuncPolicy): EngineVerdict {
+  const escapes = openEscapes(facts.runcVersion);
+  const fatal = escapes.filter((escape) => policy === 'strict' || escape.learnerReachable);
+  const version = facts.runcVersion ?? 'an unknown version';
+
+  if (fatal.length > 0) {
+    const list = fatal.map((escape) => `${escape.cve} (${escape.summary}; fixed in runc ${escape.fixedIn.join(', ')})`);
+    throw new UnsafeRuntimeError(
+      `The Docker Engine uses runc ${version}, which has known container escapes: ${list.join('; ')}. ` +
+        'Upgrade runc (or the docker/containerd package that ships it) to a fixed version, then start again.',
+    );
+  }
+
+  const warnings = escapes.map(
+    (escape) =>
+      `runc ${version} is open to ${escape.cve}: ${escape.summary}. Learners run only the teaching images, ` +
+      `so they cannot use it here; upgrade runc to ${escape.fixedIn.join(' or ')} or newer before letting learners build images.`,
+  );
+  if (!facts.userNamespaces) {
+    warnings.push(
+      'User namespaces are off in the Docker Engine, so root in a container is root on the host kernel. ' +
+        'Set "userns-remap": "default" in /etc/docker/daemon.json for a stronger boundary.',
+    );
+  }
+  if (!facts.seccomp) {
+    warnings.push('The Docker Engine runs without seccomp, so containers may make every system call. Use an engine built with seccomp.');
+  }
+  if (!facts.storageQuota) {
+    warnings.push(
+      "The engine cannot cap a container's writable layer (that needs overlay2 on xfs with pquota), " +
+        'so the lab server measures the layers and stops sandboxes that pass their quota instead.',
+    );
+  }
+  return { warnings };
+}

@@ -1,0 +1,47 @@
+// Limits how many lab sessions one client address may start per minute, so that a script cannot
+// exhaust the server's sessions or the engine. A sliding window of start times per address.
+import type { NextFunction, Request, Response } from 'express';
+
+import { LabError } from '../errors.ts';
+
+const WINDOW_MS = 60_000;
+
+export class RateLimitedError extends LabError {
+  readonly retryAfterSeconds: number;
+
+  constructor(limit: number, retryAfterSeconds: number) {
+    super(
+      'TooManySessions',
+      429,
+      `This address started ${limit} lab sessions in the last minute, the most allowed. Try again in ${retryAfterSeconds} seconds.`,
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export function sessionRateLimit(limitPerMinute: number) {
+  const starts = new Map<string, number[]>();
+
+  return (request: Request, _response: Response, next: NextFunction) => {
+    const client = request.socket.remoteAddress ?? 'unknown';
+    const now = Date.now();
+    const recent = (starts.get(client) ?? []).filter((time) => now - time < WINDOW_MS);
+
+    if (recent.length >= limitPerMinute) {
+      starts.set(client, recent);
+      next(new RateLimitedError(limitPerMinute, Math.ceil((recent[0]! + WINDOW_MS - now) / 1000)));
+      return;
+    }
+
+    recent.push(now);
+    starts.set(client, recent);
+    if (starts.size > 10_000) forgetIdle(starts, now);
+    next();
+  };
+}
+
+function forgetIdle(starts: Map<string, number[]>, now: number): void {
+  for (const [client, times] of starts) {
+    if (times.every((time) => now - time >= WINDOW_MS)) starts.delete(client);
+  }
+}

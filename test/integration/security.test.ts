@@ -1,0 +1,399 @@
+// Attacks from a learner's terminal and from hostile clients, on the real Docker Engine. Each
+// case asserts that the host and the other sessions are unaffected and the server still serves.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { connect, createServer, type Server } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+
+import { docker, execIn, listManaged, removeInstance } from '../helpers/docker.ts';
+import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
+import { TestTerminal } from '../helpers/terminal-client.ts';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame } from '../../lab-server/src/terminal/protocol.ts';
+
+const LAB = 'inside-the-web-container';
+
+interface StartedSession {
+  sessionId: string;
+  token: string;
+}
+
+async function startSession(server: RunningServer): Promise<StartedSession> {
+  const response = await fetch(`${server.url}/api/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ labId: LAB }),
+  });
+  assert.equal(response.status, 201, await response.clone().text());
+  return (await response.json()) as StartedSession;
+}
+
+async function stopSession(server: RunningServer, session: StartedSession): Promise<void> {
+  const response = await fetch(`${server.url}/api/sessions/${session.sessionId}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${session.token}` },
+  });
+  assert.equal(response.status, 204);
+}
+
+async function webContainer(instance: string, sessionId: string): Promise<string> {
+  const { containers } = await listManaged(instance, sessionId);
+  assert.equal(containers.length, 1);
+  return containers[0]!.Id;
+}
+
+async function assertServes(server: RunningServer): Promise<void> {
+  const response = await fetch(`${server.url}/api/health`);
+  assert.equal(response.status, 200);
+}
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
+}
+
+describe('learner attacks', () => {
+  const instance = uniqueInstance('sec');
+  let server: RunningServer;
+
+  before(async () => {
+    server = await startLabServer({
+      instance,
+      env: {
+        LAB_HOST: '0.0.0.0',
+        LAB_CONTAINER_PIDS: '128',
+        LAB_CONTAINER_MEMORY_MB: '256',
+        LAB_CONTAINER_DISK_MB: '64',
+        LAB_DISK_CHECK_SECONDS: '1',
+        LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000',
+        LAB_MAX_SESSIONS: '200',
+      },
+    });
+  });
+
+  after(async () => {
+    await server?.kill('SIGTERM');
+    await removeInstance(instance);
+  });
+
+  test('container runs confined', async () => {
+    const session = await startSession(server);
+    const id = await webContainer(instance, session.sessionId);
+
+    const info = await docker.getContainer(id).inspect();
+    const status = await execIn(id, 'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status');
+
+    assert.deepEqual(info.HostConfig.CapAdd ?? [], []);
+    assert.equal(info.HostConfig.LogConfig?.Config?.['max-size'], '1m');
+    assert.ok(!(info.HostConfig.SecurityOpt ?? []).some((option: string) => option.includes('unconfined')));
+    assert.match(status.output, /CapEff:\s+0000000000000000/);
+    assert.match(status.output, /CapBnd:\s+0000000000000000/);
+    assert.match(status.output, /NoNewPrivs:\s+1/);
+    assert.match(status.output, /Seccomp:\s+2/);
+  });
+
+  test('fork bomb hits the pids limit', async () => {
+    const session = await startSession(server);
+    const id = await webContainer(instance, session.sessionId);
+    await using terminal = await TestTerminal.open(server.url, session.sessionId, session.token);
+
+    terminal.type('bomb() { bomb | bomb & }; bomb\r');
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+
+    const stats = await docker.getContainer(id).stats({ stream: false });
+    assert.ok((stats.pids_stats?.current ?? 0) <= 128, `pids ${stats.pids_stats?.current}`);
+    await assertServes(server);
+    const other = await startSession(server);
+    await using otherTerminal = await TestTerminal.open(server.url, other.sessionId, other.token);
+    otherTerminal.type('echo other-$((40+2))\r');
+    await otherTerminal.waitFor(/other-42/);
+    await stopSession(server, session);
+  });
+
+  test('memory bomb is killed', async () => {
+    const session = await startSession(server);
+    await using terminal = await TestTerminal.open(server.url, session.sessionId, session.token);
+
+    terminal.type('head -c 2000000000 /dev/zero | tail > /dev/null; echo "status=$?"\r');
+    const match = await terminal.waitFor(/status=(\d+)/, 60_000);
+
+    assert.equal(match[1], '137', 'tail was not killed by the memory limit');
+    await assertServes(server);
+  });
+
+  test('disk filler loses its session', async () => {
+    const session = await startSession(server);
+    await using terminal = await TestTerminal.open(server.url, session.sessionId, session.token);
+
+    terminal.type('dd if=/dev/zero of=$HOME/fill bs=1M count=400 status=none; echo written\r');
+
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await listManaged(instance, session.sessionId)).containers.length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.equal((await listManaged(instance, session.sessionId)).containers.length, 0);
+    assert.match(server.output(), /passed its disk quota/);
+    await assertServes(server);
+  });
+
+  test('mount, modules and sysrq fail', async () => {
+    const session = await startSession(server);
+    const id = await webContainer(instance, session.sessionId);
+    // init_module is system call 175 on x86_64 and 105 on arm64; perl-base is in every Debian image.
+    const insmod =
+      `perl -e 'my $n = (\`uname -m\` =~ /aarch64/) ? 105 : 175; my ($image, $params) = ("x" x 16, "");` +
+      ` syscall($n, $image, 16, $params) == -1 or exit 0; print "errno=", $!+0, "\\n"; exit 1'`;
+
+    for (const user of ['ddev', 'root']) {
+      const mount = await execIn(id, 'mount -t tmpfs none /mnt', user);
+      const module = await execIn(id, insmod, user);
+      const sysrq = await execIn(id, 'echo h > /proc/sysrq-trigger', user);
+
+      assert.notEqual(mount.exitCode, 0, `mount as ${user}: ${mount.output}`);
+      assert.match(module.output, /errno=1\b/, `init_module as ${user}: ${module.output}`);
+      assert.notEqual(sysrq.exitCode, 0, `sysrq as ${user}: ${sysrq.output}`);
+    }
+    await assertServes(server);
+  });
+
+  test('network stops at the session', async () => {
+    const first = await startSession(server);
+    const second = await startSession(server);
+    const firstId = await webContainer(instance, first.sessionId);
+    const secondId = await webContainer(instance, second.sessionId);
+    const secondInfo = await docker.getContainer(secondId).inspect();
+    const secondIp = Object.values(secondInfo.NetworkSettings.Networks)[0]!.IPAddress;
+    const firstNetwork = (await listManaged(instance, first.sessionId)).networks[0]!;
+    const gateway = (await docker.getNetwork(firstNetwork.Id).inspect()).IPAM!.Config![0]!.Gateway as string;
+    const port = Number(new URL(server.url).port);
+    const probe = (host: string, target: number) => `timeout 3 bash -c 'echo > /dev/tcp/${host}/${target}' && echo open || echo closed`;
+
+    // nginx needs a moment after the container starts; wait until the container reaches itself.
+    let ownWeb = await execIn(secondId, probe(secondIp, 80), 'ddev');
+    for (let attempt = 0; attempt < 20 && !/open/.test(ownWeb.output); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      ownWeb = await execIn(secondId, probe(secondIp, 80), 'ddev');
+    }
+    const otherWeb = await execIn(firstId, probe(secondIp, 80), 'ddev');
+    const labServer = await execIn(firstId, probe(gateway, port), 'ddev');
+    // Docker's rule for an internal network drops whatever leaves its bridge for another subnet,
+    // so no address outside the session (internet, cloud metadata) is reachable. Probing such an
+    // address from a test is not an option, so the test reads the rule instead.
+    const networkInfo = await docker.getNetwork(firstNetwork.Id).inspect();
+    const bridge = networkInfo.Options!['com.docker.network.bridge.name'];
+    const subnet = networkInfo.IPAM!.Config![0]!.Subnet;
+    const rules = execFileSync('iptables', ['-w', '-S'], { encoding: 'utf8' });
+
+    assert.match(ownWeb.output, /open/, 'the probe itself does not work');
+    assert.match(otherWeb.output, /closed/, "another session's container is reachable");
+    assert.match(labServer.output, /closed/, 'the lab server is reachable from a sandbox');
+    assert.equal(networkInfo.Internal, true);
+    assert.ok(rules.includes(`! -d ${subnet} -i ${bridge} -j DROP`), `no egress rule for ${bridge}:\n${rules}`);
+    const fromHost = await fetch(`http://${gateway}:${port}/api/health`);
+    assert.equal(fromHost.status, 200, 'the lab server does not listen on the bridge, so the probe proves nothing');
+  });
+
+  test('other host services are closed', async () => {
+    const session = await startSession(server);
+    const id = await webContainer(instance, session.sessionId);
+    const network = (await listManaged(instance, session.sessionId)).networks[0]!;
+    const gateway = (await docker.getNetwork(network.Id).inspect()).IPAM!.Config![0]!.Gateway as string;
+    const service: Server = createServer((socket) => socket.end('hello\n'));
+    await new Promise<void>((resolve) => service.listen(0, '0.0.0.0', resolve));
+    const port = (service.address() as { port: number }).port;
+
+    const primary = Object.entries(networkInterfaces())
+      .filter(([name]) => !/^(lo|docker|br-|dl-|veth)/.test(name))
+      .flatMap(([, addresses]) => addresses ?? [])
+      .find((address) => address.family === 'IPv4' && !address.internal)?.address;
+
+    try {
+      for (const host of [gateway, primary].filter(Boolean)) {
+        const probe = await execIn(id, `timeout 3 bash -c 'echo > /dev/tcp/${host}/${port}' && echo open || echo closed`, 'ddev');
+        const fromHost = await new Promise<string>((resolve) => {
+          const socket = connect(port, host!, () => socket.end());
+          socket.on('data', (chunk) => resolve(String(chunk)));
+          socket.on('error', (error) => resolve(error.message));
+        });
+
+        assert.match(fromHost, /hello/, `the test service does not answer on ${host}, so the probe proves nothing`);
+        assert.match(probe.output, /closed/, `a sandbox reaches a host service on ${host}`);
+      }
+    } finally {
+      service.close();
+    }
+  });
+
+  test('a minute of output flood', async () => {
+    const session = await startSession(server);
+    await using terminal = await FloodClient.open(server.url, session);
+    const pid = server.process.pid!;
+    const before = rssKb(pid);
+    let peak = before;
+
+    terminal.type('yes ddev-lab-flood\r');
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      peak = Math.max(peak, rssKb(pid));
+    }
+    terminal.type('\x03');
+    terminal.type('echo flood-over\r');
+    await terminal.waitFor(/^flood-over\r?$/m, 20_000);
+
+    process.stdout.write(`# output flood: ${terminal.bytes} bytes in 60 s; server RSS ${before} kB before, ${peak} kB peak\n`);
+    assert.ok(peak - before < 150 * 1024, `server RSS grew by ${peak - before} kB`);
+    await assertServes(server);
+  });
+});
+
+/** A terminal client that counts output and keeps only its tail, for floods of many gigabytes. */
+class FloodClient implements AsyncDisposable {
+  bytes = 0;
+  private tail = '';
+  private readonly socket: WebSocket;
+
+  private constructor(socket: WebSocket) {
+    this.socket = socket;
+    socket.on('message', (data: Buffer) => {
+      const frame = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      if (frame.type !== 'output') return;
+      this.bytes += frame.data.length;
+      this.tail = (this.tail + Buffer.from(frame.data).toString('utf8')).slice(-4096);
+      socket.send(encodeFrame({ type: 'ack', offset: frame.offset + frame.data.length }));
+    });
+  }
+
+  static open(baseUrl: string, session: StartedSession): Promise<FloodClient> {
+    const url = `${baseUrl.replace(/^http/, 'ws')}/ws/sessions/${session.sessionId}/terminals/web?cols=80&rows=24`;
+    const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.token.${session.token}`], { origin: baseUrl });
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(new FloodClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  type(text: string): void {
+    this.socket.send(encodeFrame({ type: 'input', data: new TextEncoder().encode(text) }));
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (pattern.test(this.tail)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.fail(`output did not match ${pattern} within ${timeoutMs} ms; its tail was:\n${this.tail}`);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.socket.close(1000);
+  }
+}
+
+describe('hostile clients', () => {
+  const instance = uniqueInstance('sec-client');
+  let server: RunningServer;
+
+  before(async () => {
+    server = await startLabServer({ instance, env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000', LAB_MAX_SESSIONS: '200' } });
+  });
+
+  after(async () => {
+    await server?.kill('SIGTERM');
+    await removeInstance(instance);
+  });
+
+  test('terminal without the token', async () => {
+    const session = await startSession(server);
+
+    await assert.rejects(TestTerminal.open(server.url, session.sessionId, 'A'.repeat(43)), { status: 401 });
+    await assert.rejects(TestTerminal.open(server.url, session.sessionId, ''), { status: 401 });
+  });
+
+  test('terminal from a foreign origin', async () => {
+    const session = await startSession(server);
+
+    await assert.rejects(TestTerminal.open(server.url, session.sessionId, session.token, 'web', 'https://attacker.invalid'), { status: 403 });
+  });
+
+  test('check without the token', async () => {
+    const session = await startSession(server);
+
+    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/steps/pid-one/check`, { method: 'POST' });
+
+    assert.equal(response.status, 401);
+    assert.match((await response.json()).message, /token is missing or wrong/);
+  });
+
+  test('oversized request body', async () => {
+    const response = await fetch(`${server.url}/api/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ labId: LAB, padding: 'x'.repeat(64 * 1024) }),
+    });
+
+    assert.equal(response.status, 413);
+    assert.equal(typeof (await response.json()).message, 'string');
+  });
+
+  test('malformed frame never reaches the shell', async () => {
+    const session = await startSession(server);
+    await using terminal = await TestTerminal.open(server.url, session.sessionId, session.token);
+
+    terminal.socket.send(Buffer.from([0x03, 0, 80]));
+    terminal.socket.send('echo text-frame-ran\r');
+    terminal.type('echo $((2*21))-ok\r');
+    await terminal.waitFor(/^42-ok\r?$/m);
+
+    assert.doesNotMatch(terminal.output(), /text-frame-ran\r?\n/);
+    assert.ok(terminal.statuses.some((status) => /Rejected a frame/.test(status)));
+  });
+
+  test('session starts are rate limited', async () => {
+    await using limited = await startLabServer({ instance: `${instance}-r`, env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '2' } });
+    try {
+      await startSession(limited);
+      await startSession(limited);
+
+      const third = await fetch(`${limited.url}/api/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ labId: LAB }),
+      });
+
+      assert.equal(third.status, 429);
+      assert.ok(Number(third.headers.get('retry-after')) > 0);
+      assert.match((await third.json()).message, /Try again in \d+ seconds/);
+    } finally {
+      await removeInstance(`${instance}-r`);
+    }
+  });
+
+  test('100 sessions leave nothing behind', async () => {
+    const churnInstance = `${instance}-c`;
+    await using churn = await startLabServer({
+      instance: churnInstance,
+      env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000', LAB_MAX_SESSIONS: '200' },
+    });
+    try {
+      for (let round = 0; round < 25; round += 1) {
+        await Promise.all(
+          Array.from({ length: 4 }, async () => {
+            const session = await startSession(churn);
+            await stopSession(churn, session);
+          }),
+        );
+      }
+
+      const left = await listManaged(churnInstance);
+      assert.equal(left.containers.length, 0);
+      assert.equal(left.networks.length, 0);
+      await assertServes(churn);
+    } finally {
+      await removeInstance(churnInstance);
+    }
+  });
+});

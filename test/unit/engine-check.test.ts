@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { checkEngine, UnsafeRuntimeError } from '../../lab-server/src/guards/engine-check.ts';
+import type { EngineFacts } from '../../lab-server/src/sandbox/runtime.ts';
+
+function facts(overrides: Partial<EngineFacts>): EngineFacts {
+  return { serverVersion: '28.0.0', runcVersion: '1.3.3', userNamespaces: true, seccomp: true, storageQuota: true, ...overrides };
+}
+
+describe('engine check', () => {
+  test('accepts a fixed runc quietly', () => {
+    assert.deepEqual(checkEngine(facts({}), 'strict').warnings, []);
+  });
+
+  test('rejects a learner-reachable escape', () => {
+    assert.throws(
+      () => checkEngine(facts({ runcVersion: '1.1.11' }), 'learner'),
+      (error: unknown) =>
+        error instanceof UnsafeRuntimeError && /runc 1\.1\.11.*CVE-2024-21626.*fixed in runc 1\.1\.12.*Upgrade runc/.test(error.message),
+    );
+  });
+
+  test('warns on image-only escapes', () => {
+    const verdict = checkEngine(facts({ runcVersion: '1.1.5+ds1-1+deb12u1' }), 'learner');
+
+    assert.equal(verdict.warnings.length, 1);
+    assert.match(verdict.warnings[0]!, /CVE-2025-31133.*before letting learners build images/);
+  });
+
+  test('strict rejects image-only escapes', () => {
+    assert.throws(() => checkEngine(facts({ runcVersion: '1.2.7' }), 'strict'), /CVE-2025-31133.*fixed in runc 1\.2\.8, 1\.3\.3, 1\.4\.0/);
+  });
+
+  test('rejects an unknown runc', () => {
+    assert.throws(() => checkEngine(facts({ runcVersion: undefined }), 'learner'), /runc an unknown version/);
+  });
+
+  test('warns when user namespaces are off', () => {
+    const verdict = checkEngine(facts({ userNamespaces: false, storageQuota: false }), 'learner');
+
+    assert.equal(verdict.warnings.length, 2);
+    assert.match(verdict.warnings[0]!, /User namespaces are off/);
+    assert.match(verdict.warnings[1]!, /cannot cap a container's writable layer/);
+  });
+});
