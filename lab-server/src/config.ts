@@ -29,11 +29,9 @@ const schema = z.object({
   idleMinutes: z.coerce.number().positive().max(24 * 60),
   closedGraceSeconds: z.coerce.number().positive().max(24 * 3600),
   databasePath: z.string().min(1),
-  sessionMaxMinutes: z.coerce.number().positive().max(24 * 60),
-  extendMinutes: z.coerce.number().positive().max(24 * 60),
-  idleMinutes: z.coerce.number().positive().max(24 * 60),
-  closedGraceSeconds: z.coerce.number().positive().max(24 * 3600),
-  databasePath: z.string().min(1),
+  terminalGraceSeconds: z.coerce.number().min(0).max(24 * 3600),
+  terminalBufferKb: positiveInt.min(128).max(64 * 1024),
+  terminalPingSeconds: positiveInt.max(30),
   allowedOrigins: z.array(z.url()),
 });
 
@@ -56,11 +54,18 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   containerCpus: { env: 'LAB_CONTAINER_CPUS', help: 'CPU limit per container in cores (default 1)' },
   containerPids: { env: 'LAB_CONTAINER_PIDS', help: 'process limit per container (default 512)' },
   checkTimeoutSeconds: { env: 'LAB_CHECK_TIMEOUT_SECONDS', help: 'seconds a step check may run (default 20)' },
-  sessionMaxMinutes: { env: 'LAB_SESSION_MAX_MINUTES', help: 'longest a session may last in minutes, extensions included (default 120)' },
-  extendMinutes: { env: 'LAB_EXTEND_MINUTES', help: 'minutes one press of Extend adds to a session (default 15)' },
-  idleMinutes: { env: 'LAB_IDLE_MINUTES', help: 'minutes without a key press or click in the lab page before its session ends (default 20)' },
-  closedGraceSeconds: { env: 'LAB_CLOSED_GRACE_SECONDS', help: 'seconds a session outlives the last heartbeat of its page, so a closed tab ends it (default 180)' },
-  databasePath: { env: 'LAB_DATABASE', help: 'SQLite file for learners and their progress, or :memory: (default .ddev-lab/state.sqlite)' },
+  terminalGraceSeconds: {
+    env: 'LAB_TERMINAL_GRACE_SECONDS',
+    help: 'seconds a shell stays alive after its page disconnects, waiting for it to reconnect (default 120)',
+  },
+  terminalBufferKb: {
+    env: 'LAB_TERMINAL_BUFFER_KB',
+    help: 'KiB of recent output kept per terminal for reconnecting pages, at least 128; it also caps unacknowledged output (default 512)',
+  },
+  terminalPingSeconds: {
+    env: 'LAB_TERMINAL_PING_SECONDS',
+    help: 'seconds between keepalive pings on a terminal socket, at most 30 so 60-second proxy idle timeouts never fire (default 20)',
+  },
   sessionMaxMinutes: { env: 'LAB_SESSION_MAX_MINUTES', help: 'longest a session may last in minutes, extensions included (default 120)' },
   extendMinutes: { env: 'LAB_EXTEND_MINUTES', help: 'minutes one press of Extend adds to a session (default 15)' },
   idleMinutes: { env: 'LAB_IDLE_MINUTES', help: 'minutes without a key press or click in the lab page before its session ends (default 20)' },
@@ -104,11 +109,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     idleMinutes: env.LAB_IDLE_MINUTES ?? '20',
     closedGraceSeconds: env.LAB_CLOSED_GRACE_SECONDS ?? '180',
     databasePath: env.LAB_DATABASE ?? '.ddev-lab/state.sqlite',
-    sessionMaxMinutes: env.LAB_SESSION_MAX_MINUTES ?? '120',
-    extendMinutes: env.LAB_EXTEND_MINUTES ?? '15',
-    idleMinutes: env.LAB_IDLE_MINUTES ?? '20',
-    closedGraceSeconds: env.LAB_CLOSED_GRACE_SECONDS ?? '180',
-    databasePath: env.LAB_DATABASE ?? '.ddev-lab/state.sqlite',
+    terminalGraceSeconds: env.LAB_TERMINAL_GRACE_SECONDS ?? '120',
+    terminalBufferKb: env.LAB_TERMINAL_BUFFER_KB ?? '512',
+    terminalPingSeconds: env.LAB_TERMINAL_PING_SECONDS ?? '20',
     allowedOrigins: splitList(env.LAB_ALLOWED_ORIGINS),
   };
 
