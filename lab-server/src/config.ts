@@ -33,6 +33,11 @@ const schema = z.object({
   terminalBufferKb: positiveInt.min(128).max(64 * 1024),
   terminalPingSeconds: positiveInt.max(30),
   allowedOrigins: z.array(z.url()),
+  containerDiskMb: positiveInt.min(16),
+  diskCheckSeconds: z.coerce.number().positive().max(3600),
+  runcPolicy: z.enum(['learner', 'strict']),
+  sessionsPerClientPerMinute: positiveInt,
+  hostFirewall: z.boolean(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -54,6 +59,11 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   containerCpus: { env: 'LAB_CONTAINER_CPUS', help: 'CPU limit per container in cores (default 1)' },
   containerPids: { env: 'LAB_CONTAINER_PIDS', help: 'process limit per container (default 512)' },
   checkTimeoutSeconds: { env: 'LAB_CHECK_TIMEOUT_SECONDS', help: 'seconds a step check may run (default 20)' },
+  sessionMaxMinutes: { env: 'LAB_SESSION_MAX_MINUTES', help: 'longest a session may last in minutes, extensions included (default 120)' },
+  extendMinutes: { env: 'LAB_EXTEND_MINUTES', help: 'minutes one press of Extend adds to a session (default 15)' },
+  idleMinutes: { env: 'LAB_IDLE_MINUTES', help: 'minutes without a key press or click in the lab page before its session ends (default 20)' },
+  closedGraceSeconds: { env: 'LAB_CLOSED_GRACE_SECONDS', help: 'seconds a session outlives the last heartbeat of its page, so a closed tab ends it (default 180)' },
+  databasePath: { env: 'LAB_DATABASE', help: 'SQLite file for learners and their progress, or :memory: (default .ddev-lab/state.sqlite)' },
   terminalGraceSeconds: {
     env: 'LAB_TERMINAL_GRACE_SECONDS',
     help: 'seconds a shell stays alive after its page disconnects, waiting for it to reconnect (default 120)',
@@ -66,12 +76,12 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
     env: 'LAB_TERMINAL_PING_SECONDS',
     help: 'seconds between keepalive pings on a terminal socket, at most 30 so 60-second proxy idle timeouts never fire (default 20)',
   },
-  sessionMaxMinutes: { env: 'LAB_SESSION_MAX_MINUTES', help: 'longest a session may last in minutes, extensions included (default 120)' },
-  extendMinutes: { env: 'LAB_EXTEND_MINUTES', help: 'minutes one press of Extend adds to a session (default 15)' },
-  idleMinutes: { env: 'LAB_IDLE_MINUTES', help: 'minutes without a key press or click in the lab page before its session ends (default 20)' },
-  closedGraceSeconds: { env: 'LAB_CLOSED_GRACE_SECONDS', help: 'seconds a session outlives the last heartbeat of its page, so a closed tab ends it (default 180)' },
-  databasePath: { env: 'LAB_DATABASE', help: 'SQLite file for learners and their progress, or :memory: (default .ddev-lab/state.sqlite)' },
   allowedOrigins: { env: 'LAB_ALLOWED_ORIGINS', help: 'comma-separated extra origins allowed to open terminals' },
+  containerDiskMb: { env: 'LAB_CONTAINER_DISK_MB', help: "writable layer quota per container in MiB; a session past it ends (default 2048)" },
+  diskCheckSeconds: { env: 'LAB_DISK_CHECK_SECONDS', help: 'seconds between measurements of writable layers (default 5)' },
+  runcPolicy: { env: 'LAB_RUNC_POLICY', help: '"learner" rejects a runc with escapes a learner can reach, "strict" rejects any known escape (default learner)' },
+  sessionsPerClientPerMinute: { env: 'LAB_SESSIONS_PER_CLIENT_PER_MINUTE', help: 'lab sessions one client address may start per minute (default 10)' },
+  hostFirewall: { env: 'LAB_HOST_FIREWALL', help: "1 to add an iptables rule that keeps sandboxes from this host's services (default 1; needs root)" },
 };
 
 export class ConfigError extends Error {
@@ -113,6 +123,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     terminalBufferKb: env.LAB_TERMINAL_BUFFER_KB ?? '512',
     terminalPingSeconds: env.LAB_TERMINAL_PING_SECONDS ?? '20',
     allowedOrigins: splitList(env.LAB_ALLOWED_ORIGINS),
+    containerDiskMb: env.LAB_CONTAINER_DISK_MB ?? '2048',
+    diskCheckSeconds: env.LAB_DISK_CHECK_SECONDS ?? '5',
+    runcPolicy: env.LAB_RUNC_POLICY ?? 'learner',
+    sessionsPerClientPerMinute: env.LAB_SESSIONS_PER_CLIENT_PER_MINUTE ?? '10',
+    hostFirewall: parseSwitch(env.LAB_HOST_FIREWALL, true),
   };
 
   const result = schema.safeParse(raw);

@@ -11,6 +11,9 @@ import { ensureImages } from './images/build.ts';
 import type { ImageName } from './images/catalog.ts';
 import { loadLabs } from './labs/load.ts';
 import { LabDefinitionError, type Lab } from './labs/schema.ts';
+import { DiskWatch } from './guards/disk-watch.ts';
+import { checkEngine } from './guards/engine-check.ts';
+import { installHostFirewall } from './guards/host-firewall.ts';
 import { createLogger, type Logger } from './log.ts';
 import { DockerRuntime } from './sandbox/docker-runtime.ts';
 import { SessionManager } from './sessions/manager.ts';
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
 
   const runtime = new DockerRuntime();
   await runtime.ping();
+  await guardEngine(runtime, config, log);
 
   const labs = await loadLabs(path.resolve(ROOT, config.labsDir));
   if (config.buildImages) await buildImages(labs, log);
@@ -33,15 +37,35 @@ async function main(): Promise<void> {
   log.info({ instance: config.instance, ...removed }, 'removed what an earlier run left behind');
 
   const sessions = new SessionManager({ config, labs, runtime, log });
-  const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log });
+  const shutdown = { stopping: false };
+  const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log, shutdown });
   await listen(server, config);
+
+  const diskWatch = new DiskWatch({
+    runtime,
+    instance: config.instance,
+    limitBytes: config.containerDiskMb * 1024 * 1024,
+    intervalMs: config.diskCheckSeconds * 1000,
+    log,
+    onOverQuota: (layer) => sessions.end(layer.sessionId, 'stopped'),
+  });
+  diskWatch.start();
 
   const { port } = server.address() as AddressInfo;
   const url = `http://${displayHost(config.host)}:${port}/`;
   log.info({ url, labs: labs.size }, 'lab server listening');
   process.stdout.write(`\n  ddev-lab is running at ${url}\n\n`);
 
-  installShutdown(server, sessions, log);
+  installShutdown(server, sessions, shutdown, log);
+}
+
+/** Rejects an engine whose runc learners could escape through, and logs what weakens isolation. */
+async function guardEngine(runtime: DockerRuntime, config: Config, log: Logger): Promise<void> {
+  const facts = await runtime.inspectEngine();
+  const verdict = checkEngine(facts, config.runcPolicy);
+  for (const warning of verdict.warnings) log.warn({ runc: facts.runcVersion }, warning);
+
+  if (config.hostFirewall) await installHostFirewall(log);
 }
 
 async function buildImages(labs: Map<string, Lab>, log: Logger): Promise<void> {
@@ -64,11 +88,15 @@ function displayHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function installShutdown(server: ReturnType<typeof createHttpServer>, sessions: SessionManager, log: Logger): void {
-  let stopping = false;
+function installShutdown(
+  server: ReturnType<typeof createHttpServer>,
+  sessions: SessionManager,
+  shutdown: { stopping: boolean },
+  log: Logger,
+): void {
   const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (shutdown.stopping) return;
+    shutdown.stopping = true;
     log.info({ signal }, 'stopping: ending every session');
     server.close();
     await sessions.endAll('shutdown');

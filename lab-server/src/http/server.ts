@@ -15,6 +15,7 @@ import type { SessionManager } from '../sessions/manager.ts';
 import { SHELL_ID_PATTERN } from '../terminal/protocol.ts';
 import { TerminalRegistry } from '../terminal/registry.ts';
 import { createApiRouter } from './api.ts';
+import { sessionRateLimit } from './session-rate-limit.ts';
 
 export const TERMINAL_SUBPROTOCOL = 'ddev-lab.v1';
 const TOKEN_SUBPROTOCOL_PREFIX = 'ddev-lab.token.';
@@ -27,11 +28,18 @@ export interface Deps {
   sessions: SessionManager;
   runtime: SandboxRuntime;
   log: Logger;
+  /** Set when SIGTERM or SIGINT arrives, so that no new request starts work. */
+  shutdown?: { stopping: boolean };
 }
 
 export function createHttpServer(deps: Deps): Server {
   const app = express();
   app.disable('x-powered-by');
+  app.use((_request, _response, next) => {
+    if (deps.shutdown?.stopping) next(new LabError('ShuttingDown', 503, 'The lab server is shutting down. Try again when it is back.'));
+    else next();
+  });
+  app.post('/api/sessions', sessionRateLimit(deps.config.sessionsPerClientPerMinute));
   app.use('/api', createApiRouter(deps));
   app.use('/api', (_request, _response, next) => next(new LabError('NotFound', 404, 'No such API route.')));
   app.use(express.static(path.resolve(deps.config.siteDir), { redirect: true }));

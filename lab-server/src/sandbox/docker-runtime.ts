@@ -6,8 +6,12 @@ import type Docker from 'dockerode';
 
 import { createDockerClient, assertDockerReachable } from './docker-client.ts';
 import { labelFilter, LABELS, managedLabels } from './labels.ts';
+import { capabilitiesFor } from './policy.ts';
 import type {
   CommandResult,
+  EngineFacts,
+  EngineGuards,
+  WritableLayer,
   RemovalCount,
   Sandbox,
   SandboxRuntime,
@@ -17,20 +21,18 @@ import type {
   TerminalProcess,
 } from './runtime.ts';
 
-// Capabilities a DDEV-like web or db container needs: supervisord starts as root and the
-// servers drop to their own users (SETUID, SETGID), bind ports 80 and 443 (NET_BIND_SERVICE),
-// and fix ownership of their runtime folders (CHOWN, FOWNER, DAC_OVERRIDE). NET_RAW and MKNOD
-// are never granted.
-const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'];
+/** Prefix of every session bridge's interface name, so one host firewall rule covers them all. */
+export const BRIDGE_PREFIX = 'dl-';
 
 const OUTPUT_LIMIT_BYTES = 64 * 1024;
 
 /** Environment variable that tags every process of one terminal, so they can be found and ended. */
 const TERMINAL_MARKER = 'DDEV_LAB_TERMINAL';
 
-
-export class DockerRuntime implements SandboxRuntime {
+export class DockerRuntime implements SandboxRuntime, EngineGuards {
   readonly docker: Docker;
+  /** Set by inspectEngine(): whether containers get a StorageOpt size. */
+  storageQuota = false;
 
   constructor(docker: Docker = createDockerClient()) {
     this.docker = docker;
@@ -38,6 +40,61 @@ export class DockerRuntime implements SandboxRuntime {
 
   async ping(): Promise<void> {
     await assertDockerReachable(this.docker);
+  }
+
+  async inspectEngine(): Promise<EngineFacts> {
+    const info = (await this.docker.info()) as {
+      ServerVersion: string;
+      Driver: string;
+      DriverStatus?: [string, string][];
+      SecurityOptions?: string[];
+      RuncCommit?: { ID?: string };
+    };
+    const version = (await this.docker.version()) as { Components?: { Name: string; Version: string }[] };
+
+    const runc = version.Components?.find((component) => component.Name.toLowerCase() === 'runc');
+    const backing = info.DriverStatus?.find(([key]) => key === 'Backing Filesystem')?.[1];
+    const security = info.SecurityOptions ?? [];
+    this.storageQuota = info.Driver === 'overlay2' && backing === 'xfs' && (await this.probeStorageQuota());
+
+    return {
+      serverVersion: info.ServerVersion,
+      runcVersion: info.RuncCommit?.ID && info.RuncCommit.ID !== 'N/A' ? info.RuncCommit.ID : runc?.Version,
+      userNamespaces: security.some((option) => option.includes('name=userns')),
+      seccomp: security.some((option) => option.includes('name=seccomp')),
+      storageQuota: this.storageQuota,
+    };
+  }
+
+  /** Creates (never starts) a throwaway container with a size quota: xfs without pquota refuses. */
+  private async probeStorageQuota(): Promise<boolean> {
+    const images = await this.docker.listImages({ filters: JSON.stringify(labelFilter({ [LABELS.managed]: 'true' })) });
+    const image = images[0]?.Id;
+    if (!image) return false;
+
+    try {
+      const container = await this.docker.createContainer({
+        Image: image,
+        Labels: managedLabels({ kind: 'sandbox', instance: 'storage-probe' }),
+        HostConfig: { StorageOpt: { size: '64M' } },
+      });
+      await container.remove({ force: true });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async measureWritableLayers(instance: string): Promise<WritableLayer[]> {
+    const filters = JSON.stringify(labelFilter({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.kind]: 'sandbox' }));
+    const containers = await this.docker.listContainers({ all: false, size: true, filters });
+
+    return containers.map((info) => ({
+      sessionId: info.Labels[LABELS.session] ?? '',
+      containerId: info.Id,
+      service: info.Labels[LABELS.service] ?? '',
+      bytes: (info as { SizeRw?: number }).SizeRw ?? 0,
+    }));
   }
 
   async imageExists(tag: string): Promise<boolean> {
@@ -61,6 +118,8 @@ export class DockerRuntime implements SandboxRuntime {
       Internal: true,
       CheckDuplicate: true,
       Labels: managedLabels({ kind: 'network', ...base }),
+      // Linux limits interface names to 15 characters: the prefix and 12 hex digits of the id.
+      Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${spec.sessionId.slice(0, 12)}` },
     });
 
     const sandbox: Sandbox = { sessionId: spec.sessionId, networkId: network.id, containers: {} };
@@ -110,13 +169,14 @@ export class DockerRuntime implements SandboxRuntime {
         Privileged: false,
         PublishAllPorts: false,
         CapDrop: ['ALL'],
-        CapAdd: CAPABILITIES,
+        CapAdd: capabilitiesFor(service.imageTag),
         SecurityOpt: ['no-new-privileges:true'],
         Memory: spec.limits.memoryBytes,
         MemorySwap: spec.limits.memoryBytes,
         NanoCpus: spec.limits.nanoCpus,
         PidsLimit: spec.limits.pids,
         Ulimits: [{ Name: 'nofile', Soft: 4096, Hard: 8192 }],
+        StorageOpt: spec.limits.diskBytes && this.storageQuota ? { size: String(spec.limits.diskBytes) } : undefined,
         LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } },
         RestartPolicy: { Name: 'no' },
       },

@@ -16,6 +16,8 @@ export interface SandboxLimits {
   memoryBytes: number;
   nanoCpus: number;
   pids: number;
+  /** Writable layer quota per container, enforced by the engine where it can and watched otherwise. */
+  diskBytes?: number;
 }
 
 export interface SandboxSpec {
@@ -72,4 +74,27 @@ export interface SandboxRuntime {
   sweep(instance: string): Promise<RemovalCount>;
   openTerminal(containerId: string, options: TerminalOptions): Promise<TerminalProcess>;
   runCommand(containerId: string, options: { user?: string; command: string; timeoutSeconds: number }): Promise<CommandResult>;
+}
+
+export interface EngineFacts {
+  serverVersion: string;
+  /** runc as the engine reports it, for example "1.1.5+ds1-1+deb12u1" or "v1.1.12-0-g51d5e94". */
+  runcVersion: string | undefined;
+  userNamespaces: boolean;
+  seccomp: boolean;
+  /** True when the engine can cap a container's writable layer (overlay2 on xfs with pquota). */
+  storageQuota: boolean;
+}
+
+export interface WritableLayer {
+  sessionId: string;
+  containerId: string;
+  service: string;
+  bytes: number;
+}
+
+/** Engine-wide checks that the start-up guards and the disk watch need. */
+export interface EngineGuards {
+  inspectEngine(): Promise<EngineFacts>;
+  measureWritableLayers(instance: string): Promise<WritableLayer[]>;
 }
