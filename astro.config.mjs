@@ -11,6 +11,7 @@ export default defineConfig({
   integrations: [
     starlight({
       title: 'ddev-lab',
+      disable404Route: true,
       description: "How DDEV uses Docker: images, layers, containers, with live labs.",
       sidebar: [
         { label: 'Start here', items: [{ slug: 'index' }] },

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import type { Logger } from './log.ts';
 
-const SOURCES = ['astro.config.mjs', 'package-lock.json', 'src', 'content'];
+const SOURCES = ['astro.config.mjs', 'package-lock.json', 'public', 'src', 'content'];
 const STAMP_FILE = '.source-hash';
 
 export async function ensureSite(options: { root: string; siteDir: string; log: Logger }): Promise<'built' | 'reused'> {
