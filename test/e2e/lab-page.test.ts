@@ -1,12 +1,15 @@
 // A learner's path through the lab page in a real browser: open the page, press Start, type into
-// the terminal, run a command with its button, and pass a check.
+// the terminal, complete a whole lab with its Run buttons and checks, reload and find the progress
+// and the session again, open a web service through the proxy, and start over.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import { launchBrowser } from '../helpers/browser.ts';
 import { listManaged, removeInstance } from '../helpers/docker.ts';
 import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
+
+const LAB = 'inside-the-web-container';
 
 describe('lab page in Chromium', () => {
   const instance = uniqueInstance('e2e-lab');
@@ -14,7 +17,7 @@ describe('lab page in Chromium', () => {
   let browser: Browser;
 
   before(async () => {
-    server = await startLabServer({ instance });
+    server = await startLabServer({ instance, env: { LAB_DATABASE: ':memory:' } });
     browser = await launchBrowser();
   });
 
@@ -24,18 +27,18 @@ describe('lab page in Chromium', () => {
     await removeInstance(instance);
   });
 
-  test('start, type, check, stop', async () => {
-    const page = await browser.newPage();
+  test('complete a lab with Run buttons', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
 
-    await page.goto(`${server.url}/labs/inside-the-web-container/`);
+    await page.goto(`${server.url}/labs/${LAB}/`);
     await page.getByTestId('lab-start').click();
-
     const terminal = page.getByTestId('terminal-web');
-    await terminal.locator('.xterm-rows').waitFor();
-    await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor();
+    await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 60_000 });
     await terminal.locator('.xterm-rows', { hasText: '$' }).waitFor({ timeout: 20_000 });
+    assert.match((await page.getByTestId('lab-timer').textContent()) ?? '', /^\d+:\d\d left$/);
 
     await terminal.click();
     await page.keyboard.type('echo $((6*7))');
@@ -44,20 +47,51 @@ describe('lab page in Chromium', () => {
 
     await page.getByTestId('check-pid-one').click();
     await page.getByTestId('result-pid-one').filter({ hasText: 'pid1.txt is missing' }).waitFor();
+    assert.equal(await page.getByTestId('hints-pid-one').locator('li').count(), 1);
 
-    await page.getByTestId('step-pid-one').getByRole('button', { name: 'Run' }).nth(1).click();
-    await terminal.locator('.xterm-rows > div', { hasText: /^supervisord\s*$/ }).waitFor({ timeout: 10_000 });
-    await page.getByTestId('check-pid-one').click();
-    await page.getByTestId('result-pid-one').filter({ hasText: 'Passed' }).waitFor();
-    assert.equal(await page.getByTestId('step-pid-one').getAttribute('class'), 'lab-step passed');
+    const steps = await page.locator('.lab-step').evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.stepId!));
+    for (const stepId of steps) await completeStep(page, stepId);
 
-    const running = await listManaged(instance);
-    assert.equal(running.containers.length, 1);
+    await page.getByTestId('lab-progress').filter({ hasText: `All ${steps.length} steps done` }).waitFor();
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('reload keeps progress and session', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/labs/${LAB}/`);
+    await page.getByTestId('lab-start').click();
+    await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 60_000 });
+    await completeStep(page, 'pid-one');
+    const sessionsBefore = (await listManaged(instance)).containers.map((container) => container.Id).sort();
+
+    await page.reload();
+
+    await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 20_000 });
+    assert.match((await page.getByTestId('step-pid-one').getAttribute('class')) ?? '', /\bpassed\b/);
+    assert.match((await page.getByTestId('step-supervised').getAttribute('class')) ?? '', /\bcurrent\b/);
+    const sessionsAfter = (await listManaged(instance)).containers.map((container) => container.Id).sort();
+    assert.deepEqual(sessionsAfter, sessionsBefore);
+    await page.getByTestId('terminal-web').locator('.xterm-rows', { hasText: '$' }).waitFor({ timeout: 20_000 });
+
+    const link = page.getByTestId('web-nginx');
+    const href = await link.getAttribute('href');
+    assert.match(href ?? '', /^\/api\/sessions\/[0-9a-f]{16}\/web\/nginx\/$/);
+    const proxied = await page.request.get(`${server.url}${href}`);
+    assert.equal(proxied.status(), 200);
+    assert.match(await proxied.text(), /fpm-fcgi/);
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByTestId('lab-reset').click();
+    await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 60_000 });
+    assert.doesNotMatch((await page.getByTestId('step-pid-one').getAttribute('class')) ?? '', /\bpassed\b/);
+    const stale = await page.request.get(`${server.url}${href}`);
+    assert.equal(stale.status(), 404);
+
     await page.getByTestId('lab-stop').click();
     await page.getByTestId('lab-status').filter({ hasText: 'stopped' }).waitFor();
-    await waitUntil(async () => (await listManaged(instance)).containers.length === 0);
-
-    assert.deepEqual(errors, []);
+    await context.close();
   });
 
   test('guide page loads no terminal code', async () => {
@@ -67,7 +101,7 @@ describe('lab page in Chromium', () => {
       if (response.request().resourceType() === 'script') scripts.push(response.url());
     });
 
-    await page.goto(`${server.url}/labs/inside-the-web-container/`);
+    await page.goto(`${server.url}/labs/${LAB}/`);
     await page.waitForLoadState('networkidle');
 
     const loadedXterm = await page.evaluate(() => document.querySelector('.xterm') !== null);
@@ -76,14 +110,25 @@ describe('lab page in Chromium', () => {
       const body = await (await fetch(url)).text();
       assert.ok(!body.includes('xterm-helper-textarea'), `${url} contains xterm.js before Start`);
     }
+    await page.close();
   });
 });
 
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+/** Presses every Run button of a step in order, then Check, and waits for it to pass. */
+async function completeStep(page: Page, stepId: string): Promise<void> {
+  const step = page.getByTestId(`step-${stepId}`);
+  const result = page.getByTestId(`result-${stepId}`);
+  const runs = step.locator('button.lab-run');
+
+  for (let index = 0; index < (await runs.count()); index += 1) {
+    await runs.nth(index).click();
+    // Give the shell time to run the command before the next one or the check.
+    await page.waitForTimeout(1500);
   }
-  assert.fail(`condition not met within ${timeoutMs} ms`);
+
+  const check = page.getByTestId(`check-${stepId}`);
+  await check.and(page.locator(':enabled')).waitFor({ timeout: 40_000 });
+  if (!/Passed/.test((await result.textContent()) ?? '')) await check.click();
+  await result.filter({ hasText: 'Passed' }).waitFor({ timeout: 40_000 });
+  assert.match((await step.getAttribute('class')) ?? '', /\bpassed\b/, `step ${stepId} is not marked passed`);
 }
