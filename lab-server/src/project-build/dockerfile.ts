@@ -13,6 +13,11 @@ export interface ProjectUser {
 
 export interface DockerfileOptions {
   kind: BuildKind;
+  /**
+   * USER of the base image. DDEV's images build as root; ddev-lab's webserver image ends with
+   * USER ddev, so for it the block switches to root and the end switches back.
+   */
+  baseImageUser?: string;
   /** webimage_extra_packages or dbimage_extra_packages, already validated. */
   extraPackages: readonly string[];
 }
@@ -106,8 +111,10 @@ export function generateDockerfile(folder: Pick<BuildFolder, 'fragments'>, optio
   writer.add('generated header', HEADER);
   for (const fragment of inGroup(folder.fragments, 'prepend')) writer.addFragment(folderName, fragment, false);
 
+  const switchUser = options.baseImageUser !== undefined && !['', 'root', '0'].includes(options.baseImageUser);
   writer.add("DDEV's block: the base image, the build arguments and the project's user", [
     'FROM $BASE_IMAGE',
+    ...(switchUser ? ['USER root'] : []),
     'SHELL ["/bin/bash", "-c"]',
     ...declaredArgs(options.kind).map((name) => `ARG ${name}`),
     ...USER_SETUP,
@@ -127,6 +134,7 @@ export function generateDockerfile(folder: Pick<BuildFolder, 'fragments'>, optio
   }
 
   for (const fragment of inGroup(folder.fragments, 'main')) writer.addFragment(folderName, fragment, true);
+  if (switchUser) writer.add("ddev-lab: back to the base image's user", [`USER ${options.baseImageUser}`]);
 
   return writer.result();
 }

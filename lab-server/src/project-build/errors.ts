@@ -79,3 +79,13 @@ export class RecreateFailedError extends LabError {
     );
   }
 }
+
+export class BuildCapacityError extends LabError {
+  constructor(limit: number) {
+    super(
+      'BuildsBusy',
+      503,
+      `The lab server is already running its maximum of ${limit} image builds. Press Restart again in a minute.`,
+    );
+  }
+}

@@ -7,6 +7,8 @@ import { checkImageReferences } from './instructions.ts';
 
 export interface BuildPlanOptions extends BuildArgOptions {
   extraPackages: readonly string[];
+  /** USER of the base image, when it is not root. */
+  baseImageUser?: string;
   /** Images a FROM or COPY --from may name besides $BASE_IMAGE and earlier stages. */
   allowedImages: readonly string[];
 }
@@ -25,7 +27,11 @@ export interface BuildPlan {
 /** Reads the folder and returns what the build needs; throws when a file breaks a rule. */
 export async function planProjectBuild(folder: string, options: BuildPlanOptions): Promise<BuildPlan> {
   const contents = await readBuildFolder(folder);
-  const dockerfile = generateDockerfile(contents, { kind: options.kind, extraPackages: options.extraPackages });
+  const dockerfile = generateDockerfile(contents, {
+    kind: options.kind,
+    extraPackages: options.extraPackages,
+    baseImageUser: options.baseImageUser,
+  });
   checkImageReferences(dockerfile, options.allowedImages);
 
   return {
