@@ -226,6 +226,21 @@ describe('project Dockerfile', () => {
     assert.match(run.text, /--no-install-recommends --no-install-suggests figlet tree$/);
   });
 
+  test('switches from a non-root base user', async () => {
+    const plan = await planProjectBuild(await makeFolder({ 'Dockerfile.tool': 'RUN true\n' }), options({ baseImageUser: 'ddev' }));
+
+    const instructions = listInstructions(plan.dockerfile.text).map((entry) => entry.text);
+    assert.equal(instructions[2], 'USER root');
+    assert.equal(instructions.at(-1), 'USER ddev');
+    assert.equal(sources(plan).at(-1), "ddev-lab: back to the base image's user");
+  });
+
+  test('keeps a root base user', async () => {
+    const plan = await planProjectBuild(await makeFolder({}), options({ baseImageUser: '' }));
+
+    assert.ok(!plan.dockerfile.text.includes('USER '));
+  });
+
   test('writes no package line without packages', async () => {
     const plan = await planProjectBuild(await makeFolder({}), options());
 
