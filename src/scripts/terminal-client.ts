@@ -1,13 +1,17 @@
-// One xterm.js terminal bound to one WebSocket of the terminal protocol. Loaded only when a lab
-// starts, so guide pages carry no terminal code.
+// One xterm.js terminal bound to one lab terminal on the server. The connection survives drops
+// (terminal-socket.ts), the terminal fits its box whenever that box can change size, and copy
+// and paste follow terminal conventions (terminal-clipboard.ts). Loaded only when a lab starts,
+// so guide pages carry no terminal code.
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 
-import { decodeFrame, encodeFrame, type Frame } from '../../lab-server/src/terminal/protocol.ts';
+import { installClipboard } from './terminal-clipboard.ts';
+import { buildOverlay } from './terminal-overlay.ts';
+import { TerminalSocket, type ConnectionState } from './terminal-socket.ts';
 
-/** Acknowledge received output after this many bytes, so the server keeps sending. */
-const ACK_EVERY_BYTES = 64 * 1024;
+/** Stop reconnecting after this long; the server keeps the shell about as long by default. */
+const GIVE_UP_AFTER_MS = 2 * 60_000;
 const encoder = new TextEncoder();
 
 export interface TerminalConnection {
@@ -15,6 +19,7 @@ export interface TerminalConnection {
   focus(): void;
   fit(): void;
   dispose(): void;
+  readonly state: ConnectionState;
 }
 
 export function connectTerminal(options: {
@@ -23,6 +28,7 @@ export function connectTerminal(options: {
   protocols: string[];
   onStatus: (message: string) => void;
 }): TerminalConnection {
+  const overlay = buildOverlay(options.element);
   const terminal = new Terminal({
     cursorBlink: true,
     fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
@@ -31,62 +37,91 @@ export function connectTerminal(options: {
   });
   const fitAddon = new FitAddon();
   terminal.loadAddon(fitAddon);
-  terminal.open(options.element);
-  fitAddon.fit();
+  terminal.open(overlay.screen);
 
-  const url = new URL(options.url, location.href);
-  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.searchParams.set('cols', String(terminal.cols));
-  url.searchParams.set('rows', String(terminal.rows));
-
-  const socket = new WebSocket(url, options.protocols);
-  socket.binaryType = 'arraybuffer';
-  let received = 0;
-  let acknowledged = 0;
-
-  const sendFrame = (frame: Frame) => {
-    if (socket.readyState === WebSocket.OPEN) socket.send(encodeFrame(frame));
+  const fit = () => {
+    // A hidden terminal has no size to fit; it fits again when its box appears.
+    if (overlay.screen.offsetParent !== null) fitAddon.fit();
   };
+  fit();
 
-  socket.addEventListener('message', (event) => {
-    const frame = decodeFrame(new Uint8Array(event.data as ArrayBuffer));
-    if (frame.type === 'output') {
-      received = frame.offset + frame.data.length;
-      terminal.write(frame.data, () => {
-        if (received - acknowledged >= ACK_EVERY_BYTES) {
-          acknowledged = received;
-          sendFrame({ type: 'ack', offset: received });
-        }
-      });
-    } else if (frame.type === 'status' && frame.state !== 'ready') {
-      options.onStatus(frame.message);
-    } else if (frame.type === 'ping') {
-      sendFrame({ type: 'pong', data: frame.data });
+  let state: ConnectionState = 'connecting';
+  const showState = (next: ConnectionState, message: string) => {
+    options.element.dataset.connection = next;
+    terminal.options.disableStdin = next !== 'open';
+    if (next === 'open' || next === 'connecting') overlay.showBanner('');
+    if (next === 'reconnecting') overlay.showBanner(message);
+    if (next === 'gave-up') overlay.showBanner(message, { label: 'Try again', run: () => socket.retry() });
+    if (next === 'replaced') overlay.showBanner(message, { label: 'Use it here', run: () => socket.retry() });
+    if (next === 'ended') {
+      overlay.showBanner(message);
+      options.onStatus(message);
     }
-  });
-  socket.addEventListener('open', () => {
-    sendFrame({ type: 'resize', cols: terminal.cols, rows: terminal.rows });
-  });
-  socket.addEventListener('close', (event) => {
-    if (event.code !== 1000) options.onStatus('The terminal connection closed. Press Start to get a new one.');
+  };
+  const socket = new TerminalSocket({
+    url: options.url,
+    protocols: options.protocols,
+    giveUpAfterMs: GIVE_UP_AFTER_MS,
+    size: () => ({ cols: terminal.cols, rows: terminal.rows }),
+    write: (data, done) => terminal.write(data, done),
+    notice: (text) => terminal.write(`\r\n\x1b[33m[${text}]\x1b[0m\r\n`),
+    onState: (next, message) => {
+      state = next;
+      showState(next, message);
+    },
   });
 
-  terminal.onData((text) => sendFrame({ type: 'input', data: encoder.encode(text) }));
-  terminal.onResize(({ cols, rows }) => sendFrame({ type: 'resize', cols, rows }));
+  showState('connecting', '');
 
-  const observer = new ResizeObserver(() => {
-    if (options.element.offsetParent !== null) fitAddon.fit();
-  });
-  observer.observe(options.element);
+  const sendText = (text: string) => socket.send({ type: 'input', data: encoder.encode(text) });
+  // One frame per keystroke or paste, sent at once: batching input would add its delay to echo.
+  terminal.onData(sendText);
+  terminal.onBinary((data) => socket.send({ type: 'input', data: Uint8Array.from(data, (char) => char.charCodeAt(0)) }));
+  terminal.onResize(({ cols, rows }) => socket.send({ type: 'resize', cols, rows }));
+
+  const removeClipboard = installClipboard(terminal, options.element, overlay);
+  const stopFitting = fitOnLayoutChanges(overlay.screen, fit);
 
   return {
-    send: (text) => sendFrame({ type: 'input', data: encoder.encode(text) }),
+    send: sendText,
     focus: () => terminal.focus(),
-    fit: () => fitAddon.fit(),
+    fit,
+    get state() {
+      return state;
+    },
     dispose: () => {
-      observer.disconnect();
-      socket.close(1000);
+      stopFitting();
+      removeClipboard();
+      socket.dispose();
       terminal.dispose();
     },
+  };
+}
+
+/**
+ * Fits the terminal after fonts load (the cell size changes), when its box changes size (window
+ * resize, browser zoom, a lab tab shown), and when the browser tab becomes visible again.
+ */
+function fitOnLayoutChanges(screen: HTMLElement, fit: () => void): () => void {
+  let frame = 0;
+  const fitSoon = () => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(fit);
+  };
+
+  void document.fonts?.ready.then(fitSoon);
+  const observer = new ResizeObserver(fitSoon);
+  observer.observe(screen);
+  window.addEventListener('resize', fitSoon);
+  const onVisible = () => {
+    if (document.visibilityState === 'visible') fitSoon();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+
+  return () => {
+    cancelAnimationFrame(frame);
+    observer.disconnect();
+    window.removeEventListener('resize', fitSoon);
+    document.removeEventListener('visibilitychange', onVisible);
   };
 }
