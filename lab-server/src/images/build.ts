@@ -10,7 +10,6 @@ import { LABELS, managedLabels } from '../sandbox/labels.ts';
 import { openImageEngine } from '../sandbox/images.ts';
 import type { ImageEngine } from '../sandbox/images.ts';
 import {
-  DEBIAN_RELEASES,
   DEFAULT_RELEASE,
   IMAGE_NAMES,
   IMAGE_SPECS,
@@ -19,8 +18,8 @@ import {
   withPrerequisites,
 } from './catalog.ts';
 import type { DebianRelease, ImageName } from './catalog.ts';
-import { LAYER_REPORT_PATH, instructionOf, writeLayerReport } from './layer-report.ts';
-import type { BuildResult, ImageLayers, LayerReport } from './layer-report.ts';
+import { LAYER_REPORT_PATH, collectReport, writeLayerReport } from './layer-report.ts';
+import type { BuildResult, LayerReport } from './layer-report.ts';
 import { sourceHash } from './source-hash.ts';
 
 export type { LayerReport } from './layer-report.ts';
@@ -115,50 +114,6 @@ async function declaredBuildArgs(
   const declared = new Set([...dockerfile.matchAll(/^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)/gm)].map((m) => m[1]));
 
   return Object.fromEntries(Object.entries(available).filter(([key]) => declared.has(key)));
-}
-
-/** Lists every teaching image present on the engine, for every release, with its layers. */
-async function collectReport(
-  engine: ImageEngine,
-  run: LayerReport['run'],
-): Promise<LayerReport> {
-  const images: ImageLayers[] = [];
-
-  for (const release of DEBIAN_RELEASES) {
-    for (const name of IMAGE_NAMES) {
-      const layers = await describeImage(engine, name, release);
-      if (layers) images.push(layers);
-    }
-  }
-
-  return { generatedAt: new Date().toISOString(), images, run };
-}
-
-async function describeImage(
-  engine: ImageEngine,
-  name: ImageName,
-  release: DebianRelease,
-): Promise<ImageLayers | undefined> {
-  const tag = imageTag(name, release);
-  const summary = await engine.inspect(tag);
-  if (!summary) return undefined;
-
-  const history = await engine.history(tag);
-  return {
-    name,
-    release,
-    tag,
-    id: summary.id,
-    sizeBytes: summary.sizeBytes,
-    created: summary.created,
-    layers: history.map((entry) => ({
-      instruction: instructionOf(entry.createdBy),
-      createdBy: entry.createdBy,
-      sizeBytes: entry.sizeBytes,
-      created: new Date(entry.created * 1000).toISOString(),
-      id: entry.id,
-    })),
-  };
 }
 
 function secondsSince(started: number): number {
