@@ -1,8 +1,9 @@
 // Copy and paste for a lab terminal. Ctrl+Shift+C and Ctrl+Shift+V (Cmd+C and Cmd+V on macOS)
 // copy the selection and paste, because plain Ctrl+C and Ctrl+V belong to the shell. Every paste,
 // from the keyboard or from the right-click menu, goes through one guard: text with a line break
-// would run commands at once, so the page requests confirmation first. Pastes go through xterm.js's paste(), which
-// wraps them in bracketed-paste markers when the shell has turned that mode on.
+// could run commands at once, so the page requests confirmation first. Pastes go through
+// xterm.js's paste(), which wraps them in bracketed-paste markers when the shell has turned that
+// mode on.
 import type { Terminal } from '@xterm/xterm';
 
 export interface ClipboardOptions {

@@ -17,6 +17,9 @@ describe('terminal protocol', () => {
     { type: 'ping', data: bytes(1, 2, 3) },
     { type: 'pong', data: bytes() },
     { type: 'status', state: 'exited', message: 'The shell has exited. ✓' },
+    { type: 'status', state: 'replaced', message: 'This terminal is now open in another tab.' },
+    { type: 'attached', offset: 0, dropped: 0, shellId: 'abc' },
+    { type: 'attached', offset: 2 ** 33, dropped: 4096, shellId: 'Zx_9-Q'.repeat(10) },
   ];
 
   for (const frame of roundTrips) {
@@ -32,6 +35,12 @@ describe('terminal protocol', () => {
 
     assert.equal(encoded[0], FrameType.resize);
     assert.deepEqual([...encoded], [0x03, 0, 80, 0, 24]);
+  });
+
+  test('attached layout', () => {
+    const encoded = encodeFrame({ type: 'attached', offset: 258, dropped: 3, shellId: 'id' });
+
+    assert.deepEqual([...encoded], [0x08, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0x69, 0x64]);
   });
 
   test('output offset is big-endian', () => {
@@ -52,6 +61,8 @@ describe('terminal protocol', () => {
     ['oversized ping', new Uint8Array(40).fill(0x05, 0, 1), /ping payload exceeds 32/],
     ['status not json', bytes(0x07, 0x7b), /not UTF-8 JSON/],
     ['status unknown state', new Uint8Array([0x07, ...new TextEncoder().encode('{"state":"root","message":""}')]), /known "state"/],
+    ['attached without shell id', new Uint8Array(17).fill(0x08, 0, 1), /at least 17/],
+    ['attached with bad shell id', new Uint8Array([0x08, ...new Uint8Array(16), 0x20]), /invalid shell id/],
     ['offset past 2^53', bytes(0x04, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), /offset is too large/],
   ];
 
@@ -60,6 +71,10 @@ describe('terminal protocol', () => {
       assert.throws(() => decodeFrame(frame), (error: unknown) => error instanceof ProtocolError && message.test(error.message));
     });
   }
+
+  test('rejects bad shell id on encode', () => {
+    assert.throws(() => encodeFrame({ type: 'attached', offset: 0, dropped: 0, shellId: 'a/b' }), ProtocolError);
+  });
 
   test('rejects negative offset on encode', () => {
     assert.throws(() => encodeFrame({ type: 'ack', offset: -1 }), ProtocolError);

@@ -95,7 +95,7 @@ export class TerminalConnection implements ShellClient {
   /** Sends a PING, or drops a socket that stayed silent through two pings. */
   private ping(pingMs: number): void {
     if (Date.now() - this.lastHeard > 2 * pingMs) {
-      this.log.info({ silentMs: Date.now() - this.lastHeard }, 'terminal page stopped answering pings, dropping the socket');
+      this.log.info({ silentMs: Date.now() - this.lastHeard }, 'terminal page sent nothing for two ping intervals, dropping the socket');
       this.socket.terminate();
       return;
     }

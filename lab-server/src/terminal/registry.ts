@@ -66,7 +66,7 @@ export class TerminalRegistry {
     shell.resize(connection, request.cols, request.rows);
   }
 
-  /** Ends every shell of a session and tells their pages why. */
+  /** Ends every shell of a session and sends their pages the reason. */
   async endSession(sessionId: string, message: string): Promise<void> {
     const prefix = keyOf(sessionId, '');
     const ending = [...this.shells.entries()].filter(([key]) => key.startsWith(prefix));

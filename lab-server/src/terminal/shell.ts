@@ -91,7 +91,7 @@ export class TerminalShell {
 
   /**
    * Attaches a page, replacing the one attached before. A page that names this shell and an
-   * offset still in the buffer gets the bytes from there; any other page gets all the buffer has.
+   * offset still in the buffer gets the bytes from there. Any other page gets all the buffer has.
    */
   attach(client: ShellClient, request: { shellId?: string; offset?: number }): void {
     const previous = this.client;
