@@ -195,10 +195,11 @@ function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map
   if (button.dataset.interrupt === 'true') terminal.send('\x03');
   terminal.send(`${button.dataset.command}\r`);
 
-  // A step whose check waits starts waiting as soon as one of its commands runs.
+  // A step whose check waits starts waiting once its last command runs.
   const step = button.closest<HTMLElement>('.lab-step');
   const check = step?.querySelector<HTMLButtonElement>('.lab-check');
-  if (session && step?.dataset.checkMode === 'poll' && check && !check.disabled && !step.classList.contains('passed')) {
+  const last = [...(step?.querySelectorAll('.lab-run') ?? [])].at(-1) === button;
+  if (session && last && step?.dataset.checkMode === 'poll' && check && !check.disabled && !step.classList.contains('passed')) {
     void checkStep(root, check, session);
   }
 }

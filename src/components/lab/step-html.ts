@@ -35,7 +35,8 @@ function toButton(command: AnnotatedCommand, terminalIds: readonly string[]): Co
 /** A code block with its Run (when it has a terminal) and Copy buttons, as one line of HTML. */
 export function commandHtml(command: CommandButton, terminals: readonly LabTerminal[]): string {
   return (
-    `<div class="lab-command"><pre><code>${escapeHtml(command.run)}</code></pre>` +
+    // tabindex lets keyboard users scroll a long command sideways.
+    `<div class="lab-command"><pre tabindex="0"><code>${escapeHtml(command.run)}</code></pre>` +
     `<div class="lab-command-actions">${buttonsHtml(command, terminals)}</div></div>`
   );
 }
