@@ -1,6 +1,7 @@
-// The lab terminal in Chromium: a socket dropped in the middle of a command reconnects and the
-// output completes, a UTF-8 character split across two reads shows whole, and a paste of several
-// lines needs confirmation and keeps its bracketed-paste markers.
+// The lab terminal in Chromium. A socket dropped in the middle of a command reconnects and the
+// output completes. The shell's size follows browser zoom. A UTF-8 character split across two
+// reads shows whole. A paste of several lines needs confirmation and keeps its bracketed-paste
+// markers.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
@@ -88,6 +89,34 @@ describe('terminal in Chromium', () => {
     assert.deepEqual(errors, []);
   });
 
+  test('zoom keeps the shell size right', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const terminal = await startLab(page, server);
+    const columns: number[] = [];
+
+    // Browser zoom shrinks or grows the viewport in CSS pixels, which is what this emulates.
+    for (const [index, zoom] of [0.9, 1, 1.1, 1.25].entries()) {
+      await page.setViewportSize({ width: Math.round(1280 / zoom), height: Math.round(900 / zoom) });
+      await page.waitForTimeout(300);
+      await page.keyboard.type(`echo size-${index} $(stty size)`);
+      await page.keyboard.press('Enter');
+      const text = await row(terminal, new RegExp(`^size-${index} \\d+ \\d+\\s*$`)).textContent();
+      const [, rows, cols] = /^size-\d+ (\d+) (\d+)/.exec(text!)!;
+      const rowsShown = await terminal.locator('.xterm-rows > div').count();
+      const fits = await terminal.evaluate((element) => {
+        const screen = element.querySelector('.xterm-screen')!.getBoundingClientRect();
+        const box = element.querySelector('.lab-terminal-screen')!.getBoundingClientRect();
+        return screen.width <= box.width + 0.5 && screen.height <= box.height + 0.5;
+      });
+
+      assert.equal(Number(rows), rowsShown, `rows at zoom ${zoom}`);
+      assert.equal(fits, true, `terminal fits its box at zoom ${zoom}`);
+      columns.push(Number(cols));
+    }
+
+    assert.ok(columns[0]! > columns[3]!, `columns by zoom: ${columns.join(', ')}`);
+  });
+
   test('utf-8 split across reads', async () => {
     const page = await browser.newPage();
     const terminal = await startLab(page, server);
@@ -113,14 +142,14 @@ describe('terminal in Chromium', () => {
     await paste('echo cancelled-$((1+1))\necho cancelled-$((2+2))\n');
     await question.getByRole('button', { name: 'Cancel' }).click();
     await paste('echo one-$((0+1))\necho two-$((1+1))\n');
-    const asked = await question.textContent();
+    const questionText = await question.textContent();
     await question.getByRole('button', { name: 'Paste' }).click();
     await page.waitForTimeout(700);
     const runBeforeEnter = await row(terminal, /^one-1\s*$/).count();
     await page.keyboard.press('Enter');
     await row(terminal, /^two-2\s*$/).waitFor({ timeout: 10_000 });
 
-    assert.match(asked ?? '', /Paste 2 lines\?/);
+    assert.match(questionText ?? '', /Paste 2 lines\?/);
     // Bracketed paste: bash keeps the pasted lines on the command line until Enter instead of running each one.
     assert.equal(runBeforeEnter, 0);
     assert.equal(await row(terminal, /^one-1\s*$/).count(), 1);
