@@ -15,6 +15,7 @@ import type { SessionManager } from '../sessions/manager.ts';
 import { SHELL_ID_PATTERN } from '../terminal/protocol.ts';
 import { TerminalRegistry } from '../terminal/registry.ts';
 import { createApiRouter } from './api.ts';
+import { createProjectBuildRouter } from './project-build-routes.ts';
 import { sessionRateLimit } from './session-rate-limit.ts';
 
 export const TERMINAL_SUBPROTOCOL = 'ddev-lab.v1';
@@ -41,6 +42,7 @@ export function createHttpServer(deps: Deps): Server {
   });
   app.post('/api/sessions', sessionRateLimit(deps.config.sessionsPerClientPerMinute));
   app.use('/api', createApiRouter(deps));
+  app.use('/api', createProjectBuildRouter(deps));
   app.use('/api', (_request, _response, next) => next(new LabError('NotFound', 404, 'No such API route.')));
   app.use(express.static(path.resolve(deps.config.siteDir), { redirect: true }));
   app.use((request, response) => {
