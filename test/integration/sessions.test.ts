@@ -40,7 +40,7 @@ describe('lab sessions on Docker', () => {
   let server: RunningServer;
 
   before(async () => {
-    server = await startLabServer({ instance });
+    server = await startLabServer({ instance, env: { LAB_DATABASE: ':memory:' } });
   });
 
   after(async () => {
@@ -52,24 +52,27 @@ describe('lab sessions on Docker', () => {
     const session = await startSession(server);
 
     const { containers, networks } = await listManaged(instance, session.sessionId);
-    assert.equal(containers.length, 1);
+    assert.equal(containers.length, 2);
     assert.equal(networks.length, 1);
-    assert.equal(containers[0]!.Labels[LABELS.lab], LAB);
-    assert.equal(containers[0]!.Labels[LABELS.service], 'web');
-    assert.equal(Number(containers[0]!.Labels[LABELS.expires]), Date.parse(session.expiresAt));
+    assert.deepEqual(containers.map((container) => container.Labels[LABELS.service]).sort(), ['web', 'web-apache']);
 
-    const info = await docker.getContainer(containers[0]!.Id).inspect();
-    assert.equal(info.State.Running, true);
-    assert.equal(info.HostConfig.Privileged, false);
-    assert.ok((info.HostConfig.Memory ?? 0) > 0);
-    assert.equal(info.HostConfig.MemorySwap, info.HostConfig.Memory);
-    assert.ok((info.HostConfig.NanoCpus ?? 0) > 0);
-    assert.ok((info.HostConfig.PidsLimit ?? 0) > 0);
-    assert.deepEqual(info.HostConfig.CapDrop, ['ALL']);
-    assert.ok(!info.HostConfig.CapAdd?.includes('NET_RAW'));
-    assert.ok(info.HostConfig.SecurityOpt?.includes('no-new-privileges:true'));
-    assert.deepEqual(info.HostConfig.PortBindings ?? {}, {});
-    assert.deepEqual(info.Mounts, []);
+    for (const container of containers) {
+      assert.equal(container.Labels[LABELS.lab], LAB);
+      assert.equal(Number(container.Labels[LABELS.expires]), Date.parse(session.expiresAt));
+
+      const info = await docker.getContainer(container.Id).inspect();
+      assert.equal(info.State.Running, true);
+      assert.equal(info.HostConfig.Privileged, false);
+      assert.ok((info.HostConfig.Memory ?? 0) > 0);
+      assert.equal(info.HostConfig.MemorySwap, info.HostConfig.Memory);
+      assert.ok((info.HostConfig.NanoCpus ?? 0) > 0);
+      assert.ok((info.HostConfig.PidsLimit ?? 0) > 0);
+      assert.deepEqual(info.HostConfig.CapDrop, ['ALL']);
+      assert.ok(!info.HostConfig.CapAdd?.includes('NET_RAW'));
+      assert.ok(info.HostConfig.SecurityOpt?.includes('no-new-privileges:true'));
+      assert.deepEqual(info.HostConfig.PortBindings ?? {}, {});
+      assert.deepEqual(info.Mounts, []);
+    }
 
     const network = await docker.getNetwork(networks[0]!.Id).inspect();
     assert.equal(network.Internal, true);
@@ -153,10 +156,10 @@ describe('lab sessions on Docker', () => {
   });
 
   test('expiry removes the sandbox', async () => {
-    await using shortServer = await startLabServer({ instance: `${instance}-x`, env: { LAB_SESSION_MINUTES: '0.05' } });
+    await using shortServer = await startLabServer({ instance: `${instance}-x`, env: { LAB_SESSION_MINUTES: '0.25', LAB_DATABASE: ':memory:' } });
     try {
       const session = await startSession(shortServer);
-      assert.equal((await listManaged(shortServer.instance, session.sessionId)).containers.length, 1);
+      assert.equal((await listManaged(shortServer.instance, session.sessionId)).containers.length, 2);
 
       const deadline = Date.parse(session.expiresAt) + 15_000;
       while (Date.now() < deadline && (await listManaged(shortServer.instance, session.sessionId)).containers.length > 0) {
@@ -180,25 +183,25 @@ describe('cleanup after a crash', () => {
   });
 
   test('restart after SIGKILL removes leftovers', async () => {
-    const first = await startLabServer({ instance });
+    const first = await startLabServer({ instance, env: { LAB_DATABASE: ':memory:' } });
     await startSession(first);
     await startSession(first);
     await first.kill('SIGKILL');
 
     const leftovers = await listManaged(instance);
-    assert.equal(leftovers.containers.length, 2);
+    assert.equal(leftovers.containers.length, 4);
     assert.equal(leftovers.networks.length, 2);
 
-    await using second = await startLabServer({ instance });
+    await using second = await startLabServer({ instance, env: { LAB_DATABASE: ':memory:' } });
 
     const left = await listManaged(instance);
     assert.equal(left.containers.length, 0);
     assert.equal(left.networks.length, 0);
-    assert.match(second.output(), /"containers":2,"networks":2/);
+    assert.match(second.output(), /"containers":4,"networks":2/);
   });
 
   test('SIGTERM removes every session', async () => {
-    const server = await startLabServer({ instance });
+    const server = await startLabServer({ instance, env: { LAB_DATABASE: ':memory:' } });
     await startSession(server);
 
     await server.kill('SIGTERM');

@@ -7,6 +7,7 @@ import { loadConfig } from '../../lab-server/src/config.ts';
 import { CapacityError, ImageMissingError, SessionNotFoundError, UnauthorizedError } from '../../lab-server/src/errors.ts';
 import { parseLab } from '../../lab-server/src/labs/schema.ts';
 import type { SandboxRuntime, SandboxSpec } from '../../lab-server/src/sandbox/runtime.ts';
+import { checkStep, restartStep } from '../../lab-server/src/sessions/checks.ts';
 import { SessionManager } from '../../lab-server/src/sessions/manager.ts';
 
 /** A runtime that records calls instead of starting containers. */
@@ -33,8 +34,12 @@ class FakeRuntime implements SandboxRuntime {
   async openTerminal() {
     return { stream: new PassThrough(), resize: async () => {}, dispose: async () => {} };
   }
-  async runCommand() {
-    return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
+  commands: string[] = [];
+  failing = new Set<string>();
+  async runCommand(_containerId: string, options: { command: string }) {
+    this.commands.push(options.command);
+    const exitCode = this.failing.has(options.command) ? 1 : 0;
+    return { exitCode, stdout: exitCode ? 'FAIL: not yet' : '', stderr: '', timedOut: false };
   }
 }
 
@@ -46,7 +51,8 @@ const lab = parseLab('sample.yaml', {
   services: { web: { image: 'webserver' } },
   terminals: [{ id: 'web', title: 'web', service: 'web' }],
   steps: [
-    { id: 'one', title: 'One', body: 'Do it.', check: { service: 'web', run: 'true' }, hints: ['Hint.'], solution: 'true' },
+    { id: 'one', title: 'One', body: 'Do it.', check: { service: 'web', run: 'check-one' }, hints: ['Hint.'], solution: 'solve-one', setup: { run: 'setup-one' } },
+    { id: 'two', title: 'Two', body: 'Do it.', check: { service: 'web', run: 'check-two' }, hints: ['Hint.'], solution: 'solve-two', setup: { run: 'setup-two' } },
   ],
 });
 
@@ -67,7 +73,9 @@ describe('session manager', () => {
     assert.equal(spec.instance, 'unit');
     assert.equal(spec.sessionId, session.id);
     assert.equal(spec.labId, 'sample');
-    assert.deepEqual(spec.limits, { memoryBytes: 256 * 1024 * 1024, nanoCpus: 5e8, pids: 100 });
+    assert.equal(spec.limits.memoryBytes, 256 * 1024 * 1024);
+    assert.equal(spec.limits.nanoCpus, 5e8);
+    assert.equal(spec.limits.pids, 100);
     assert.match(spec.services[0]!.imageTag, /^ddev-lab\/.*webserver/);
     assert.match(session.id, /^[0-9a-f]{16}$/);
     assert.ok(session.token.length >= 40);
@@ -122,5 +130,120 @@ describe('session manager', () => {
     await manager.end(session.id, 'stopped');
 
     assert.deepEqual(runtime.removed, [session.id]);
+  });
+
+  test('same learner gets same session', async () => {
+    const { runtime, manager } = setup();
+
+    const first = await manager.create('sample', 'learner-a');
+    const again = await manager.create('sample', 'learner-a');
+    const other = await manager.create('sample', 'learner-b');
+
+    assert.equal(again, first);
+    assert.notEqual(other.id, first.id);
+    assert.equal(runtime.created.length, 2);
+  });
+
+  test('new session replays passed steps', async () => {
+    const { runtime, manager } = setup();
+    manager.store.markPassed('learner', 'sample', 'one');
+
+    await manager.create('sample', 'learner');
+
+    assert.deepEqual(runtime.commands, ['setup-one', 'solve-one', 'setup-two']);
+  });
+
+  test('pass runs next setup once', async () => {
+    const { runtime, manager } = setup();
+    const session = await manager.create('sample', 'learner');
+    runtime.commands = [];
+
+    const result = await checkStep(manager, session, 'one', { wait: false });
+    await checkStep(manager, session, 'one', { wait: false });
+
+    assert.equal(result.passed, true);
+    assert.deepEqual(result.passedSteps, ['one']);
+    assert.deepEqual(runtime.commands, ['check-one', 'setup-two', 'check-one']);
+  });
+
+  test('failed checks reveal hints', async () => {
+    const { runtime, manager } = setup();
+    const session = await manager.create('sample', 'learner');
+    runtime.failing.add('check-one');
+
+    const first = await checkStep(manager, session, 'one', { wait: false });
+
+    assert.equal(first.passed, false);
+    assert.equal(first.message, 'not yet');
+    assert.deepEqual(first.hints, ['Hint.']);
+  });
+
+  test('restart step reruns its setup', async () => {
+    const { runtime, manager } = setup();
+    const session = await manager.create('sample', 'learner');
+    await checkStep(manager, session, 'one', { wait: false });
+    await checkStep(manager, session, 'two', { wait: false });
+    runtime.commands = [];
+
+    const passed = await restartStep(manager, session, 'two');
+
+    assert.deepEqual(passed, ['one']);
+    assert.deepEqual(runtime.commands, ['setup-two']);
+  });
+
+  test('extend stops at the maximum', async () => {
+    const { manager } = setup({ LAB_SESSION_MINUTES: '10', LAB_SESSION_MAX_MINUTES: '20', LAB_EXTEND_MINUTES: '15' });
+    const session = await manager.create('sample', 'learner');
+    const first = session.expiresAt;
+
+    manager.extend(session);
+    manager.extend(session);
+
+    assert.ok(session.expiresAt > first);
+    assert.equal(session.expiresAt, session.maxExpiresAt);
+    assert.equal(session.maxExpiresAt - session.createdAt, 20 * 60_000);
+  });
+
+  test('reset clears progress', async () => {
+    const { runtime, manager } = setup();
+    const session = await manager.create('sample', 'learner');
+    await checkStep(manager, session, 'one', { wait: false });
+
+    const fresh = await manager.reset(session);
+
+    assert.notEqual(fresh.id, session.id);
+    assert.deepEqual(runtime.removed, [session.id]);
+    assert.deepEqual(manager.store.passedSteps('learner', 'sample'), []);
+  });
+
+  test('closed tab ends after grace', async (context) => {
+    context.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] });
+    const { runtime, manager } = setup({ LAB_CLOSED_GRACE_SECONDS: '30', LAB_IDLE_MINUTES: '60' });
+    const kept = await manager.create('sample', 'kept');
+    const closed = await manager.create('sample', 'closed');
+
+    for (let second = 0; second < 60; second += 10) {
+      context.mock.timers.tick(10_000);
+      manager.heartbeat(kept, false);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+
+    assert.deepEqual(runtime.removed, [closed.id]);
+  });
+
+  test('idle learner ends after idle minutes', async (context) => {
+    context.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] });
+    const { runtime, manager } = setup({ LAB_CLOSED_GRACE_SECONDS: '60', LAB_IDLE_MINUTES: '2', LAB_SESSION_MINUTES: '30' });
+    const active = await manager.create('sample', 'active');
+    const idle = await manager.create('sample', 'idle');
+
+    for (let second = 0; second < 180; second += 10) {
+      context.mock.timers.tick(10_000);
+      manager.heartbeat(active, true);
+      manager.heartbeat(idle, false);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+
+    assert.deepEqual(runtime.removed, [idle.id]);
   });
 });

@@ -173,6 +173,9 @@ export class SessionManager {
       await waitForHealthyServices(this.stepContext, session, lab);
       await replayProgress(this.stepContext, session, lab, this.store.passedSteps(session.learnerId, lab.id));
     } catch (error) {
+      // A session that expired or was stopped while starting fails on its removed containers.
+      if (!this.isRunning(session.id)) throw new SessionNotFoundError(session.id);
+
       this.log.error({ sessionId: session.id, labId: lab.id, err: error }, 'preparing the session failed');
       await this.end(session.id, 'failed');
       throw error;
