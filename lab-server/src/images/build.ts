@@ -49,7 +49,7 @@ export async function ensureImages(options: EnsureImagesOptions = {}): Promise<L
   const engine = options.engine ?? openImageEngine();
   await engine.ping();
 
-  const debian = await engine.ensureDebianSlim(release, onProgress);
+  const debian = await engine.ensureDebianSlim(release, (line) => onProgress(`[debian-slim] ${line}`));
   const parentIds = new Map<string, string>([['debian', debian.id]]);
 
   const results: BuildResult[] = [];

@@ -44,11 +44,11 @@ export interface BuildResult {
 export interface LayerReport {
   generatedAt: string;
   images: ImageLayers[];
-  /** What the call that wrote the report did for each image it was asked for. */
+  /** The outcome for each image requested by the call that wrote the report. */
   run: { release: DebianRelease; results: BuildResult[] };
 }
 
-/** Where the site build imports the report from, relative to the repository root. */
+/** Path of the report file that the site build imports, relative to the repository root. */
 export const LAYER_REPORT_PATH = 'src/generated/layer-report.json';
 
 /** Turns an entry of `docker history` into the Dockerfile instruction that made it. */
