@@ -110,6 +110,17 @@ describe('webserver image chain', () => {
     assert.doesNotMatch(processes, /^php-fpm/m);
   });
 
+  test('root container serves as ddev', async () => {
+    const container = await startWeb(instance, network, 'nginx-fpm', 'root');
+
+    await waitHealthy(container);
+    const page = await execText(container, ['curl', '--silent', '--fail', 'http://localhost/']);
+    const workers = await execText(container, ['ps', '-o', 'user=', '-C', 'nginx,php-fpm']);
+
+    assert.match(page, /Runs as<\/dt>\s*<dd>ddev/);
+    assert.match(workers, /^ddev$/m);
+  });
+
   test('second ensureImages is a no-op', async () => {
     const again = await ensureImages({ names: ['webserver'], reportPath: join(reportDir, 'again.json') });
 
@@ -123,9 +134,11 @@ async function startWeb(
   instance: string,
   network: Docker.Network,
   webserverType: string,
+  user?: string,
 ): Promise<Docker.Container> {
   const container = await docker.createContainer({
     Image: imageTag('webserver'),
+    User: user,
     Env: [`DDEV_WEBSERVER_TYPE=${webserverType}`],
     Labels: managedLabels({ kind: 'sandbox', instance, service: 'web' }),
     HostConfig: { ...HARDENED, NetworkMode: network.id },
