@@ -1,5 +1,6 @@
 // The session clock on the lab page: the time left from the server's expiry, the Add time
-// button, and a heartbeat that tells the server the tab is open and whether the learner is active.
+// button, and a heartbeat that reports to the server that the tab is open and whether the
+// learner pressed a key or clicked since the last one.
 import { extendSession, sendHeartbeat, type SessionInfo, type SessionTimes } from './lab-api.ts';
 
 const HEARTBEAT_MS = 30_000;

@@ -16,7 +16,9 @@ export function showProgress(root: HTMLElement, passedSteps: readonly string[]):
 
   const progress = root.querySelector<HTMLElement>('.lab-progress')!;
   const done = steps.filter((step) => passedSteps.includes(step.dataset.stepId!)).length;
-  progress.textContent = done === steps.length ? `All ${done} steps done. Well done!` : done > 0 ? `${done} of ${steps.length} steps done.` : '';
+  if (done === steps.length) progress.textContent = `All ${done} steps done. Well done!`;
+  else if (done > 0) progress.textContent = `${done} of ${steps.length} steps done.`;
+  else progress.textContent = '';
 }
 
 export function showHints(step: HTMLElement, hints: readonly string[]): void {

@@ -58,7 +58,7 @@ describe('lab page in Chromium', () => {
   });
 
   test('reload keeps progress and session', async () => {
-    const context = await browser.newContext();
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await context.newPage();
     await page.goto(`${server.url}/labs/${LAB}/`);
     await page.getByTestId('lab-start').click();
@@ -73,6 +73,9 @@ describe('lab page in Chromium', () => {
     assert.match((await page.getByTestId('step-supervised').getAttribute('class')) ?? '', /\bcurrent\b/);
     const sessionsAfter = (await listManaged(instance)).containers.map((container) => container.Id).sort();
     assert.deepEqual(sessionsAfter, sessionsBefore);
+    // The shell may be the one from before the reload, which prints its prompt again on Enter.
+    await page.getByTestId('terminal-web').click();
+    await page.keyboard.press('Enter');
     await page.getByTestId('terminal-web').locator('.xterm-rows', { hasText: '$' }).waitFor({ timeout: 20_000 });
 
     const link = page.getByTestId('web-nginx');

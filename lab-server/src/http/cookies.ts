@@ -1,6 +1,6 @@
 // The two cookies of the lab API. The learner cookie names an anonymous learner, so progress
-// survives a reload and a server restart; the web cookie carries a session's token to the proxy
-// of its web services, which a link opened in a new tab reaches without an Authorization header.
+// survives a reload and a server restart. The web cookie carries a session's token to the proxy
+// of its web services, because a link opened in a new tab sends no Authorization header.
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 

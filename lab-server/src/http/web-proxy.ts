@@ -59,10 +59,10 @@ async function proxy(sessions: SessionManager, log: Logger, request: Request, re
         reply.once('error', reject);
       },
     );
-    upstream.once('timeout', () => upstream.destroy(new LabError('WebServiceTimeout', 504, `The web service "${web.id}" did not answer within ${UPSTREAM_TIMEOUT_MS / 1000} s.`)));
+    upstream.once('timeout', () => upstream.destroy(new LabError('WebServiceTimeout', 504, `The web service "${web.id}" did not respond within ${UPSTREAM_TIMEOUT_MS / 1000} s. Check that its server runs, then reload.`)));
     upstream.once('error', (error) => {
       log.warn({ sessionId, labId: session.labId, webId, err: error }, 'web proxy request failed');
-      reject(error instanceof LabError ? error : new LabError('WebServiceUnavailable', 502, `The web service "${web.id}" in your lab is not answering on port ${web.port}. Is its server running?`));
+      reject(error instanceof LabError ? error : new LabError('WebServiceUnavailable', 502, `The web service "${web.id}" in your lab refused or dropped the connection on port ${web.port}. Check that its server runs, then reload.`));
     });
     request.pipe(upstream);
   });
@@ -79,9 +79,9 @@ function tokenOf(request: Request, sessionId: string): string | undefined {
 
 /**
  * Looks up a service's IPv4 address on the session network from inside its container.
- * NOTE: the sandbox runtime has no call that returns a container's address, so this asks the
- * kernel inside the container (`hostname -I`, no name lookup involved); a learner cannot change
- * an interface address without NET_ADMIN, which no sandbox container has.
+ * NOTE: the sandbox runtime has no call that returns a container's address, so this reads it from the
+ * kernel inside the container with `hostname -I`, which involves no name lookup. A learner
+ * cannot change an interface address without NET_ADMIN, which no sandbox container has.
  */
 function addressOf(sessions: SessionManager, session: Session, service: string): Promise<string> {
   const known = addresses.get(session.id) ?? new Map<string, Promise<string>>();

@@ -78,7 +78,7 @@ function recordFailure(sessions: SessionManager, session: Session, lab: Lab, ste
 }
 
 /**
- * Returns the learner to the start of a step: forgets that it and every later step passed, and
+ * Returns the learner to the start of a step: clears the passes of it and every later step, and
  * runs its setup again. Earlier steps and the containers' other state stay as they are.
  */
 export async function restartStep(sessions: SessionManager, session: Session, stepId: string): Promise<string[]> {

@@ -132,8 +132,8 @@ export class SessionManager {
       }),
     );
 
-    // NOTE: the expiry label records the first expiry; an extension does not relabel the
-    // containers, so a reaper that trusts the label alone would end an extended session early.
+    // NOTE: the expiry label keeps the first expiry, because an extension does not relabel the
+    // containers. A reaper that trusts the label alone would end an extended session early.
     const sandbox = await this.runtime.createSandbox({
       instance: this.config.instance,
       sessionId: id,
@@ -211,7 +211,7 @@ export class SessionManager {
     if (active) session.lastActiveAt = now;
   }
 
-  /** Ends the session, forgets the learner's progress in its lab and starts a fresh one. */
+  /** Ends the session, clears the learner's progress in its lab and starts a fresh one. */
   async reset(session: Session): Promise<Session> {
     const lab = this.lab(session);
     await this.end(session.id, 'reset');

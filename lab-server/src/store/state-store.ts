@@ -1,5 +1,5 @@
-// What must outlive a lab server restart: anonymous learners, the steps each has passed and the
-// failed checks that decide which hints they see. One SQLite file through Node's built-in
+// The state that outlives a lab server restart: anonymous learners, the steps each has passed and
+// the failed checks that decide which hints they see. One SQLite file through Node's built-in
 // node:sqlite, so nothing native needs installing. Writes are synchronous and small.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';

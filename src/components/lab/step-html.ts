@@ -32,7 +32,7 @@ function toButton(command: AnnotatedCommand, terminalIds: readonly string[]): Co
   return { run: command.run, terminal, interrupt: command.interrupt };
 }
 
-/** A code block with its Run (when it has a terminal) and Copy buttons, as one line of HTML. */
+/** Renders a code block with its Run (when it has a terminal) and Copy buttons as one line of HTML. */
 export function commandHtml(command: CommandButton, terminals: readonly LabTerminal[]): string {
   return (
     // tabindex lets keyboard users scroll a long command sideways.
