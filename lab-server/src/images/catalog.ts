@@ -10,7 +10,8 @@ export type ImageName =
   | 'webserver-squashed'
   | 'dbserver-mariadb'
   | 'dbserver-postgres'
-  | 'router';
+  | 'router'
+  | 'workbench';
 
 /** Every image in dependency order: each image comes after its parent. */
 export const IMAGE_NAMES: readonly ImageName[] = [
@@ -21,6 +22,7 @@ export const IMAGE_NAMES: readonly ImageName[] = [
   'dbserver-mariadb',
   'dbserver-postgres',
   'router',
+  'workbench',
 ];
 
 export const DEBIAN_RELEASES: readonly DebianRelease[] = ['trixie', 'bookworm'];
@@ -57,6 +59,7 @@ export const IMAGE_SPECS: Readonly<Record<ImageName, ImageSpec>> = {
   'dbserver-mariadb': { name: 'dbserver-mariadb', folder: 'dbserver-mariadb', parent: 'base' },
   'dbserver-postgres': { name: 'dbserver-postgres', folder: 'dbserver-postgres', parent: 'base' },
   router: { name: 'router', folder: 'router', parent: 'base' },
+  workbench: { name: 'workbench', folder: 'workbench', parent: 'base' },
 };
 
 /** Returns true when the value is one of the short image names. */

@@ -5,7 +5,7 @@ import { DEBIAN_RELEASES, IMAGE_NAMES, imageTag, type ImageName } from '../image
 // Images whose processes start as an unprivileged user and never change user, so they need no
 // capability at all: the web stack runs as `ddev` from PID 1 on, as DDEV's web container runs as
 // the host user.
-const NO_CAPABILITIES: ReadonlySet<string> = new Set(['base', 'php-base', 'webserver', 'webserver-squashed']);
+const NO_CAPABILITIES: ReadonlySet<string> = new Set(['base', 'php-base', 'webserver', 'webserver-squashed', 'workbench']);
 
 // Images whose entrypoint starts as root and drops to a service user (MariaDB's `mysql`,
 // PostgreSQL's `postgres`, the router's nginx workers): they switch user and fix the ownership of
