@@ -38,6 +38,10 @@ const schema = z.object({
   runcPolicy: z.enum(['learner', 'strict']),
   sessionsPerClientPerMinute: positiveInt,
   hostFirewall: z.boolean(),
+  dockerSocketDir: z.string().min(1),
+  dockerContainers: positiveInt.max(100),
+  dockerMemoryMb: positiveInt.min(64),
+  dockerBuilds: positiveInt.max(1000),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -82,6 +86,10 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   runcPolicy: { env: 'LAB_RUNC_POLICY', help: '"learner" rejects a runc with escapes a learner can reach, "strict" rejects any known escape (default learner)' },
   sessionsPerClientPerMinute: { env: 'LAB_SESSIONS_PER_CLIENT_PER_MINUTE', help: 'lab sessions one client address may start per minute (default 10)' },
   hostFirewall: { env: 'LAB_HOST_FIREWALL', help: "1 to add an iptables rule that keeps sandboxes from this host's services (default 1; needs root)" },
+  dockerSocketDir: { env: 'LAB_DOCKER_SOCKET_DIR', help: "folder for the sessions' Docker proxy sockets, made mode 0700 (default .ddev-lab/docker)" },
+  dockerContainers: { env: 'LAB_DOCKER_CONTAINERS', help: 'containers a learner may create with `docker` in one session, at once (default 5)' },
+  dockerMemoryMb: { env: 'LAB_DOCKER_MEMORY_MB', help: "memory in MiB of all the containers a learner creates with `docker` in one session (default 1024)" },
+  dockerBuilds: { env: 'LAB_DOCKER_BUILDS', help: 'image builds a learner may run with `docker build` in one session (default 20)' },
 };
 
 export class ConfigError extends Error {
@@ -128,6 +136,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     runcPolicy: env.LAB_RUNC_POLICY ?? 'learner',
     sessionsPerClientPerMinute: env.LAB_SESSIONS_PER_CLIENT_PER_MINUTE ?? '10',
     hostFirewall: parseSwitch(env.LAB_HOST_FIREWALL, true),
+    dockerSocketDir: env.LAB_DOCKER_SOCKET_DIR ?? '.ddev-lab/docker',
+    dockerContainers: env.LAB_DOCKER_CONTAINERS ?? '5',
+    dockerMemoryMb: env.LAB_DOCKER_MEMORY_MB ?? '1024',
+    dockerBuilds: env.LAB_DOCKER_BUILDS ?? '20',
   };
 
   const result = schema.safeParse(raw);

@@ -15,6 +15,7 @@ import { DiskWatch } from './guards/disk-watch.ts';
 import { checkEngine } from './guards/engine-check.ts';
 import { installHostFirewall } from './guards/host-firewall.ts';
 import { createLogger, type Logger } from './log.ts';
+import { DockerProxies } from './docker-proxy/proxies.ts';
 import { DockerRuntime } from './sandbox/docker-runtime.ts';
 import { SessionManager } from './sessions/manager.ts';
 import { ensureSite } from './site.ts';
@@ -35,8 +36,10 @@ async function main(): Promise<void> {
 
   const removed = await runtime.sweep(config.instance);
   log.info({ instance: config.instance, ...removed }, 'removed what an earlier run left behind');
+  const dockerProxies = await openDockerProxies(runtime, config, log);
 
   const sessions = new SessionManager({ config, labs, runtime, log });
+  sessions.onEnd((sessionId) => void dockerProxies.close(sessionId).catch((error: unknown) => log.error({ sessionId, err: error }, 'closing the docker proxy failed')));
   const shutdown = { stopping: false };
   const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log, shutdown });
   await listen(server, config);
@@ -66,6 +69,19 @@ async function guardEngine(runtime: DockerRuntime, config: Config, log: Logger):
   for (const warning of verdict.warnings) log.warn({ runc: facts.runcVersion }, warning);
 
   if (config.hostFirewall) await installHostFirewall(log);
+}
+
+/** The learners' Docker proxies; what learners of an earlier run made goes first. */
+async function openDockerProxies(runtime: DockerRuntime, config: Config, log: Logger): Promise<DockerProxies> {
+  const proxies = new DockerProxies({
+    folder: path.resolve(ROOT, config.dockerSocketDir),
+    caps: { containers: config.dockerContainers, memoryBytes: config.dockerMemoryMb * 1024 * 1024, builds: config.dockerBuilds },
+    log,
+  });
+  const removed = await proxies.sweep(config.instance);
+  log.info({ instance: config.instance, ...removed }, "removed what an earlier run's learners made with docker");
+  runtime.dockerAccess = proxies;
+  return proxies;
 }
 
 async function buildImages(labs: Map<string, Lab>, log: Logger): Promise<void> {

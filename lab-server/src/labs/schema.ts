@@ -27,6 +27,8 @@ export const serviceSchema = z.strictObject({
     .strictObject({ test: command, intervalSeconds: z.number().positive().max(60).default(2) })
     .optional(),
   dependsOn: z.array(id).default([]),
+  /** Gives the service the learner's `docker` command: the session's Docker proxy socket and DOCKER_HOST. */
+  docker: z.boolean().optional(),
 });
 
 export const terminalSchema = z.strictObject({

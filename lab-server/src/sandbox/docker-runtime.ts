@@ -7,6 +7,7 @@ import type Docker from 'dockerode';
 import { createDockerClient, assertDockerReachable } from './docker-client.ts';
 import { labelFilter, LABELS, managedLabels } from './labels.ts';
 import { capabilitiesFor } from './policy.ts';
+import { dockerAccessConfig, wantsDocker, type DockerAccessProvider } from './docker-proxy-access.ts';
 import type {
   CommandResult,
   EngineFacts,
@@ -33,6 +34,8 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   readonly docker: Docker;
   /** Set by inspectEngine(): whether containers get a StorageOpt size. */
   storageQuota = false;
+  /** Opens each session's Docker proxy, for services with `docker: true`; main.ts sets it. */
+  dockerAccess: DockerAccessProvider | undefined;
 
   constructor(docker: Docker = createDockerClient()) {
     this.docker = docker;
@@ -124,9 +127,16 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
 
     const sandbox: Sandbox = { sessionId: spec.sessionId, networkId: network.id, containers: {} };
     try {
+      // The learner's `docker` command talks to a proxy of the session's own, never to the engine.
+      let socketPath: string | undefined;
+      if (spec.services.some(wantsDocker)) {
+        if (!this.dockerAccess) throw new Error('a service asks for docker, but this runtime has no Docker proxy');
+        socketPath = await this.dockerAccess.open({ ...base, networkId: network.id, limits: spec.limits });
+      }
+
       const created = await Promise.all(
         spec.services.map(async (service) => {
-          const container = await this.createContainer(spec, service, network.id);
+          const container = await this.createContainer(spec, service, network.id, socketPath);
           await container.start();
           return [service.name, container.id] as const;
         }),
@@ -134,12 +144,13 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       sandbox.containers = Object.fromEntries(created);
       return sandbox;
     } catch (error) {
+      await this.dockerAccess?.close(spec.sessionId);
       await this.removeSandbox(spec.instance, spec.sessionId);
       throw error;
     }
   }
 
-  private async createContainer(spec: SandboxSpec, service: ServiceSpec, networkId: string) {
+  private async createContainer(spec: SandboxSpec, service: ServiceSpec, networkId: string, dockerSocket?: string) {
     const labels = managedLabels({
       kind: 'sandbox',
       instance: spec.instance,
@@ -148,6 +159,8 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       service: service.name,
       expiresAt: spec.expiresAt,
     });
+    // The session's proxy socket alone is mounted, never the engine's and no other host path.
+    const docker = dockerSocket && wantsDocker(service) ? dockerAccessConfig(dockerSocket) : undefined;
 
     return this.docker.createContainer({
       name: `ddevlab-${spec.instance}-${spec.sessionId}-${service.name}`,
@@ -156,7 +169,7 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       Hostname: service.name,
       User: service.user,
       WorkingDir: service.workingDir,
-      Env: Object.entries(service.environment).map(([key, value]) => `${key}=${value}`),
+      Env: [...Object.entries(service.environment).map(([key, value]) => `${key}=${value}`), ...(docker ? [docker.env] : [])],
       Labels: labels,
       Healthcheck: service.healthcheck && {
         Test: ['CMD-SHELL', service.healthcheck.test],
@@ -166,6 +179,7 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       },
       HostConfig: {
         NetworkMode: networkId,
+        Mounts: docker ? [docker.mount] : undefined,
         Privileged: false,
         PublishAllPorts: false,
         CapDrop: ['ALL'],

@@ -1,0 +1,169 @@
+// The container and exec calls a learner may make, each on the session's own objects only.
+import type http from 'node:http';
+
+import { LABELS } from '../sandbox/labels.ts';
+import { buildCreateBody, buildExecBody, MEMORY_LABEL } from './container-spec.ts';
+import { CREATED_BY_LABEL, CREATED_BY_LEARNER, type ProxyContext } from './context.ts';
+import { forward, forwardJson, pickQuery, readJsonBody, withQuery } from './forward.ts';
+import { mergeLabelFilters } from './filters.ts';
+import { toDisplayRef, toEngineRef } from './refs.ts';
+import { badRequest, noSuchExec, notAllowed } from './refusals.ts';
+import type { ContainerCall } from './routes.ts';
+
+type Call = { request: http.IncomingMessage; response: http.ServerResponse; query: URLSearchParams };
+
+/** Query parameters each container call passes on; the rest are dropped. */
+export const CONTAINER_QUERIES: Partial<Record<ContainerCall, readonly string[]>> = {
+  'containers.logs': ['follow', 'stdout', 'stderr', 'since', 'until', 'timestamps', 'tail'],
+  'containers.top': ['ps_args'],
+  'containers.stats': ['stream', 'one-shot'],
+  'containers.start': ['detachKeys'],
+  'containers.stop': ['t'],
+  'containers.restart': ['t'],
+  'containers.kill': ['signal'],
+  'containers.wait': ['condition'],
+  'containers.resize': ['h', 'w'],
+  'containers.attach': ['stream', 'stdin', 'stdout', 'stderr', 'logs', 'detachKeys'],
+};
+
+const CONTAINER_NAME = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const PS_ARGS = /^[A-Za-z0-9 ,=%-]{0,64}$/;
+
+export async function listContainers(context: ProxyContext, { response, query }: Call): Promise<void> {
+  const forwarded = pickQuery(query, ['all', 'limit', 'size']);
+  forwarded.set('filters', mergeLabelFilters(query.get('filters'), context.sessionLabels()));
+
+  await forwardJson<{ Labels: Record<string, string>; Image: string }[]>(
+    context.engine,
+    response,
+    { method: 'GET', path: withQuery('/containers/json', forwarded) },
+    (containers) =>
+      containers
+        .filter((container) => context.belongs(container.Labels))
+        .map((container) => ({ ...container, Image: toDisplayRef(container.Image, context.sessionId) })),
+  );
+}
+
+/** Creates a learner's container from an allowed image, on the session's network, within the caps. */
+export async function createContainer(context: ProxyContext, { request, response, query }: Call): Promise<void> {
+  const body = await readJsonBody(request);
+  const name = query.get('name');
+  if (name && !CONTAINER_NAME.test(name)) throw badRequest(`Invalid container name (${name})`);
+
+  const run = async () => {
+    const image = await allowedImage(context, String(body.Image ?? ''));
+    const used = await learnerContainers(context);
+    if (used.count >= context.caps.containers) {
+      throw notAllowed(`More than ${context.caps.containers} containers of your own`, 'remove one with `docker rm -f NAME` first');
+    }
+
+    const spec = buildCreateBody(body, {
+      networkId: context.session.networkId,
+      networkName: context.networkName,
+      labels: context.learnerLabels('sandbox'),
+      memoryBytes: context.session.limits.memoryBytes,
+      memoryLeftBytes: Math.max(0, context.caps.memoryBytes - used.memoryBytes),
+      nanoCpus: context.session.limits.nanoCpus,
+      pids: context.session.limits.pids,
+    });
+    const path = withQuery('/containers/create', name ? new URLSearchParams({ name }) : new URLSearchParams());
+    await forwardJson(context.engine, response, { method: 'POST', path, body: { ...spec, Image: image } }, (value) => value);
+  };
+
+  const turn = context.createQueue.then(run, run);
+  context.createQueue = turn.catch(() => undefined);
+  await turn;
+}
+
+async function allowedImage(context: ProxyContext, ref: string): Promise<string> {
+  const refusal = notAllowed(`The image "${ref}"`, 'use a teaching image (`docker images` lists them) or one you built');
+  const engineRef = toEngineRef(ref, context.sessionId);
+  if (!ref || !engineRef) throw refusal;
+
+  try {
+    const info = await context.ownImage(ref);
+    return engineRef.startsWith('sha256:') || /^[a-f0-9]{12,64}$/.test(engineRef) ? info.Id : engineRef;
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) throw refusal;
+    throw error;
+  }
+}
+
+/** The learner's own containers and the memory they hold, from the labels set at creation. */
+async function learnerContainers(context: ProxyContext): Promise<{ count: number; memoryBytes: number }> {
+  const { value } = await context.engine.json<{ Labels: Record<string, string> }[]>(
+    'GET',
+    withQuery('/containers/json', new URLSearchParams({ all: '1', filters: context.learnerFilter() })),
+  );
+  const mine = value.filter((container) => context.belongs(container.Labels) && container.Labels[CREATED_BY_LABEL] === CREATED_BY_LEARNER);
+  const memoryBytes = mine.reduce((sum, container) => sum + Number(container.Labels[MEMORY_LABEL] ?? 0), 0);
+  return { count: mine.length, memoryBytes };
+}
+
+/** Calls on one container: inspect, logs, top, stats, start, stop, restart, kill, wait, resize, remove. */
+export async function containerCall(context: ProxyContext, call: ContainerCall, id: string, { request, response, query }: Call): Promise<void> {
+  const info = await context.ownContainer(id);
+  const path = `/containers/${info.Id}`;
+
+  if (call === 'containers.inspect') {
+    await forwardJson<{ Config: { Image: string } }>(context.engine, response, { method: 'GET', path: `${path}/json` }, (value) => ({
+      ...value,
+      Config: { ...value.Config, Image: toDisplayRef(value.Config.Image, context.sessionId) },
+    }));
+    return;
+  }
+
+  if (call === 'containers.remove') {
+    if (info.Config.Labels?.[CREATED_BY_LABEL] !== CREATED_BY_LEARNER) {
+      const service = info.Config.Labels?.[LABELS.service] ?? id;
+      throw notAllowed(`Removing the lab's own container "${service}"`, 'restart it with `docker restart`, or reset the lab');
+    }
+    const removal = new URLSearchParams({ v: '1' });
+    if (query.get('force') === '1' || query.get('force') === 'true') removal.set('force', '1');
+    await forward(context.engine, request, response, { method: 'DELETE', path: withQuery(path, removal) });
+    return;
+  }
+
+  const forwarded = pickQuery(query, CONTAINER_QUERIES[call] ?? []);
+  const psArgs = forwarded.get('ps_args');
+  if (psArgs !== null && !PS_ARGS.test(psArgs)) throw notAllowed(`The ps options "${psArgs}"`);
+
+  const action = call.slice('containers.'.length);
+  const method = call === 'containers.top' || call === 'containers.logs' || call === 'containers.stats' ? 'GET' : 'POST';
+  await forward(context.engine, request, response, { method, path: withQuery(`${path}/${action}`, forwarded) });
+}
+
+/** Creates an exec in one of the session's containers and remembers it as the learner's. */
+export async function createExec(context: ProxyContext, id: string, { request, response }: Call): Promise<void> {
+  const info = await context.ownContainer(id);
+  const body = buildExecBody(await readJsonBody(request));
+
+  await forwardJson<{ Id: string }>(context.engine, response, { method: 'POST', path: `/containers/${info.Id}/exec`, body }, (value) => {
+    context.execs.add(value.Id);
+    return value;
+  });
+}
+
+/** Starts (detached), resizes or inspects an exec the learner created. */
+export async function execCall(context: ProxyContext, call: 'exec.start' | 'exec.resize' | 'exec.inspect', id: string, { request, response, query }: Call): Promise<void> {
+  if (!context.execs.has(id)) throw noSuchExec(id);
+
+  if (call === 'exec.inspect') {
+    await forward(context.engine, request, response, { method: 'GET', path: `/exec/${id}/json` });
+    return;
+  }
+  if (call === 'exec.resize') {
+    await forward(context.engine, request, response, { method: 'POST', path: withQuery(`/exec/${id}/resize`, pickQuery(query, ['h', 'w'])) });
+    return;
+  }
+
+  const body = await readJsonBody(request);
+  const start = { Detach: body.Detach === true, Tty: body.Tty === true };
+  await forward(context.engine, request, response, {
+    method: 'POST',
+    path: `/exec/${id}/start`,
+    body: Buffer.from(JSON.stringify(start)),
+    contentType: 'application/json',
+  });
+}
+

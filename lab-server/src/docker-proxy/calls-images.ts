@@ -1,0 +1,178 @@
+// The image calls a learner may make: list, inspect and history of the teaching images and of the
+// session's own, removal of the session's own, and builds that tag into the session's namespace.
+import type http from 'node:http';
+
+import { readLimited, BodyTooLargeError } from '../sandbox/engine-socket.ts';
+import { LABEL_PREFIX } from '../sandbox/labels.ts';
+import { appendContextFile, CHECKED_DOCKERFILE, plainTar, readContextFile } from './build-context.ts';
+import type { ImageInfo, ProxyContext } from './context.ts';
+import { checkDockerfile } from './dockerfile-check.ts';
+import { forward, forwardJson, pickQuery, sendJson, withQuery } from './forward.ts';
+import { parseFilters } from './filters.ts';
+import { TAG_NAMESPACE } from '../images/catalog.ts';
+import { isImageId, isSessionRef, isTeachingTag, sessionNamespace, toEngineRef } from './refs.ts';
+import { badRequest, notAllowed } from './refusals.ts';
+
+type Call = { request: http.IncomingMessage; response: http.ServerResponse; query: URLSearchParams };
+
+/** Largest build context the proxy reads, in bytes: it holds the whole context to check it. */
+export const BUILD_CONTEXT_LIMIT = 32 * 1024 * 1024;
+
+export async function listImages(context: ProxyContext, { response, query }: Call): Promise<void> {
+  const forwarded = pickQuery(query, ['all', 'digests']);
+  const filters = query.get('filters');
+  if (filters) forwarded.set('filters', JSON.stringify(sessionReferences(context, parseFilters(filters))));
+
+  await forwardJson<(ImageInfo & { RepoTags: string[] | null })[]>(
+    context.engine,
+    response,
+    { method: 'GET', path: withQuery('/images/json', forwarded) },
+    (images) => images.filter((image) => context.imageAllowed(image)).map((image) => ({ ...image, RepoTags: context.displayTags(image.RepoTags) })),
+  );
+}
+
+export async function imageCall(context: ProxyContext, call: 'images.inspect' | 'images.history', ref: string, { response }: Call): Promise<void> {
+  const info = await context.ownImage(ref);
+  const path = `/images/${info.Id}/${call === 'images.inspect' ? 'json' : 'history'}`;
+
+  await forwardJson<Record<string, unknown>>(context.engine, response, { method: 'GET', path }, (value) =>
+    call === 'images.inspect' ? { ...value, RepoTags: context.displayTags(value.RepoTags as string[] | null) } : value,
+  );
+}
+
+/** `docker images hello` filters by reference; the learner's names live in the session's namespace. */
+function sessionReferences(context: ProxyContext, filters: Record<string, string[]>): Record<string, string[]> {
+  if (!filters.reference) return filters;
+  const namespace = sessionNamespace(context.sessionId);
+  const inNamespace = (value: string) => (value.startsWith(`${TAG_NAMESPACE}/`) || value.startsWith(`${namespace}/`) ? value : `${namespace}/${value}`);
+  return { ...filters, reference: filters.reference.map(inNamespace) };
+}
+
+/** Removes the session's tags only: by id, each of the image's session tags in turn. */
+export async function removeImage(context: ProxyContext, ref: string, { response, query }: Call): Promise<void> {
+  if (isTeachingTag(ref)) throw notAllowed(`Removing the teaching image ${ref}`);
+  const info = await context.ownImage(ref);
+
+  const tags = isImageId(ref) ? (info.RepoTags ?? []).filter((tag) => isSessionRef(tag, context.sessionId)) : [toEngineRef(ref, context.sessionId)!];
+  if (tags.length === 0) throw notAllowed(`Removing the image ${ref}`, 'only images you built can be removed');
+
+  const removal = pickQuery(query, ['force']);
+  const removed: unknown[] = [];
+  for (const tag of tags) {
+    const reply = await context.engine.json<unknown[] | { message: string }>('DELETE', withQuery(`/images/${tag}`, removal));
+    if (reply.status >= 300) {
+      sendJson(response, reply.status, reply.value);
+      return;
+    }
+    removed.push(...(reply.value as unknown[]));
+  }
+  sendJson(response, 200, removed);
+}
+
+/**
+ * Builds with the classic builder, after checking the Dockerfile: no network for RUN steps, the
+ * session's limits, tags in the session's namespace, the session's labels on the result.
+ */
+export async function build(context: ProxyContext, { request, response, query }: Call): Promise<void> {
+  if (context.building) throw notAllowed('A second build at the same time', 'wait for the first to finish');
+  if (context.builds >= context.caps.builds) throw notAllowed(`More than ${context.caps.builds} builds in one session`, 'reset the lab to start again');
+  context.building = true;
+  context.builds += 1;
+
+  try {
+    const tags = query.getAll('t').map((tag) => sessionTag(context, tag));
+    const buildArgs = parseStringMap(query.get('buildargs'), 'buildargs');
+    const tar = plainTar(await readContext(request));
+
+    const dockerfileName = query.get('dockerfile') || 'Dockerfile';
+    const text = readContextFile(tar, dockerfileName);
+    if (text === undefined) throw badRequest(`Cannot locate specified Dockerfile: ${dockerfileName}`);
+
+    const checked = checkDockerfile(text, buildArgs);
+    const engineRefs = new Map<string, string>();
+    for (const image of checked.images) engineRefs.set(image, await baseImage(context, image));
+    const body = appendContextFile(tar, CHECKED_DOCKERFILE, `${checked.render(engineRefs)}\n${labelLine(context)}\n`);
+
+    const forwarded = buildQuery(context, query, tags, buildArgs);
+    await forward(context.engine, request, response, { method: 'POST', path: withQuery('/build', forwarded), body, contentType: 'application/x-tar' });
+  } finally {
+    context.building = false;
+  }
+}
+
+function buildQuery(context: ProxyContext, query: URLSearchParams, tags: string[], buildArgs: Record<string, string>): URLSearchParams {
+  const forwarded = pickQuery(query, ['q', 'nocache']);
+  for (const tag of tags) forwarded.append('t', tag);
+
+  const learnerLabels = Object.entries(parseStringMap(query.get('labels'), 'labels')).filter(([key]) => !key.startsWith(`${LABEL_PREFIX}.`));
+  const { memoryBytes, nanoCpus } = context.session.limits;
+  const period = 100_000;
+
+  forwarded.set('dockerfile', CHECKED_DOCKERFILE);
+  forwarded.set('buildargs', JSON.stringify(buildArgs));
+  forwarded.set('labels', JSON.stringify(Object.fromEntries(learnerLabels)));
+  forwarded.set('networkmode', 'none');
+  forwarded.set('rm', '1');
+  forwarded.set('forcerm', '1');
+  forwarded.set('pull', '0');
+  forwarded.set('memory', String(memoryBytes));
+  forwarded.set('memswap', String(memoryBytes));
+  forwarded.set('cpuperiod', String(period));
+  forwarded.set('cpuquota', String(Math.max(1000, Math.round((nanoCpus / 1e9) * period))));
+  forwarded.set('version', '1');
+  return forwarded;
+}
+
+/**
+ * The session's labels as one LABEL line at the end of the Dockerfile: the classic builder turns
+ * the `labels` parameter into one step per label, which would crowd the history a lab teaches.
+ * A build target would skip the last stage and its line, so the proxy passes no target.
+ */
+function labelLine(context: ProxyContext): string {
+  const pairs = Object.entries(context.learnerLabels('image')).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
+  return `LABEL ${pairs.join(' ')}`;
+}
+
+function sessionTag(context: ProxyContext, tag: string): string {
+  if (isTeachingTag(tag)) throw notAllowed(`Tagging over the teaching image ${tag}`, 'pick a name of your own, like `docker build -t hello .`');
+  const engineRef = toEngineRef(tag, context.sessionId);
+  if (!engineRef || isImageId(tag)) throw badRequest(`invalid tag "${tag}": use a name like hello or hello:v2`);
+  return engineRef;
+}
+
+/** A FROM image must be a teaching image or one this session built, and present: builds never pull. */
+async function baseImage(context: ProxyContext, image: string): Promise<string> {
+  const refusal = notAllowed(`The base image "${image}"`, 'build FROM a teaching image (`docker images` lists them) or one you built');
+  const engineRef = toEngineRef(image, context.sessionId);
+  if (!engineRef) throw refusal;
+
+  try {
+    const info = await context.ownImage(image);
+    return isImageId(image) ? info.Id : engineRef;
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) throw refusal;
+    throw error;
+  }
+}
+
+async function readContext(request: http.IncomingMessage): Promise<Buffer> {
+  try {
+    return await readLimited(request, BUILD_CONTEXT_LIMIT);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      throw notAllowed(`A build context over ${BUILD_CONTEXT_LIMIT / 1024 / 1024} MiB`, 'leave large files out with a .dockerignore file');
+    }
+    throw error;
+  }
+}
+
+function parseStringMap(raw: string | null, name: string): Record<string, string> {
+  if (!raw) return {};
+  try {
+    const value = JSON.parse(raw) as unknown;
+    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, entry]) => entry !== null).map(([key, entry]) => [key, String(entry)]));
+  } catch {
+    throw badRequest(`invalid ${name}: ${raw}`);
+  }
+}

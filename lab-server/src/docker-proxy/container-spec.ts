@@ -1,0 +1,186 @@
+// The body of a container the learner creates, rebuilt from the few fields a lab allows. What
+// the lab forbids is refused by name, so the learner learns why; what the lab decides (network,
+// limits, capabilities, labels) is set here whatever the request said.
+import { LABEL_PREFIX } from '../sandbox/labels.ts';
+import { badRequest, notAllowed } from './refusals.ts';
+
+type Json = Record<string, unknown>;
+
+export interface CreateContext {
+  /** The session network's id and name; the only network a learner's container joins. */
+  networkId: string;
+  networkName: string;
+  /** Labels every learner container carries, from managedLabels(). */
+  labels: Record<string, string>;
+  /** Largest memory one container may have, in bytes, and what is left of the session's budget. */
+  memoryBytes: number;
+  memoryLeftBytes: number;
+  nanoCpus: number;
+  pids: number;
+}
+
+/** Fields of a container's config that pass as the learner sent them. */
+const CONFIG_FIELDS = [
+  'Hostname',
+  'User',
+  'AttachStdin',
+  'AttachStdout',
+  'AttachStderr',
+  'Tty',
+  'OpenStdin',
+  'StdinOnce',
+  'Env',
+  'Cmd',
+  'Entrypoint',
+  'WorkingDir',
+  'StopSignal',
+  'StopTimeout',
+  'Healthcheck',
+  'ExposedPorts',
+  'ArgsEscaped',
+] as const;
+
+const NETWORK_DEFAULTS = new Set(['', 'default', 'bridge']);
+const NAMESPACE_MODES = ['PidMode', 'IpcMode', 'UTSMode', 'UsernsMode', 'CgroupnsMode'] as const;
+const NAMESPACE_FLAGS: Record<(typeof NAMESPACE_MODES)[number], string> = {
+  PidMode: '--pid',
+  IpcMode: '--ipc',
+  UTSMode: '--uts',
+  UsernsMode: '--userns',
+  CgroupnsMode: '--cgroupns',
+};
+
+/** Refuses what the lab forbids and returns the body to send the engine, image excepted. */
+export function buildCreateBody(request: Json, context: CreateContext): Json {
+  const host = objectField(request, 'HostConfig');
+  refuseHostConfig(host, context);
+
+  const memory = memoryFor(host, context);
+  const config: Json = {};
+  for (const field of CONFIG_FIELDS) if (request[field] !== undefined) config[field] = request[field];
+
+  return {
+    ...config,
+    Labels: { ...learnerLabels(request.Labels), ...context.labels, [MEMORY_LABEL]: String(memory) },
+    HostConfig: {
+      NetworkMode: context.networkId,
+      Privileged: false,
+      PublishAllPorts: false,
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      SecurityOpt: ['no-new-privileges:true'],
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: context.nanoCpus,
+      PidsLimit: context.pids,
+      Ulimits: [{ Name: 'nofile', Soft: 4096, Hard: 8192 }],
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } },
+      RestartPolicy: { Name: 'no' },
+      AutoRemove: host.AutoRemove === true,
+      Init: host.Init === true ? true : undefined,
+      ReadonlyRootfs: host.ReadonlyRootfs === true,
+      ConsoleSize: host.ConsoleSize,
+    },
+    NetworkingConfig: { EndpointsConfig: { [context.networkId]: {} } },
+  };
+}
+
+/** The label that records a learner container's memory, so the session's budget adds up from a list. */
+export const MEMORY_LABEL = `${LABEL_PREFIX}.memory`;
+
+function refuseHostConfig(host: Json, context: CreateContext): void {
+  if (host.Privileged === true) throw notAllowed('A privileged container (--privileged)');
+  refuseMounts(host);
+
+  if (nonEmpty(host.PortBindings) || host.PublishAllPorts === true) {
+    throw notAllowed('Publishing ports (-p, -P)', 'containers reach each other by name on the session network');
+  }
+  if (nonEmpty(host.CapAdd)) throw notAllowed(`Adding capabilities (--cap-add ${list(host.CapAdd)})`);
+
+  const network = typeof host.NetworkMode === 'string' ? host.NetworkMode : '';
+  if (!NETWORK_DEFAULTS.has(network) && network !== context.networkId && network !== context.networkName) {
+    throw notAllowed(`The network "${network}" (--network ${network})`, "containers join the session's network");
+  }
+
+  for (const mode of NAMESPACE_MODES) {
+    const value = host[mode];
+    if (typeof value === 'string' && (value === 'host' || value.startsWith('container:'))) {
+      throw notAllowed(`Sharing a namespace (${NAMESPACE_FLAGS[mode]} ${value})`);
+    }
+  }
+
+  if (nonEmpty(host.Devices) || nonEmpty(host.DeviceRequests) || nonEmpty(host.DeviceCgroupRules)) {
+    throw notAllowed('Giving a container devices (--device, --gpus)');
+  }
+  if (nonEmpty(host.SecurityOpt)) throw notAllowed(`Security options (--security-opt ${list(host.SecurityOpt)})`);
+  if (nonEmpty(host.Sysctls)) throw notAllowed('Kernel settings (--sysctl)');
+  if (typeof host.CgroupParent === 'string' && host.CgroupParent !== '') throw notAllowed('A cgroup parent (--cgroup-parent)');
+  if (typeof host.Runtime === 'string' && host.Runtime !== '' && host.Runtime !== 'runc') throw notAllowed(`The runtime ${host.Runtime}`);
+  if (host.OomKillDisable === true) throw notAllowed('Turning off the OOM killer (--oom-kill-disable)');
+}
+
+function refuseMounts(host: Json): void {
+  const binds = Array.isArray(host.Binds) ? host.Binds.map(String) : [];
+  const hostPath = binds.find((bind) => bind.startsWith('/'));
+  if (hostPath) throw notAllowed(`Mounting a host path (-v ${hostPath})`, 'copy files in with a Dockerfile instead');
+  if (binds.length > 0) throw notAllowed(`Named volumes (-v ${binds[0]})`);
+
+  const mounts = Array.isArray(host.Mounts) ? (host.Mounts as Json[]) : [];
+  for (const mount of mounts) {
+    if (mount.Type === 'tmpfs') continue;
+    if (mount.Type === 'bind') throw notAllowed(`Mounting a host path (--mount source=${String(mount.Source)})`);
+    throw notAllowed(`Mounts of type ${String(mount.Type)} (--mount)`);
+  }
+  if (nonEmpty(host.VolumesFrom)) throw notAllowed('Volumes from another container (--volumes-from)');
+  if (typeof host.VolumeDriver === 'string' && host.VolumeDriver !== '') throw notAllowed('Volume drivers');
+}
+
+/** The container's memory: what it asked for, or the per-container limit, within the session budget. */
+function memoryFor(host: Json, context: CreateContext): number {
+  const asked = typeof host.Memory === 'number' && host.Memory > 0 ? host.Memory : context.memoryBytes;
+  const mib = (bytes: number) => `${Math.floor(bytes / 1024 / 1024)} MiB`;
+
+  if (asked > context.memoryBytes) {
+    throw notAllowed(`A memory limit of ${mib(asked)}`, `each container may have at most ${mib(context.memoryBytes)}`);
+  }
+  if (asked > context.memoryLeftBytes) {
+    throw notAllowed(
+      `Another ${mib(asked)} container`,
+      `your containers may use ${mib(context.memoryLeftBytes)} more; remove one with \`docker rm -f\`, or ask for less with -m`,
+    );
+  }
+  return asked;
+}
+
+/** The learner's own labels, without any that claim to be the lab server's. */
+function learnerLabels(labels: unknown): Record<string, string> {
+  if (!labels || typeof labels !== 'object') return {};
+  const entries = Object.entries(labels as Record<string, unknown>).filter(([key]) => !key.startsWith(`${LABEL_PREFIX}.`));
+  return Object.fromEntries(entries.map(([key, value]) => [key, String(value)]));
+}
+
+/** Fields of an exec the learner may set; a privileged exec is refused. */
+export function buildExecBody(request: Json): Json {
+  if (request.Privileged === true) throw notAllowed('A privileged exec (docker exec --privileged)');
+
+  const fields = ['AttachStdin', 'AttachStdout', 'AttachStderr', 'DetachKeys', 'Tty', 'Env', 'Cmd', 'WorkingDir', 'User'];
+  const body: Json = { Privileged: false };
+  for (const field of fields) if (request[field] !== undefined) body[field] = request[field];
+  if (!Array.isArray(body.Cmd) || body.Cmd.length === 0) throw badRequest('No exec command specified');
+  return body;
+}
+
+function objectField(value: Json, field: string): Json {
+  const inner = value[field];
+  return inner && typeof inner === 'object' && !Array.isArray(inner) ? (inner as Json) : {};
+}
+
+function nonEmpty(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  if (value && typeof value === 'object') return Object.keys(value).length > 0;
+  return false;
+}
+
+function list(value: unknown): string {
+  return Array.isArray(value) ? value.join(',') : Object.keys(value as Json).join(',');
+}

@@ -1,0 +1,138 @@
+// Reads a learner's Dockerfile before the engine builds it. The classic builder would pull any
+// base image, fetch any URL for ADD (from the host's network, not the sandbox's) and copy out of
+// any image on the engine; the proxy allows base images it can vouch for and nothing fetched.
+import { notAllowed } from './refusals.ts';
+
+interface Instruction {
+  keyword: string;
+  args: string;
+  /** The instruction's lines as written, continuation lines included. */
+  raw: string;
+}
+
+interface Stage {
+  /** The base image as written after substitution; a stage name when it builds on a stage. */
+  image: string;
+  alias?: string;
+  fromIndex: number;
+}
+
+export interface CheckedDockerfile {
+  /** Base images to vouch for: neither `scratch` nor an earlier stage. */
+  images: string[];
+  /** The Dockerfile with each FROM naming the engine's reference from the map. */
+  render(engineRefs: ReadonlyMap<string, string>): string;
+}
+
+/** Parses and checks the Dockerfile; throws a 403 refusal naming the first line that is not allowed. */
+export function checkDockerfile(text: string, buildArgs: Record<string, string>): CheckedDockerfile {
+  const instructions = parseInstructions(text);
+  const globals: Record<string, string> = {};
+  const stages: Stage[] = [];
+
+  instructions.forEach((instruction, index) => {
+    const { keyword, args } = instruction;
+
+    if (keyword === 'ARG' && stages.length === 0) Object.assign(globals, parseArg(args, buildArgs));
+    if (keyword === 'FROM') stages.push(parseFrom(args, { ...globals, ...pick(buildArgs, Object.keys(globals)) }, index));
+    if (keyword === 'ONBUILD') throw notAllowed('ONBUILD in a Dockerfile');
+    if (keyword === 'ADD') refuseRemoteAdd(args);
+    if (keyword === 'COPY' || keyword === 'ADD') refuseCopyFromImage(args, stages);
+  });
+  if (stages.length === 0) throw notAllowed('A Dockerfile without FROM');
+
+  const stageNames = new Set<string>();
+  const images: string[] = [];
+  for (const stage of stages) {
+    const image = stage.image.toLowerCase();
+    if (image !== 'scratch' && !stageNames.has(image)) images.push(stage.image);
+    if (stage.alias) stageNames.add(stage.alias.toLowerCase());
+  }
+
+  const render = (engineRefs: ReadonlyMap<string, string>) =>
+    instructions
+      .map((instruction, index) => {
+        const stage = stages.find((candidate) => candidate.fromIndex === index);
+        if (!stage) return instruction.raw;
+        const ref = engineRefs.get(stage.image) ?? stage.image;
+        return `FROM ${ref}${stage.alias ? ` AS ${stage.alias}` : ''}`;
+      })
+      .join('\n');
+
+  return { images: [...new Set(images)], render };
+}
+
+/** Splits the text into instructions, joining continuation lines; comments stay as raw lines. */
+function parseInstructions(text: string): Instruction[] {
+  const escape = /^#\s*escape\s*=\s*`/im.test(text.split('\n').slice(0, 5).join('\n')) ? '`' : '\\';
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  const instructions: Instruction[] = [];
+
+  let pending: string[] = [];
+  for (const line of lines) {
+    const trimmed = line.trim();
+    if (pending.length === 0 && (trimmed === '' || trimmed.startsWith('#'))) {
+      instructions.push({ keyword: '', args: '', raw: line });
+      continue;
+    }
+    if (pending.length > 0 && trimmed.startsWith('#')) continue;
+
+    pending.push(line);
+    if (trimmed.endsWith(escape)) continue;
+    instructions.push(toInstruction(pending, escape));
+    pending = [];
+  }
+  if (pending.length > 0) instructions.push(toInstruction(pending, escape));
+  return instructions;
+}
+
+function toInstruction(lines: string[], escape: string): Instruction {
+  const joined = lines.map((line) => (line.trimEnd().endsWith(escape) ? line.trimEnd().slice(0, -1) : line)).join(' ');
+  const match = /^\s*(\S+)\s*(.*)$/s.exec(joined);
+  return { keyword: (match?.[1] ?? '').toUpperCase(), args: (match?.[2] ?? '').trim(), raw: lines.join('\n') };
+}
+
+function parseArg(args: string, buildArgs: Record<string, string>): Record<string, string> {
+  const [name = '', ...rest] = args.split('=');
+  const key = name.trim();
+  if (buildArgs[key] !== undefined) return { [key]: buildArgs[key] };
+  if (rest.length === 0) return {};
+  return { [key]: rest.join('=').trim().replace(/^"(.*)"$/, '$1') };
+}
+
+function parseFrom(args: string, variables: Record<string, string>, fromIndex: number): Stage {
+  const words = args.split(/\s+/).filter((word) => !word.startsWith('--'));
+  const [image = '', as, alias] = words;
+  if (!image || (as !== undefined && (as.toLowerCase() !== 'as' || !alias))) throw notAllowed(`The line "FROM ${args}"`);
+
+  return { image: substitute(image, variables), alias, fromIndex };
+}
+
+/** Replaces $NAME, ${NAME} and ${NAME:-default}; an unknown name is refused, not left empty. */
+function substitute(value: string, variables: Record<string, string>): string {
+  return value.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_match, braced, fallback, bare) => {
+    const name = (braced ?? bare) as string;
+    const found = variables[name] ?? (fallback as string | undefined);
+    if (found === undefined) throw notAllowed(`FROM with the unset variable ${name}`, 'give it a default in an ARG line before FROM');
+    return found;
+  });
+}
+
+function refuseRemoteAdd(args: string): void {
+  const sources = args.split(/[\s",[\]]+/).filter((word) => word && !word.startsWith('--'));
+  const remote = sources.find((word) => word.includes('://') || word.startsWith('git@') || word.includes('$'));
+  if (remote) throw notAllowed(`ADD from ${remote}`, 'builds have no network; COPY files from the build context');
+}
+
+function refuseCopyFromImage(args: string, stages: Stage[]): void {
+  const from = /--from=(\S+)/.exec(args)?.[1];
+  if (from === undefined) return;
+
+  const index = Number(from);
+  const earlierStage = Number.isInteger(index) ? index >= 0 && index < stages.length : stages.some((stage) => stage.alias?.toLowerCase() === from.toLowerCase());
+  if (!earlierStage) throw notAllowed(`Copying from the image ${from} (--from)`, 'copy from an earlier stage of this Dockerfile');
+}
+
+function pick(values: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((key) => values[key] !== undefined).map((key) => [key, values[key]!]));
+}

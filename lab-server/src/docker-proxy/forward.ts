@@ -1,0 +1,93 @@
+// Passing a checked call on to the engine and its answer back to the learner's CLI.
+import type http from 'node:http';
+
+import type { EngineSocket } from '../sandbox/engine-socket.ts';
+import { readLimited } from '../sandbox/engine-socket.ts';
+import type { ProxyRefusal } from './refusals.ts';
+
+/** Largest request body the proxy reads for a JSON call. */
+export const JSON_BODY_LIMIT = 1024 * 1024;
+
+const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
+
+/** Keeps only the named query parameters, so nothing else reaches the engine. */
+export function pickQuery(query: URLSearchParams, names: readonly string[]): URLSearchParams {
+  const picked = new URLSearchParams();
+  for (const name of names) for (const value of query.getAll(name)) picked.append(name, value);
+  return picked;
+}
+
+export function withQuery(path: string, query: URLSearchParams): string {
+  const text = query.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/** Sends the call and streams the engine's answer back as it comes, for logs, stats and builds. */
+export function forward(
+  engine: EngineSocket,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+  call: { method: string; path: string; body?: Buffer | NodeJS.ReadableStream; contentType?: string },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const headers = call.body && call.contentType ? { 'content-type': call.contentType, ...lengthOf(call.body) } : {};
+    const upstream = engine.request(call.method, call.path, headers);
+
+    upstream.once('error', reject);
+    upstream.once('response', (answer) => {
+      // The CLI waits for the head of some answers before its next call (`docker run` sends
+      // wait, then start), so the head goes out at once, not with the first byte of the body.
+      response.writeHead(answer.statusCode ?? 502, passableHeaders(answer.headers));
+      response.flushHeaders();
+      answer.pipe(response);
+      answer.once('end', resolve);
+      answer.once('error', reject);
+    });
+    // A CLI that goes away (Ctrl-C on `docker logs -f`) ends the engine's stream too.
+    response.once('close', () => upstream.destroy());
+    request.once('aborted', () => upstream.destroy());
+
+    if (call.body === undefined) upstream.end();
+    else if (Buffer.isBuffer(call.body)) upstream.end(call.body);
+    else call.body.pipe(upstream);
+  });
+}
+
+/** Sends the call, reads the JSON answer and lets the caller change it before it goes back. */
+export async function forwardJson<T>(
+  engine: EngineSocket,
+  response: http.ServerResponse,
+  call: { method: string; path: string; body?: unknown },
+  change: (value: T) => unknown,
+): Promise<void> {
+  const reply = await engine.call(call.method, call.path, call.body);
+  if (reply.status >= 300) {
+    response.writeHead(reply.status, passableHeaders(reply.headers)).end(reply.body);
+    return;
+  }
+  sendJson(response, reply.status, change(JSON.parse(reply.body.toString('utf8')) as T));
+}
+
+export function sendJson(response: http.ServerResponse, status: number, value: unknown): void {
+  const body = Buffer.from(JSON.stringify(value));
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'api-version': '1.41' }).end(body);
+}
+
+export function sendRefusal(response: http.ServerResponse, refusal: ProxyRefusal): void {
+  sendJson(response, refusal.status, refusal.toJSON());
+}
+
+export async function readJsonBody(request: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readLimited(request, JSON_BODY_LIMIT);
+  if (body.length === 0) return {};
+  const value = JSON.parse(body.toString('utf8')) as unknown;
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function passableHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_HEADERS.has(name.toLowerCase())));
+}
+
+function lengthOf(body: Buffer | NodeJS.ReadableStream): Record<string, number> {
+  return Buffer.isBuffer(body) ? { 'content-length': body.length } : {};
+}

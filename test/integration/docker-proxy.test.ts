@@ -1,0 +1,301 @@
+// The learner's `docker` command in a workbench container, through the session's Docker proxy,
+// on the real Docker Engine: what a lab allows works, what it forbids fails with its message,
+// another session's objects stay invisible, and everything the learner made ends with the session.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { LABELS, labelFilter } from '../../lab-server/src/sandbox/labels.ts';
+import { docker, execIn, listManaged, removeInstance } from '../helpers/docker.ts';
+import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
+import { TestTerminal } from '../helpers/terminal-client.ts';
+
+const LAB_ID = 'docker-workbench';
+const BASE = 'ddev-lab/ddev-base:trixie';
+const SOCKET = '/run/ddev-lab/docker.sock';
+
+const LAB = `
+id: ${LAB_ID}
+title: Docker workbench
+summary: A workbench with the learner's docker command, and one more container to look at.
+minutes: 10
+services:
+  workbench:
+    image: workbench
+    docker: true
+  web:
+    image: base
+    command: [sleep, infinity]
+terminals:
+  - id: workbench
+    title: workbench
+    service: workbench
+    user: ddev
+steps:
+  - id: look
+    title: Look around
+    body: Run docker ps.
+    check:
+      service: workbench
+      run: "true"
+    hints:
+      - Run docker ps.
+    solution: "true"
+`;
+
+interface LearnerSession {
+  sessionId: string;
+  token: string;
+  workbench: string;
+  web: string;
+  webName: string;
+  networkId: string;
+}
+
+describe('docker proxy', () => {
+  const instance = uniqueInstance('dproxy');
+  let labsDir: string;
+  let socketDir: string;
+  let server: RunningServer;
+  let mine: LearnerSession;
+  let theirs: LearnerSession;
+
+  /** Runs a shell command as the learner in the workbench; output is stdout and stderr together. */
+  const learner = (command: string, session: LearnerSession = mine) => execIn(session.workbench, command, 'ddev');
+
+  before(async () => {
+    labsDir = await mkdtemp(path.join(tmpdir(), 'dproxy-labs-'));
+    socketDir = await mkdtemp(path.join(tmpdir(), 'dproxy-sock-'));
+    await writeFile(path.join(labsDir, `${LAB_ID}.yaml`), LAB);
+    server = await startLabServer({
+      instance,
+      env: { LAB_LABS_DIR: labsDir, LAB_DOCKER_SOCKET_DIR: socketDir, LAB_DATABASE: ':memory:', LAB_DOCKER_CONTAINERS: '5', LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '100' },
+    });
+    mine = await startSession(server);
+    theirs = await startSession(server);
+  });
+
+  after(async () => {
+    await server?.kill('SIGTERM');
+    await removeInstance(instance);
+    await removeImages(instance);
+    await rm(labsDir, { recursive: true, force: true });
+    await rm(socketDir, { recursive: true, force: true });
+  });
+
+  test('workbench gets the proxy socket and nothing else', async () => {
+    const info = await docker.getContainer(mine.workbench).inspect();
+
+    const mounts = info.Mounts.map((mount) => `${mount.Source}:${mount.Destination}`);
+    assert.deepEqual(mounts, [`${path.join(socketDir, instance, mine.sessionId, 'docker.sock')}:${SOCKET}`]);
+    assert.ok(info.Config.Env.includes(`DOCKER_HOST=unix://${SOCKET}`));
+    assert.equal((await docker.getContainer(mine.web).inspect()).Mounts.length, 0);
+  });
+
+  test('read-only commands work', async () => {
+    const images = await learner('docker images');
+    const history = await learner(`docker history ${BASE}`);
+    const ps = await learner('docker ps');
+    const inspect = await learner(`docker inspect --format '{{.Name}}' ${mine.webName}`);
+    const logs = await learner(`docker logs ${mine.webName}`);
+    const top = await learner(`docker top ${mine.webName}`);
+    const stats = await learner('docker stats --no-stream');
+
+    assert.equal(images.exitCode, 0, images.output);
+    assert.match(images.output, /ddev-lab\/ddev-base\s+trixie/);
+    assert.equal(history.exitCode, 0, history.output);
+    assert.match(history.output, /CREATED BY/);
+    assert.equal(ps.exitCode, 0, ps.output);
+    assert.match(ps.output, new RegExp(mine.webName));
+    assert.doesNotMatch(ps.output, new RegExp(theirs.sessionId));
+    assert.equal(inspect.output.trim(), `/${mine.webName}`);
+    assert.equal(logs.exitCode, 0, logs.output);
+    assert.match(top.output, /sleep infinity/);
+    assert.equal(stats.exitCode, 0, stats.output);
+    assert.match(stats.output, new RegExp(mine.webName));
+    assert.doesNotMatch(stats.output, new RegExp(theirs.sessionId));
+  });
+
+  test('exec and run work, confined to the session', async () => {
+    const exec = await learner(`docker exec ${mine.webName} echo exec-$((40+2))`);
+    const run = await learner(`docker run --rm ${BASE} sh -c 'echo run-$((40+2)); grep -E "^(CapEff|NoNewPrivs):" /proc/self/status'`);
+
+    assert.equal(exec.exitCode, 0, exec.output);
+    assert.match(exec.output, /exec-42/);
+    assert.equal(run.exitCode, 0, run.output);
+    assert.match(run.output, /run-42/);
+    assert.match(run.output, /CapEff:\s+0000000000000000/);
+    assert.match(run.output, /NoNewPrivs:\s+1/);
+  });
+
+  test('start, stop, restart and rm work on a learner container', async () => {
+    const started = await learner(`docker run -d --name mine-${mine.sessionId} ${BASE} sleep 300`);
+    const info = await docker.getContainer(started.output.trim()).inspect();
+    const steps = await learner(
+      `set -e; c=mine-${mine.sessionId}; docker stop -t 1 $c; docker start $c; docker restart -t 1 $c; docker rm -f $c`,
+    );
+
+    assert.equal(started.exitCode, 0, started.output);
+    assert.equal(info.HostConfig.NetworkMode, mine.networkId);
+    assert.equal(info.HostConfig.Privileged, false);
+    assert.deepEqual(info.HostConfig.CapDrop, ['ALL']);
+    assert.ok((info.HostConfig.Memory ?? 0) > 0);
+    assert.equal(info.Config.Labels[LABELS.session], mine.sessionId);
+    assert.equal(steps.exitCode, 0, steps.output);
+  });
+
+  test('build tags into the session and runs from the result', async () => {
+    const built = await learner(
+      `mkdir -p /tmp/hello && printf 'FROM ${BASE}\\nRUN echo layer-$((40+2)) > /layer.txt\\n' > /tmp/hello/Dockerfile && docker build -t hello /tmp/hello`,
+    );
+    const images = await learner('docker images hello');
+    const run = await learner('docker run --rm hello cat /layer.txt');
+    const engine = await docker.getImage(`lab-${mine.sessionId}/hello:latest`).inspect();
+    const elsewhere = await learner('docker images hello', theirs);
+
+    assert.equal(built.exitCode, 0, built.output);
+    assert.match(images.output, /^hello\s+latest/m);
+    assert.match(run.output, /layer-42/);
+    assert.equal(engine.Config.Labels?.[LABELS.session], mine.sessionId);
+    assert.doesNotMatch(elsewhere.output, /hello/);
+  });
+
+  test('forbidden run options fail with their message', async () => {
+    const cases: [string, RegExp][] = [
+      ['--privileged', /privileged container .*not allowed in this lab/],
+      ['-v /:/host', /Mounting a host path \(-v \/:\/host\) is not allowed in this lab/],
+      ['-p 80:80', /Publishing ports .* is not allowed in this lab/],
+      ['--cap-add SYS_ADMIN', /Adding capabilities \(--cap-add SYS_ADMIN\) is not allowed in this lab/],
+      ['--network host', /network "host" .*is not allowed in this lab/],
+      ['--pid host', /Sharing a namespace \(--pid host\) is not allowed in this lab/],
+    ];
+
+    for (const [option, message] of cases) {
+      const result = await learner(`docker run --rm ${option} ${BASE} true`);
+
+      assert.notEqual(result.exitCode, 0, option);
+      assert.match(result.output, message, option);
+    }
+    const image = await learner('docker run --rm alpine true');
+    assert.notEqual(image.exitCode, 0);
+    assert.match(image.output, /image "alpine" is not allowed in this lab/);
+    assert.equal((await learnerContainers(instance, mine.sessionId)).length, 0);
+  });
+
+  test("another session's objects do not exist", async () => {
+    const exec = await learner(`docker exec ${theirs.web} true`);
+    const network = await learner(`docker inspect ${theirs.networkId}`);
+    const list = await api(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [`${LABELS.session}=${theirs.sessionId}`] }))}`);
+    const all = await api('/containers/json?all=1');
+
+    assert.notEqual(exec.exitCode, 0);
+    assert.match(exec.output, new RegExp(`No such container: ${theirs.web}`));
+    assert.notEqual(network.exitCode, 0);
+    assert.match(network.output, /No such object/);
+    assert.equal(list.body, '[]');
+    assert.ok(!all.body.includes(theirs.sessionId), all.body);
+    assert.ok(all.body.includes(mine.web));
+  });
+
+  test('calls not on the list are refused', async () => {
+    const bind = await api('/containers/create', 'POST', { Image: BASE, HostConfig: { Binds: ['/:/host'] } });
+    const pull = await api('/images/create?fromImage=alpine&tag=latest', 'POST');
+    const volume = await api('/volumes/create', 'POST', { Name: 'host', Driver: 'local', DriverOpts: { type: 'none', o: 'bind', device: '/' } });
+    const swarm = await api('/swarm/init', 'POST', { ListenAddr: '0.0.0.0:2377' });
+
+    assert.equal(bind.status, 403, bind.body);
+    assert.match(bind.body, /Mounting a host path .* not allowed in this lab/);
+    assert.equal(pull.status, 403, pull.body);
+    assert.match(pull.body, /Pulling or importing images is not allowed in this lab/);
+    assert.equal(volume.status, 403, volume.body);
+    assert.match(volume.body, /volumes .*is not allowed in this lab/i);
+    assert.equal(swarm.status, 403, swarm.body);
+    assert.match(swarm.body, /Swarm mode .*is not allowed in this lab/);
+    assert.equal((await learnerContainers(instance, mine.sessionId)).length, 0);
+  });
+
+  test('docker exec -it and run -it get a TTY that follows resizes', async () => {
+    await using terminal = await TestTerminal.open(server.url, mine.sessionId, mine.token, { terminalId: 'workbench', cols: 80, rows: 24 });
+
+    terminal.type(`docker exec -it ${mine.webName} bash\r`);
+    terminal.type('stty size; echo tty-$((40+2))\r');
+    await terminal.waitFor(/24 80\s+tty-42/);
+    terminal.send({ type: 'resize', cols: 100, rows: 30 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    terminal.type('stty size; echo resized-$((40+2))\r');
+    await terminal.waitFor(/30 100\s+resized-42/);
+    terminal.type('exit\r');
+    await terminal.waitFor(/resized-42[\s\S]*exit[\s\S]*ddev@workbench/);
+    terminal.type(`docker run -it --rm ${BASE} bash\r`);
+    terminal.type('echo run-it-$((40+2)); exit\r');
+    await terminal.waitFor(/run-it-42/, 30_000);
+  });
+
+  test('session end removes what the learner made', async () => {
+    const kept = await learner(`docker run -d ${BASE} sleep 300`);
+    assert.equal(kept.exitCode, 0, kept.output);
+
+    const response = await fetch(`${server.url}/api/sessions/${mine.sessionId}`, { method: 'DELETE', headers: { authorization: `Bearer ${mine.token}` } });
+    assert.equal(response.status, 204);
+    await waitUntil(async () => (await sessionImages(mine.sessionId)).length === 0 && (await learnerContainers(instance, mine.sessionId)).length === 0);
+
+    assert.equal(existsSync(path.join(socketDir, instance, mine.sessionId)), false);
+    assert.equal((await listManaged(instance, mine.sessionId)).containers.length, 0);
+  });
+
+  /** A raw Engine API call from the workbench, with curl on the proxy socket. */
+  async function api(pathAndQuery: string, method = 'GET', body?: unknown): Promise<{ status: number; body: string }> {
+    const data = body === undefined ? '' : `-H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
+    const result = await learner(`curl -s -o /tmp/reply -w '%{http_code}' -X ${method} ${data} --unix-socket ${SOCKET} 'http://docker/v1.41${pathAndQuery}'; echo; cat /tmp/reply`);
+    const [status = '', ...rest] = result.output.split('\n');
+    return { status: Number(status), body: rest.join('\n').trim() };
+  }
+
+  async function startSession(running: RunningServer): Promise<LearnerSession> {
+    const response = await fetch(`${running.url}/api/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ labId: LAB_ID }),
+    });
+    assert.equal(response.status, 201, await response.clone().text());
+    const { sessionId, token } = (await response.json()) as { sessionId: string; token: string };
+
+    const { containers, networks } = await listManaged(instance, sessionId);
+    const byService = (name: string) => containers.find((container) => container.Labels[LABELS.service] === name)!;
+    return {
+      sessionId,
+      token,
+      workbench: byService('workbench').Id,
+      web: byService('web').Id,
+      webName: byService('web').Names[0]!.slice(1),
+      networkId: networks[0]!.Id,
+    };
+  }
+});
+
+async function learnerContainers(instance: string, sessionId: string) {
+  const filters = JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.session]: sessionId, [`${LABELS.managed}`]: 'true', 'dev.ddevlab.created-by': 'learner' }));
+  return docker.listContainers({ all: true, filters });
+}
+
+async function sessionImages(sessionId: string) {
+  return docker.listImages({ filters: JSON.stringify(labelFilter({ [LABELS.session]: sessionId })) });
+}
+
+/** Removes the images learners of this test instance built, by label. */
+async function removeImages(instance: string): Promise<void> {
+  const images = await docker.listImages({ filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'image' })) });
+  await Promise.all(images.map((image) => docker.getImage(image.Id).remove({ force: true }).catch(() => undefined)));
+}
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.fail(`condition not met within ${timeoutMs} ms`);
+}
