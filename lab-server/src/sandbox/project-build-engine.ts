@@ -7,6 +7,7 @@ import { createDockerClient } from './docker-client.ts';
 import { followJsonStream, isNotFound } from './image-stream.ts';
 import { LABELS } from './labels.ts';
 import { ignoreGone, recreateContainer, type RecreateRequest } from './project-build-recreate.ts';
+import { ensureBuildNetwork } from './build-network.ts';
 
 export type { RecreateRequest };
 
@@ -97,8 +98,10 @@ async function buildProjectImage(docker: Docker, request: ProjectImageBuild): Pr
   };
 
   try {
+    const network = await ensureBuildNetwork(docker, request.labels[LABELS.instance] ?? 'default');
     const stream = await docker.buildImage(request.context, {
       t: request.tag,
+      networkmode: network,
       buildargs: request.buildArgs,
       labels: request.labels,
       rm: true,

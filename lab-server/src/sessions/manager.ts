@@ -144,6 +144,7 @@ export class SessionManager {
         memoryBytes: this.config.containerMemoryMb * 1024 * 1024,
         nanoCpus: Math.round(this.config.containerCpus * 1e9),
         pids: this.config.containerPids,
+        diskBytes: this.config.containerDiskMb * 1024 * 1024,
       },
     });
 
