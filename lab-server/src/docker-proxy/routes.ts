@@ -73,6 +73,10 @@ const FORBIDDEN_AREAS: Record<string, string> = {
 
 /** Parses method and raw URL; throws a ProxyRefusal for anything not on the list. */
 export function parseRequest(method: string, rawUrl: string): ParsedRequest {
+  // URL parsing resolves dot segments, so they are rejected in the raw path first.
+  const rawPath = rawUrl.split('?')[0] ?? '';
+  if (rawPath.split('/').some((segment) => segment === '.' || segment === '..')) throw badRequest(`malformed path ${rawPath}`);
+
   const url = new URL(rawUrl, 'http://docker');
   const segments = splitPath(url.pathname);
   const route = matchRoute(method.toUpperCase(), segments);
