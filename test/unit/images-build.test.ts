@@ -28,6 +28,7 @@ function fakeEngine() {
       built.push(request.tag);
       return id;
     },
+    pruneDangling: async () => 0,
     ensureDebianSlim: async (release) => ({ tag: `debian:${release}-slim`, id: 'sha256:debian', source: 'local' }),
   };
 
@@ -80,6 +81,16 @@ test('ensureImages rebuilds children of a new parent', async () => {
     'ddev-lab/ddev-php-base:trixie',
     'ddev-lab/ddev-webserver:trixie',
   ]);
+});
+
+test('force rebuilds only requested images', async () => {
+  const { engine, built } = fakeEngine();
+  await ensureImages({ names: ['webserver'], engine, reportPath: join(reportDir, 'f.json') });
+  built.length = 0;
+
+  await ensureImages({ names: ['webserver'], engine, force: true, reportPath: join(reportDir, 'f.json') });
+
+  assert.deepEqual(built, ['ddev-lab/ddev-webserver:trixie']);
 });
 
 test('ensureImages labels what it builds', async () => {

@@ -29,7 +29,7 @@ export interface EnsureImagesOptions {
   names?: ImageName[];
   release?: DebianRelease;
   onProgress?: (line: string) => void;
-  /** Rebuild the requested images and their prerequisites without the build cache. */
+  /** Rebuild the requested images (every image when names is unset) without the build cache. */
   force?: boolean;
   /** The engine to build on; tests may pass their own. */
   engine?: ImageEngine;
@@ -52,10 +52,18 @@ export async function ensureImages(options: EnsureImagesOptions = {}): Promise<L
   const debian = await engine.ensureDebianSlim(release, (line) => onProgress(`[debian-slim] ${line}`));
   const parentIds = new Map<string, string>([['debian', debian.id]]);
 
+  // Prerequisites are only brought up to date: forcing base because a child was named would
+  // change its id and so make every other image out of date too.
+  const requested = new Set(options.names ?? IMAGE_NAMES);
   const results: BuildResult[] = [];
-  for (const name of withPrerequisites(options.names ?? IMAGE_NAMES)) {
-    const result = await ensureImage(engine, name, release, parentIds, options.force ?? false, onProgress);
-    results.push(result);
+  for (const name of withPrerequisites([...requested])) {
+    const force = (options.force ?? false) && requested.has(name);
+    results.push(await ensureImage(engine, name, release, parentIds, force, onProgress));
+  }
+
+  if (results.some((result) => result.action === 'built')) {
+    const freed = await engine.pruneDangling();
+    onProgress(`removed the images these builds replaced (${Math.round(freed / 1e6)} MB freed)`);
   }
 
   const report = await collectReport(engine, { release, results });

@@ -8,7 +8,9 @@ import type { DebianRelease, ImageName } from './catalog.ts';
 import { ensureImages } from './build.ts';
 
 const USAGE = `Usage: npm run images -- [--release trixie|bookworm] [--force] [image ...]
-Images: ${IMAGE_NAMES.join(', ')} (default: all)`;
+  --release  Debian release to build on (default: trixie)
+  --force    rebuild the named images, or all of them, without the build cache
+  image      ${IMAGE_NAMES.join(', ')} (default: all); parents are added`;
 
 interface CliRequest {
   names: ImageName[] | undefined;

@@ -4,6 +4,7 @@ import type Docker from 'dockerode';
 
 import { ImageBuildError } from '../errors.ts';
 import { assertDockerReachable, createDockerClient } from './docker-client.ts';
+import { LABELS, managedLabels } from './labels.ts';
 import { ensureDebianSlim } from './image-debian-base.ts';
 import { followJsonStream, inspectImage } from './image-stream.ts';
 import type { ImageSummary } from './image-stream.ts';
@@ -35,6 +36,8 @@ export interface ImageEngine {
   inspect(tag: string): Promise<ImageSummary | undefined>;
   history(tag: string): Promise<HistoryEntry[]>;
   build(request: BuildRequest): Promise<string>;
+  /** Removes untagged ddev-lab images that no container uses; returns the bytes freed. */
+  pruneDangling(): Promise<number>;
   ensureDebianSlim(
     release: string,
     onProgress: (line: string) => void,
@@ -48,6 +51,7 @@ export function openImageEngine(docker: Docker = createDockerClient()): ImageEng
     inspect: (tag) => inspectImage(docker, tag),
     history: (tag) => imageHistory(docker, tag),
     build: (request) => buildImage(docker, request),
+    pruneDangling: () => pruneDangling(docker),
     ensureDebianSlim: (release, onProgress) => ensureDebianSlim(docker, release, onProgress),
   };
 }
@@ -86,4 +90,20 @@ async function buildImage(docker: Docker, request: BuildRequest): Promise<string
   if (!built) throw new ImageBuildError(request.tag, 'the engine reported no image after the build');
 
   return built.id;
+}
+
+/**
+ * Removes the images a rebuild left untagged, found by the managed image labels. The engine
+ * skips any image a container still uses.
+ */
+async function pruneDangling(docker: Docker): Promise<number> {
+  const labels = managedLabels({ kind: 'image' });
+  const result = await docker.pruneImages({
+    filters: {
+      dangling: ['true'],
+      label: [`${LABELS.managed}=${labels[LABELS.managed]}`, `${LABELS.kind}=${labels[LABELS.kind]}`],
+    },
+  });
+
+  return result.SpaceReclaimed ?? 0;
 }
