@@ -23,6 +23,9 @@ function run(title: string, command: string, args: string[]): void {
 const only = process.argv.slice(2);
 const patterns = only.length > 0 ? only : ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/site/**/*.test.ts'];
 
+// `astro sync` writes .astro/types.d.ts, which declares astro:content and the CSS imports that
+// tsc needs; a fresh clone does not have it yet.
+run('astro sync', node, ['node_modules/astro/bin/astro.mjs', 'sync']);
 run('type check', node, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit']);
 run('teaching images', node, ['lab-server/src/images/cli.ts']);
 process.stdout.write('\n== site\n');
