@@ -4,6 +4,7 @@
 import { ApiError, loadProgress, resetSession, startSession, stopSession, type SessionInfo } from './lab-api.ts';
 import { startClock, type LabClock } from './lab-clock.ts';
 import { checkStep, redoStep, showHints, showProgress } from './lab-steps.ts';
+import type { ProjectBuildControls } from './lab-project-build.ts';
 import type { TerminalConnection } from './terminal-client.ts';
 
 const TOKEN_SUBPROTOCOL = 'ddev-lab.v1';
@@ -20,6 +21,8 @@ export function mountLab(root: HTMLElement): void {
   let session: SessionInfo | undefined;
   let terminals = new Map<string, TerminalConnection>();
   let clock: LabClock | undefined;
+  // Terminals whose container a Restart is replacing: their shells end with the old container.
+  const replacing = new Set<string>();
 
   const setStatus = (message: string) => {
     status.textContent = message;
@@ -32,26 +35,63 @@ export function mountLab(root: HTMLElement): void {
     terminalsBox.hidden = !running;
     for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-run, .lab-check')) button.disabled = !running;
     for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-restart')) button.hidden = !running;
+    void projectBuild?.then((controls) => controls.setRunning(running));
+  };
+
+  const openTerminal = async (info: SessionInfo, id: string) => {
+    const { connectTerminal } = await import('./terminal-client.ts');
+    const element = root.querySelector<HTMLElement>(`.lab-terminal[data-terminal-id="${id}"]`);
+    if (!element) return;
+
+    terminals.get(id)?.dispose();
+    element.replaceChildren();
+    terminals.set(
+      id,
+      connectTerminal({
+        element,
+        url: `/ws/sessions/${info.sessionId}/terminals/${id}`,
+        protocols: [TOKEN_SUBPROTOCOL, TOKEN_PREFIX + info.token],
+        onStatus: (message) => {
+          if (!replacing.has(id)) setStatus(message);
+        },
+      }),
+    );
   };
 
   const openTerminals = async (info: SessionInfo) => {
-    const { connectTerminal } = await import('./terminal-client.ts');
-    for (const { id } of info.terminals) {
-      const element = root.querySelector<HTMLElement>(`.lab-terminal[data-terminal-id="${id}"]`);
-      if (!element) continue;
-      element.replaceChildren();
-      terminals.set(
-        id,
-        connectTerminal({
-          element,
-          url: `/ws/sessions/${info.sessionId}/terminals/${id}`,
-          protocols: [TOKEN_SUBPROTOCOL, TOKEN_PREFIX + info.token],
-          onStatus: setStatus,
-        }),
-      );
-    }
+    for (const { id } of info.terminals) await openTerminal(info, id);
     terminals.get(root.dataset.firstTerminal!)?.focus();
   };
+
+  /** Lists the page's terminals into a service's container. */
+  const terminalsOf = (service: string) =>
+    [...root.querySelectorAll<HTMLElement>(`.lab-terminal[data-service="${service}"]`)].map((element) => element.dataset.terminalId!);
+
+  const buildService = root.dataset.projectBuildService;
+  const projectBuild: Promise<ProjectBuildControls> | undefined = buildService
+    ? import('./lab-project-build.ts').then(({ mountProjectBuild }) =>
+        mountProjectBuild({
+          root,
+          service: buildService,
+          session: () => session,
+          onReplacing: (active) => {
+            for (const id of terminalsOf(buildService)) {
+              if (active) replacing.add(id);
+              else replacing.delete(id);
+            }
+          },
+          // The old shells ended with the old container; new ones open in its replacement.
+          onReplaced: async () => {
+            const current = session;
+            for (const id of terminalsOf(buildService)) {
+              replacing.delete(id);
+              if (current) await openTerminal(current, id);
+            }
+          },
+          setStatus,
+        }),
+      )
+    : undefined;
 
   const showWebLinks = (info: SessionInfo | undefined) => {
     for (const link of root.querySelectorAll<HTMLAnchorElement>('.lab-web-link')) {

@@ -110,7 +110,9 @@ function rebuildRequest(
   onEvent: (event: RebuildEvent) => void,
 ): RebuildRequest {
   const lab = deps.sessions.lab(session);
-  const web = Object.entries(lab.services).find(([, service]) => service.image === 'webserver');
+  // The service the lab declares for its project build; older labs get their first webserver service.
+  const declared = lab.projectBuild?.service;
+  const web = Object.entries(lab.services).find(([name, service]) => (declared ? name === declared : service.image === 'webserver'));
   if (!web) throw new InvalidRequestError(`Lab "${lab.id}" has no web service, so it has no image to rebuild.`);
 
   const [service, spec] = web;

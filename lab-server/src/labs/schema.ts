@@ -73,6 +73,11 @@ export const stepSchema = z.strictObject({
   solution: z.union([command, runInService]).transform((value) => (typeof value === 'string' ? { run: value } : value)),
   /** Commands that prepare the step; they run when the step becomes current and when it is restarted. */
   setup: runInService.optional(),
+  /**
+   * The solution takes effect only once the project's image is rebuilt: the self-test presses
+   * Restart between the solution and the check. Needs the lab's `projectBuild`.
+   */
+  needsRestart: z.boolean().default(false),
 });
 
 export const webServiceSchema = z.strictObject({
@@ -82,6 +87,9 @@ export const webServiceSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(80),
   path: z.string().startsWith('/').default('/'),
 });
+
+/** The service whose image a Restart rebuilds from the project's .ddev/web-build, as `ddev start` does. */
+export const projectBuildSchema = z.strictObject({ service: id });
 
 export const labSchema = z
   .strictObject({
@@ -96,8 +104,32 @@ export const labSchema = z
     /** Web servers inside the sandbox that the page links to, through the lab server's proxy. */
     web: z.array(webServiceSchema).default([]),
     steps: z.array(stepSchema).min(1),
+    /** Shows Restart and Preview Dockerfile on the page, which rebuild this service's image. */
+    projectBuild: projectBuildSchema.optional(),
   })
-  .superRefine(checkReferences);
+  .superRefine(checkReferences)
+  .superRefine(checkProjectBuild);
+
+/** Requires projectBuild to name a webserver service, and to be present when a step needs Restart. */
+function checkProjectBuild(lab: { services: Record<string, LabService>; steps: LabStep[]; projectBuild?: { service: string } }, context: z.RefinementCtx): void {
+  const service = lab.projectBuild?.service;
+  if (service !== undefined && lab.services[service]?.image !== 'webserver') {
+    context.addIssue({
+      code: 'custom',
+      path: ['projectBuild', 'service'],
+      message: `"${service}" is not a service of this lab with the webserver image; name the service whose image Restart rebuilds`,
+    });
+  }
+
+  lab.steps.forEach((step, index) => {
+    if (!step.needsRestart || service !== undefined) return;
+    context.addIssue({
+      code: 'custom',
+      path: ['steps', index, 'needsRestart'],
+      message: 'a step that needs Restart needs the lab to declare projectBuild: { service: <web service> }',
+    });
+  });
+}
 
 export interface Hint {
   text: string;
@@ -119,6 +151,7 @@ export type LabService = z.infer<typeof serviceSchema>;
 export type LabTerminal = z.infer<typeof terminalSchema>;
 export type LabStep = z.infer<typeof stepSchema>;
 export type LabWebService = z.infer<typeof webServiceSchema>;
+export type LabProjectBuild = z.infer<typeof projectBuildSchema>;
 
 export class LabDefinitionError extends Error {
   readonly file: string;

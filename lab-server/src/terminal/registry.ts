@@ -27,6 +27,8 @@ export interface TerminalAddress {
 
 export class TerminalRegistry {
   private readonly shells = new Map<string, Promise<TerminalShell>>();
+  /** The container each shell runs in, by the same key, to notice a container that Restart replaced. */
+  private readonly containers = new Map<string, string>();
 
   private readonly runtime: SandboxRuntime;
   private readonly settings: TerminalSettings;
@@ -44,12 +46,16 @@ export class TerminalRegistry {
     const existing = this.shells.get(key);
     if (existing) {
       const shell = await existing.catch(() => undefined);
-      if (shell && !shell.isDisposed) return shell;
+      const sameContainer = this.containers.get(key) === address.containerId;
+      if (shell && !shell.isDisposed && sameContainer) return shell;
       if (this.shells.get(key) === existing) this.shells.delete(key);
+      // A Restart recreated the container: its old shell is gone with it, or about to be.
+      if (shell && !sameContainer) await shell.dispose('closed', 'The container was recreated; this terminal now opens a shell in the new one.');
     }
 
     const started = this.start(key, address, options);
     this.shells.set(key, started);
+    this.containers.set(key, address.containerId);
     started.catch(() => {
       if (this.shells.get(key) === started) this.shells.delete(key);
     });
@@ -73,6 +79,7 @@ export class TerminalRegistry {
     await Promise.all(
       ending.map(async ([key, started]) => {
         this.shells.delete(key);
+        this.containers.delete(key);
         const shell = await started.catch(() => undefined);
         await shell?.dispose('closed', message);
       }),
@@ -90,7 +97,9 @@ export class TerminalRegistry {
     let shell: TerminalShell;
     const forget = () => {
       void this.shells.get(key)?.then((current) => {
-        if (current === shell) this.shells.delete(key);
+        if (current !== shell) return;
+        this.shells.delete(key);
+        this.containers.delete(key);
       });
     };
     shell = new TerminalShell({ process, settings: this.settings, log, onDisposed: forget });
