@@ -131,6 +131,18 @@ describe('docker proxy', () => {
     assert.match(run.output, /NoNewPrivs:\s+1/);
   });
 
+  test('docker diff reads own containers only', async () => {
+    const changed = await learner(`docker exec ${mine.webName} sh -c 'echo diff-$((40+2)) > /tmp/diff.txt'`);
+    const diff = await learner(`docker diff ${mine.webName}`);
+    const other = await learner(`docker diff ${theirs.web}`);
+
+    assert.equal(changed.exitCode, 0, changed.output);
+    assert.equal(diff.exitCode, 0, diff.output);
+    assert.match(diff.output, /^A \/tmp\/diff\.txt$/m);
+    assert.notEqual(other.exitCode, 0);
+    assert.match(other.output, new RegExp(`No such container: ${theirs.web}`));
+  });
+
   test('start, stop, restart and rm work on a learner container', async () => {
     const started = await learner(`docker run -d --name mine-${mine.sessionId} ${BASE} sleep 300`);
     const info = await docker.getContainer(started.output.trim()).inspect();

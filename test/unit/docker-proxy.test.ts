@@ -16,6 +16,13 @@ test('routes parse versioned paths', () => {
   assert.deepEqual(parseRequest('GET', '/images/ddev-lab/ddev-base:trixie/history').route, { call: 'images.history', ref: 'ddev-lab/ddev-base:trixie' });
 });
 
+test('routes parse docker diff', () => {
+  const parsed = parseRequest('GET', '/v1.41/containers/web/changes');
+
+  assert.deepEqual(parsed.route, { call: 'containers.changes', id: 'web' });
+  assert.throws(() => parseRequest('POST', '/v1.41/containers/web/changes'), (error: { status: number }) => error.status === 403);
+});
+
 test('routes reject calls off the list', () => {
   const cases: [string, string, number][] = [
     ['POST', '/v1.41/swarm/init', 403],

@@ -100,7 +100,7 @@ async function learnerContainers(context: ProxyContext): Promise<{ count: number
   return { count: mine.length, memoryBytes };
 }
 
-/** Calls on one container: inspect, logs, top, stats, start, stop, restart, kill, wait, resize, remove. */
+/** Calls on one container: inspect, logs, top, stats, changes, start, stop, restart, kill, wait, resize, remove. */
 export async function containerCall(context: ProxyContext, call: ContainerCall, id: string, { request, response, query }: Call): Promise<void> {
   const info = await context.ownContainer(id);
   const path = `/containers/${info.Id}`;
@@ -129,7 +129,8 @@ export async function containerCall(context: ProxyContext, call: ContainerCall, 
   if (psArgs !== null && !PS_ARGS.test(psArgs)) throw notAllowed(`The ps options "${psArgs}"`);
 
   const action = call.slice('containers.'.length);
-  const method = call === 'containers.top' || call === 'containers.logs' || call === 'containers.stats' ? 'GET' : 'POST';
+  const reads: readonly ContainerCall[] = ['containers.top', 'containers.logs', 'containers.stats', 'containers.changes'];
+  const method = reads.includes(call) ? 'GET' : 'POST';
   await forward(context.engine, request, response, { method, path: withQuery(`${path}/${action}`, forwarded) });
 }
 

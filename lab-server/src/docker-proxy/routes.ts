@@ -15,6 +15,7 @@ export type ContainerCall =
   | 'containers.logs'
   | 'containers.top'
   | 'containers.stats'
+  | 'containers.changes'
   | 'containers.start'
   | 'containers.stop'
   | 'containers.restart'
@@ -39,6 +40,7 @@ const CONTAINER_GETS: Record<string, ContainerCall> = {
   logs: 'containers.logs',
   top: 'containers.top',
   stats: 'containers.stats',
+  changes: 'containers.changes',
 };
 
 const CONTAINER_POSTS: Record<string, ContainerCall> = {
