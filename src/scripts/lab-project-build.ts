@@ -113,7 +113,7 @@ async function show(options: ProjectBuildOptions, view: ProjectBuildView, event:
       const message = `Done in ${event.seconds} s: the ${options.service} container now runs ${event.tag}. Its terminals are new shells in it.`;
       view.finish(message, event.layers);
       await options.onReplaced();
-      options.setStatus(message);
+      options.setStatus(`The ${options.service} container was recreated from ${event.tag}. Your terminal is a new shell in it.`);
       break;
     }
     case 'error':
