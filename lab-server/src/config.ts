@@ -42,6 +42,11 @@ const schema = z.object({
   dockerContainers: positiveInt.max(100),
   dockerMemoryMb: positiveInt.min(64),
   dockerBuilds: positiveInt.max(1000),
+  sessionsPerLearner: positiveInt.max(20),
+  instructorToken: z
+    .string()
+    .regex(/^[\x21-\x7e]{16,200}$/, 'at least 16 printable ASCII characters without spaces')
+    .optional(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
@@ -90,6 +95,11 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   dockerContainers: { env: 'LAB_DOCKER_CONTAINERS', help: 'containers a learner may create with `docker` in one session, at once (default 5)' },
   dockerMemoryMb: { env: 'LAB_DOCKER_MEMORY_MB', help: "memory in MiB of all the containers a learner creates with `docker` in one session (default 1024)" },
   dockerBuilds: { env: 'LAB_DOCKER_BUILDS', help: 'image builds a learner may run with `docker build` in one session (default 20)' },
+  sessionsPerLearner: { env: 'LAB_SESSIONS_PER_LEARNER', help: 'lab sessions one learner may run at once (default 2)' },
+  instructorToken: {
+    env: 'LAB_INSTRUCTOR_TOKEN',
+    help: 'token of the instructor dashboard, /metrics and the instructor API, 16 characters or more (default: a new random one, printed at start)',
+  },
 };
 
 export class ConfigError extends Error {
@@ -140,6 +150,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     dockerContainers: env.LAB_DOCKER_CONTAINERS ?? '5',
     dockerMemoryMb: env.LAB_DOCKER_MEMORY_MB ?? '1024',
     dockerBuilds: env.LAB_DOCKER_BUILDS ?? '20',
+    sessionsPerLearner: env.LAB_SESSIONS_PER_LEARNER ?? '2',
+    instructorToken: env.LAB_INSTRUCTOR_TOKEN || undefined,
   };
 
   const result = schema.safeParse(raw);
@@ -179,7 +191,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
   const field = String(issue.path[0]) as keyof typeof SOURCES;
   const source = SOURCES[field];
   const name = source.flag ? `${source.env} (or --${source.flag})` : source.env;
-  return `${name}=${JSON.stringify(raw[field])}: ${issue.message}. Set it to the ${source.help}.`;
+  // A secret that is nearly right is still a secret: never echo it.
+  const shown = field === 'instructorToken' ? '(hidden)' : JSON.stringify(raw[field]);
+  return `${name}=${shown}: ${issue.message}. Set it to the ${source.help}.`;
 }
 
 function parseSwitch(value: string | undefined, fallback: boolean): boolean {

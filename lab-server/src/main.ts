@@ -1,5 +1,6 @@
-// `npm start`: checks the Docker Engine, builds the missing images and the site, removes what an
-// earlier run left behind, and serves the site, the API and the terminals on one port.
+// `npm start`: checks the Docker Engine, builds the missing images and the site, gives back the
+// sandboxes of stored sessions and removes the rest of what an earlier run left behind, and
+// serves the site, the API, the terminals and the instructor's routes on one port.
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import { DockerProxies } from './docker-proxy/proxies.ts';
 import { DockerRuntime } from './sandbox/docker-runtime.ts';
 import { SessionManager } from './sessions/manager.ts';
 import { ensureSite } from './site.ts';
+import { listensOnAll, openRoom, roomBanner, roomUrlsFor, type Room } from './trainings/room.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -31,17 +33,21 @@ async function main(): Promise<void> {
   await guardEngine(runtime, config, log);
 
   const labs = await loadLabs(path.resolve(ROOT, config.labsDir));
+  const buildStarted = performance.now();
   if (config.buildImages) await buildImages(labs, log);
+  const buildSeconds = (performance.now() - buildStarted) / 1000;
   if (config.buildSite) await ensureSite({ root: ROOT, siteDir: path.resolve(ROOT, config.siteDir), log });
 
-  const removed = await runtime.sweep(config.instance);
-  log.info({ instance: config.instance, ...removed }, 'removed what an earlier run left behind');
   const dockerProxies = await openDockerProxies(runtime, config, log);
 
   const sessions = new SessionManager({ config, labs, runtime, log });
+  const room = openRoom({ config, labs, sessions, log });
+  if (config.buildImages) room.metrics.buildDuration.observe({ target: 'images' }, buildSeconds);
+  const { adopted, removed } = await sessions.adopt();
+  log.info({ instance: config.instance, adopted, ...removed }, 'gave back the sandboxes of stored sessions and removed the rest an earlier run left');
   sessions.onEnd((sessionId) => void dockerProxies.close(sessionId).catch((error: unknown) => log.error({ sessionId, err: error }, 'closing the docker proxy failed')));
   const shutdown = { stopping: false };
-  const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log, shutdown });
+  const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log, shutdown, room });
   await listen(server, config);
 
   const diskWatch = new DiskWatch({
@@ -56,10 +62,12 @@ async function main(): Promise<void> {
 
   const { port } = server.address() as AddressInfo;
   const url = `http://${displayHost(config.host)}:${port}/`;
-  log.info({ url, labs: labs.size }, 'lab server listening');
-  process.stdout.write(`\n  ddev-lab is running at ${url}\n\n`);
+  room.roomUrls.push(...roomUrlsFor(config.host, port));
+  room.trainings.updatePools();
+  log.info({ url, roomUrls: room.roomUrls, labs: labs.size }, 'lab server listening');
+  process.stdout.write(`\n  ddev-lab is running at ${url}\n${roomBanner(room, url)}`);
 
-  installShutdown(server, sessions, shutdown, log);
+  installShutdown(server, sessions, shutdown, log, room);
 }
 
 /** Rejects an engine whose runc learners could escape through, and logs what weakens isolation. */
@@ -100,7 +108,8 @@ function listen(server: ReturnType<typeof createHttpServer>, config: Config): Pr
 }
 
 function displayHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  // The loopback address itself: "localhost" may resolve to ::1, where a server on 0.0.0.0 is not.
+  if (listensOnAll(host)) return host === '::' ? '[::1]' : '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
 }
 
@@ -109,13 +118,14 @@ function installShutdown(
   sessions: SessionManager,
   shutdown: { stopping: boolean },
   log: Logger,
+  room: Room,
 ): void {
   const stop = async (signal: string) => {
     if (shutdown.stopping) return;
     shutdown.stopping = true;
-    log.info({ signal }, 'stopping: ending every session');
+    log.info({ signal }, 'stopping: ending every session but those of open trainings');
     server.close();
-    await sessions.endAll('shutdown');
+    await sessions.endAll('shutdown', { keep: (session) => room.trainings.isTrainingLearner(session.learnerId) });
     server.closeAllConnections();
     process.exit(0);
   };

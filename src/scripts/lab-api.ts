@@ -35,11 +35,14 @@ export interface SessionTimes {
 
 export class ApiError extends Error {
   readonly status: number;
+  /** Seconds the server asked to wait before trying again (its Retry-After), when it said. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, retryAfterSeconds?: number) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -57,7 +60,10 @@ async function request<T>(method: string, url: string, token?: string, body?: un
 
   if (response.status === 204) return undefined as T;
   const payload = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, payload.message ?? `The lab server replied ${response.status}.`);
+  if (!response.ok) {
+    const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
+    throw new ApiError(response.status, payload.message ?? `The lab server replied ${response.status}.`, Number.isFinite(retryAfter) ? retryAfter : undefined);
+  }
   return payload as T;
 }
 

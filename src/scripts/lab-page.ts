@@ -4,6 +4,7 @@
 import { ApiError, loadProgress, resetSession, startSession, stopSession, type SessionInfo } from './lab-api.ts';
 import { startClock, type LabClock } from './lab-clock.ts';
 import { checkStep, redoStep, showHints, showProgress } from './lab-steps.ts';
+import { startWhenThereIsRoom } from './join-capacity.ts';
 import type { ProjectBuildControls } from './lab-project-build.ts';
 import type { TerminalConnection } from './terminal-client.ts';
 
@@ -128,6 +129,8 @@ export function mountLab(root: HTMLElement): void {
       onLost: (error) => {
         if (error instanceof ApiError && (error.status === 404 || error.status === 401)) {
           end('The session has ended (it was idle, or the server restarted). Your progress is saved: press Start to continue.');
+          // An instructor's reset or a server restart may have left a session running for us.
+          void restore(root, labId, begin, setStatus);
         }
       },
     });
@@ -150,7 +153,7 @@ export function mountLab(root: HTMLElement): void {
     'click',
     guarded(startButton, async () => {
       setStatus('Starting your containers…');
-      await begin(await startSession(labId));
+      await begin(await startWhenThereIsRoom(() => startSession(labId), setStatus));
     }, 'Starting the lab failed'),
   );
 

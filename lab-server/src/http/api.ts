@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import { InvalidRequestError, LabNotFoundError } from '../errors.ts';
 import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
+import type { LabMetrics } from '../metrics/metrics.ts';
 import type { SandboxRuntime } from '../sandbox/runtime.ts';
 import { checkStep, restartStep } from '../sessions/checks.ts';
 import type { Session, SessionManager } from '../sessions/manager.ts';
@@ -22,6 +23,8 @@ export function createApiRouter(deps: {
   sessions: SessionManager;
   runtime: SandboxRuntime;
   log: Logger;
+  /** The room's metrics and dashboard, told about starts and checks. */
+  room?: { metrics: LabMetrics; trainings: { changed(): void } };
 }): Router {
   const { labs, sessions } = deps;
   const router = express.Router();
@@ -54,7 +57,9 @@ export function createApiRouter(deps: {
     const labId = requireLab(labs, request.body?.labId);
     const learnerId = learnerOf(request, response);
 
+    const requestedAt = Date.now();
     const session = await sessions.create(labId, learnerId);
+    deps.room?.metrics.startRequested(session, requestedAt);
     response.status(201).json(describeSession(session, sessions, response));
   });
 
@@ -89,13 +94,17 @@ export function createApiRouter(deps: {
   router.post('/sessions/:sessionId/steps/:stepId/check', async (request, response) => {
     const session = authorize(request, sessions);
     const stepId = requireSlug(request.params.stepId, 'stepId');
-    response.json(await checkStep(sessions, session, stepId, { wait: request.body?.wait === true }));
+    const result = await checkStep(sessions, session, stepId, { wait: request.body?.wait === true });
+    deps.room?.metrics.checks.inc({ result: result.passed ? 'passed' : 'failed' });
+    deps.room?.trainings.changed();
+    response.json(result);
   });
 
   router.post('/sessions/:sessionId/steps/:stepId/restart', async (request, response) => {
     const session = authorize(request, sessions);
     const stepId = requireSlug(request.params.stepId, 'stepId');
     response.json({ passedSteps: await restartStep(sessions, session, stepId) });
+    deps.room?.trainings.changed();
   });
 
   return router;

@@ -4,17 +4,23 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 import type { Config } from '../config.ts';
 import { InvalidRequestError, LabError, UnauthorizedError } from '../errors.ts';
 import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
+import type { LabMetrics } from '../metrics/metrics.ts';
 import type { SandboxRuntime } from '../sandbox/runtime.ts';
-import type { SessionManager } from '../sessions/manager.ts';
+import type { Session, SessionManager } from '../sessions/manager.ts';
 import { SHELL_ID_PATTERN } from '../terminal/protocol.ts';
 import { TerminalRegistry } from '../terminal/registry.ts';
+import type { Trainings } from '../trainings/trainings.ts';
 import { createApiRouter } from './api.ts';
+import { requireInstructor } from './instructor-auth.ts';
+import { createInstructorRouter } from './instructor-routes.ts';
+import { upgradeViewer, VIEWER_PATH } from './instructor-terminal.ts';
+import { createTrainingRouter } from './training-routes.ts';
 import { createProjectBuildRouter } from './project-build-routes.ts';
 import { sessionRateLimit } from './session-rate-limit.ts';
 
@@ -31,6 +37,18 @@ export interface Deps {
   log: Logger;
   /** Set when SIGTERM or SIGINT arrives, so that no new request starts work. */
   shutdown?: { stopping: boolean };
+  /** Room features: trainings, the instructor's routes and /metrics; absent in some unit tests. */
+  room?: RoomDeps;
+}
+
+export interface RoomDeps {
+  trainings: Trainings;
+  metrics: LabMetrics;
+  instructorToken: string;
+  /** Base URLs learners open, when the server listens on the network. */
+  roomUrls: string[];
+  /** Set by the server: the live terminal shells, for the metrics. */
+  terminalCount: () => number;
 }
 
 export function createHttpServer(deps: Deps): Server {
@@ -41,6 +59,7 @@ export function createHttpServer(deps: Deps): Server {
     else next();
   });
   app.post('/api/sessions', sessionRateLimit(deps.config.sessionsPerClientPerMinute));
+  if (deps.room) mountRoom(app, deps, deps.room);
   app.use('/api', createApiRouter(deps));
   app.use('/api', createProjectBuildRouter(deps));
   app.use('/api', (_request, _response, next) => next(new LabError('NotFound', 404, 'No such API route.')));
@@ -66,11 +85,31 @@ export function createHttpServer(deps: Deps): Server {
   return server;
 }
 
+/** The instructor's API, the learners' training routes and the metrics, all before the API's 404. */
+function mountRoom(app: express.Express, deps: Deps, room: RoomDeps): void {
+  app.get('/metrics', requireInstructor(room.instructorToken), async (_request, response) => {
+    const { contentType, body } = await room.metrics.render();
+    response.type(contentType).send(body);
+  });
+  app.use('/api/instructor', createInstructorRouter({ ...room, sessions: deps.sessions, labs: deps.labs, log: deps.log }));
+  app.use('/api/trainings', createTrainingRouter({ trainings: room.trainings, labs: deps.labs }));
+
+  // A Restart rebuilds the project's image: its duration is the build's, to the second.
+  app.post('/api/sessions/:sessionId/restart', (_request, response, next) => {
+    const started = process.hrtime.bigint();
+    response.once('finish', () => {
+      if (response.statusCode < 300) room.metrics.buildDuration.observe({ target: 'project' }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  });
+}
+
 /** The terminals' shells outlive their sockets, but not their session. */
 function createTerminalRegistry(deps: Deps): TerminalRegistry {
   const terminals = new TerminalRegistry({
     runtime: deps.runtime,
     log: deps.log,
+    onFlowPause: () => deps.room?.metrics.flowPauses.inc(),
     settings: {
       graceMs: deps.config.terminalGraceSeconds * 1000,
       bufferBytes: deps.config.terminalBufferKb * 1024,
@@ -78,6 +117,7 @@ function createTerminalRegistry(deps: Deps): TerminalRegistry {
     },
   });
   deps.sessions.onEnd((sessionId) => void terminals.endSession(sessionId, 'The lab session has ended.'));
+  if (deps.room) deps.room.terminalCount = () => terminals.size;
   return terminals;
 }
 
@@ -90,6 +130,15 @@ async function handleUpgrade(
   head: Buffer,
 ): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://localhost');
+  const viewer = VIEWER_PATH.exec(url.pathname);
+  if (viewer && deps.room) {
+    checkOrigin(deps.config, request);
+    const metrics = deps.room.metrics;
+    const context = { ...deps, ...deps.room, terminals, sockets, onOpen: () => metrics.readOnlyViewers.inc() };
+    await upgradeViewer(context, { request, socket, head, match: viewer });
+    return;
+  }
+
   const match = TERMINAL_PATH.exec(url.pathname);
   if (!match) throw new LabError('NotFound', 404, 'No WebSocket endpoint at this path.');
 
@@ -113,7 +162,17 @@ async function handleUpgrade(
   sockets.handleUpgrade(request, socket, head, (webSocket) => {
     const log = deps.log.child({ sessionId, labId: session.labId, terminalId });
     terminals.attach(shell, webSocket, { ...resume, cols, rows }, log);
+    if (deps.room) countAttach(deps.room, session, resume.shellId === shell.id, webSocket);
   });
+}
+
+/** Feeds the metrics and the dashboard's "connected" from one terminal socket's life. */
+function countAttach(room: RoomDeps, session: Session, resumed: boolean, webSocket: WebSocket): void {
+  if (resumed) room.metrics.reconnects.inc();
+  room.metrics.terminalAttached(session);
+
+  room.trainings.terminalAttached(session.id, 1);
+  webSocket.once('close', () => room.trainings.terminalAttached(session.id, -1));
 }
 
 /** Reads `shell` and `offset`, which a reconnecting page sends; malformed values count as absent. */

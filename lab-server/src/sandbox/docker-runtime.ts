@@ -204,18 +204,31 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
     return this.removeByLabels({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId });
   }
 
-  async sweep(instance: string): Promise<RemovalCount> {
-    return this.removeByLabels({ [LABELS.managed]: 'true', [LABELS.instance]: instance });
+  async sweep(instance: string, keep: ReadonlySet<string> = new Set()): Promise<RemovalCount> {
+    return this.removeByLabels({ [LABELS.managed]: 'true', [LABELS.instance]: instance }, keep);
   }
 
-  private async removeByLabels(labels: Record<string, string>): Promise<RemovalCount> {
-    const filters = JSON.stringify(labelFilter(labels));
+  async findSandbox(instance: string, sessionId: string): Promise<Sandbox | undefined> {
+    const filters = JSON.stringify(labelFilter({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId }));
+    const networks = await this.docker.listNetworks({ filters });
     const containers = await this.docker.listContainers({ all: true, filters });
+    if (networks.length !== 1) return undefined;
+
+    const running = containers.filter((info) => info.State === 'running' && info.Labels[LABELS.kind] === 'sandbox' && info.Labels[LABELS.service]);
+    const byService = running.map((info) => [info.Labels[LABELS.service]!, info.Id] as const);
+    return { sessionId, networkId: networks[0]!.Id, containers: Object.fromEntries(byService) };
+  }
+
+  /** Removes what carries every label given, except what belongs to a session in `keep`. */
+  private async removeByLabels(labels: Record<string, string>, keep: ReadonlySet<string> = new Set()): Promise<RemovalCount> {
+    const filters = JSON.stringify(labelFilter(labels));
+    const kept = (info: { Labels?: Record<string, string> | null }) => keep.has(info.Labels?.[LABELS.session] ?? '');
+    const containers = (await this.docker.listContainers({ all: true, filters })).filter((info) => !kept(info));
     await Promise.all(
       containers.map((info) => ignoreGone(this.docker.getContainer(info.Id).remove({ force: true, v: true }))),
     );
 
-    const networks = await this.docker.listNetworks({ filters });
+    const networks = (await this.docker.listNetworks({ filters })).filter((info) => !kept(info));
     await Promise.all(networks.map((info) => ignoreGone(this.docker.getNetwork(info.Id).remove())));
 
     return { containers: containers.length, networks: networks.length };

@@ -70,8 +70,13 @@ export interface SandboxRuntime {
   createSandbox(spec: SandboxSpec): Promise<Sandbox>;
   /** Removes one session's containers and network; resources already gone count as removed. */
   removeSandbox(instance: string, sessionId: string): Promise<RemovalCount>;
-  /** Removes every resource of this server instance, for leftovers of an earlier run. */
-  sweep(instance: string): Promise<RemovalCount>;
+  /**
+   * Removes every resource of this server instance, for leftovers of an earlier run, except the
+   * sessions in `keep`, whose sandboxes are given back to their learners.
+   */
+  sweep(instance: string, keep?: ReadonlySet<string>): Promise<RemovalCount>;
+  /** Finds a session's sandbox by its labels: its network and its running containers by service. */
+  findSandbox?(instance: string, sessionId: string): Promise<Sandbox | undefined>;
   openTerminal(containerId: string, options: TerminalOptions): Promise<TerminalProcess>;
   runCommand(containerId: string, options: { user?: string; command: string; timeoutSeconds: number }): Promise<CommandResult>;
 }

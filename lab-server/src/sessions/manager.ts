@@ -4,11 +4,13 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 import type { Config } from '../config.ts';
-import { CapacityError, ImageMissingError, LabNotFoundError, SessionNotFoundError, UnauthorizedError } from '../errors.ts';
+import { CapacityError, ImageMissingError, LabError, LabNotFoundError, SessionNotFoundError, UnauthorizedError } from '../errors.ts';
 import { imageTag } from '../images/catalog.ts';
 import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
-import type { Sandbox, SandboxRuntime } from '../sandbox/runtime.ts';
+import type { LabMetrics } from '../metrics/metrics.ts';
+import type { RemovalCount, Sandbox, SandboxRuntime } from '../sandbox/runtime.ts';
+import { SessionStore, tokenDigest, type StoredSession } from '../store/session-store.ts';
 import { StateStore } from '../store/state-store.ts';
 import { replayProgress, waitForHealthyServices, type StepContext } from './steps.ts';
 
@@ -32,6 +34,18 @@ export interface Session {
 
 export type SessionEndReason = 'stopped' | 'expired' | 'shutdown' | 'idle' | 'abandoned' | 'reset' | 'failed';
 
+/** A learner with as many sessions running as LAB_SESSIONS_PER_LEARNER allows asks for one more. */
+export class LearnerLimitError extends LabError {
+  constructor(limit: number, running: string[]) {
+    super(
+      'TooManyLabsRunning',
+      409,
+      `You already have ${limit === 1 ? 'a lab' : `${limit} labs`} running (${running.join(', ')}), the most allowed. ` +
+        'Stop one on its page, then press Start here again.',
+    );
+  }
+}
+
 /** How often idle and abandoned sessions are looked for. */
 const IDLE_SWEEP_MS = 10_000;
 
@@ -39,6 +53,9 @@ export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly endListeners = new Set<(sessionId: string, reason: SessionEndReason) => void>();
+  private readonly startListeners = new Set<(session: Session, how: 'started' | 'adopted') => void>();
+  /** Digests of the tokens pages held before a restart, by session id; those tokens still work. */
+  private readonly earlierTokens = new Map<string, string[]>();
   private readonly idleSweep: NodeJS.Timeout;
   /** Sessions being started, by learner and lab, so that a double Start makes one session. */
   private readonly starting = new Map<string, Promise<Session>>();
@@ -46,6 +63,9 @@ export class SessionManager {
 
   readonly config: Config;
   readonly store: StateStore;
+  readonly sessionStore: SessionStore;
+  /** Set by main.ts; tests without one count nothing. */
+  metrics: LabMetrics | undefined;
   private readonly labs: Map<string, Lab>;
   private readonly runtime: SandboxRuntime;
   private readonly log: Logger;
@@ -56,6 +76,7 @@ export class SessionManager {
     this.runtime = options.runtime;
     this.log = options.log;
     this.store = options.store ?? new StateStore(options.config.databasePath);
+    this.sessionStore = new SessionStore(this.store.connection, options.config.instance);
     this.idleSweep = setInterval(() => this.endIdleSessions(), IDLE_SWEEP_MS).unref();
   }
 
@@ -71,6 +92,22 @@ export class SessionManager {
   onEnd(listener: (sessionId: string, reason: SessionEndReason) => void): () => void {
     this.endListeners.add(listener);
     return () => this.endListeners.delete(listener);
+  }
+
+  /** Calls the listener when a session starts, or is adopted after a restart. */
+  onStart(listener: (session: Session, how: 'started' | 'adopted') => void): () => void {
+    this.startListeners.add(listener);
+    return () => this.startListeners.delete(listener);
+  }
+
+  /** Every running session, for the instructor's view. */
+  list(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** The running session with this id, without a token check: for instructor routes only. */
+  get(sessionId: string): Session | undefined {
+    return this.sessions.get(sessionId);
   }
 
   isRunning(sessionId: string): boolean {
@@ -106,6 +143,10 @@ export class SessionManager {
   private async startFresh(lab: Lab, learnerId: string): Promise<Session> {
     if (this.sessions.size + this.pending >= this.config.maxSessions) {
       throw new CapacityError(this.config.maxSessions, 60);
+    }
+    const own = this.list().filter((session) => session.learnerId === learnerId);
+    if (own.length >= this.config.sessionsPerLearner) {
+      throw new LearnerLimitError(this.config.sessionsPerLearner, own.map((session) => this.labs.get(session.labId)?.title ?? session.labId));
     }
 
     this.pending += 1;
@@ -163,8 +204,10 @@ export class SessionManager {
       preparedSteps: new Set(),
     };
     this.sessions.set(id, session);
+    this.sessionStore.save(session, token);
     this.scheduleExpiry(session);
-    this.log.info({ sessionId: id, labId: lab.id, expiresAt: new Date(expiresAt).toISOString() }, 'session started');
+    this.log.info({ sessionId: id, labId: lab.id, learnerId, expiresAt: new Date(expiresAt).toISOString() }, 'session started');
+    for (const listener of this.startListeners) listener(session, 'started');
     return session;
   }
 
@@ -187,8 +230,12 @@ export class SessionManager {
   authorize(sessionId: string, token: string | undefined): Session {
     const session = this.sessions.get(sessionId);
     if (!session) throw new SessionNotFoundError(sessionId);
-    if (!token || !tokensEqual(token, session.token)) throw new UnauthorizedError();
-    return session;
+    if (!token) throw new UnauthorizedError();
+    if (tokensEqual(token, session.token)) return session;
+
+    const digest = tokenDigest(token);
+    if ((this.earlierTokens.get(sessionId) ?? []).some((earlier) => tokensEqual(digest, earlier))) return session;
+    throw new UnauthorizedError();
   }
 
   lab(session: Session): Lab {
@@ -201,6 +248,7 @@ export class SessionManager {
   extend(session: Session): Session {
     session.expiresAt = Math.min(session.maxExpiresAt, Math.max(session.expiresAt, Date.now()) + this.config.extendMinutes * 60_000);
     this.scheduleExpiry(session);
+    this.sessionStore.updateExpiry(session.id, session.expiresAt);
     this.log.info({ sessionId: session.id, labId: session.labId, expiresAt: new Date(session.expiresAt).toISOString() }, 'session extended');
     return session;
   }
@@ -239,25 +287,110 @@ export class SessionManager {
     if (!session) return;
 
     this.sessions.delete(sessionId);
+    this.sessionStore.remove(sessionId);
+    this.earlierTokens.delete(sessionId);
     clearTimeout(this.timers.get(sessionId));
     this.timers.delete(sessionId);
+    this.metrics?.sessionsEnded.inc({ reason });
     for (const listener of this.endListeners) listener(sessionId, reason);
 
     try {
       const removed = await this.runtime.removeSandbox(this.config.instance, sessionId);
-      this.log.info({ sessionId, labId: session.labId, reason, ...removed }, 'session ended');
+      this.metrics?.countRemovals(removed, 'session');
+      this.log.info({ sessionId, labId: session.labId, learnerId: session.learnerId, reason, ...removed }, 'session ended');
     } catch (error) {
       this.log.error({ sessionId, labId: session.labId, reason, err: error }, 'removing the sandbox failed');
     }
   }
 
-  async endAll(reason: SessionEndReason): Promise<void> {
-    await Promise.all([...this.sessions.keys()].map((id) => this.end(id, reason)));
+  /**
+   * Ends every session. On shutdown, the sessions that `keep` names are left running and stored,
+   * so the next start gives them back to their learners.
+   */
+  async endAll(reason: SessionEndReason, options: { keep?: (session: Session) => boolean } = {}): Promise<void> {
+    const kept = this.list().filter((session) => this.canAdopt(this.lab(session)) && options.keep?.(session));
+    for (const session of kept) {
+      clearTimeout(this.timers.get(session.id));
+      this.log.info({ sessionId: session.id, labId: session.labId, learnerId: session.learnerId }, 'session kept for the next start');
+    }
+
+    const ending = this.list().filter((session) => !kept.includes(session));
+    await Promise.all(ending.map((session) => this.end(session.id, reason)));
     if (reason === 'shutdown') {
       clearInterval(this.idleSweep);
       this.store.close();
     }
   }
+
+  /**
+   * Gives back the sandboxes of the sessions an earlier run stored, found by their labels, and
+   * removes every other resource of this instance. A session is given back when its lab still
+   * exists, it has not expired, and every service's container is running. Pages that still hold
+   * the old token go on working; a page that asks for the session anew gets a new token.
+   */
+  async adopt(): Promise<{ adopted: number; removed: RemovalCount }> {
+    const keep = new Set<string>();
+    for (const stored of this.sessionStore.list()) {
+      const session = await this.adoptOne(stored);
+      if (session) keep.add(session.id);
+      else this.sessionStore.remove(stored.id);
+    }
+
+    const removed = await this.runtime.sweep(this.config.instance, keep);
+    this.metrics?.countRemovals(removed, 'sweep');
+    return { adopted: keep.size, removed };
+  }
+
+  /**
+   * Whether a session of this lab can outlive the server. Labs whose services use `docker` cannot:
+   * their Docker proxy lives in the server's process.
+   */
+  canAdopt(lab: Lab): boolean {
+    return !Object.values(lab.services).some((service) => service.docker === true);
+  }
+
+  private async adoptOne(stored: StoredSession): Promise<Session | undefined> {
+    const lab = this.labs.get(stored.labId);
+    if (!lab || stored.expiresAt <= Date.now() || !this.canAdopt(lab) || !this.runtime.findSandbox) return undefined;
+
+    const sandbox = await this.runtime.findSandbox(this.config.instance, stored.id);
+    if (!sandbox || Object.keys(lab.services).some((name) => !sandbox.containers[name])) return undefined;
+
+    const now = Date.now();
+    const token = randomBytes(32).toString('base64url');
+    this.sessionStore.addToken(stored.id, token);
+    this.earlierTokens.set(stored.id, stored.tokenDigests);
+    const passed = this.store.passedSteps(stored.learnerId, lab.id);
+    const session: Session = {
+      id: stored.id,
+      labId: lab.id,
+      learnerId: stored.learnerId,
+      token,
+      createdAt: stored.createdAt,
+      expiresAt: stored.expiresAt,
+      maxExpiresAt: stored.maxExpiresAt,
+      lastSeenAt: now,
+      lastActiveAt: now,
+      sandbox,
+      preparedSteps: preparedSteps(lab, passed),
+    };
+
+    this.sessions.set(session.id, session);
+    this.scheduleExpiry(session);
+    this.log.info({ sessionId: session.id, labId: lab.id, learnerId: session.learnerId, expiresAt: new Date(session.expiresAt).toISOString() }, 'session adopted');
+    for (const listener of this.startListeners) listener(session, 'adopted');
+    return session;
+  }
+}
+
+/** The steps whose setup has run in a sandbox: every passed step and the first one not passed. */
+function preparedSteps(lab: Lab, passed: readonly string[]): Set<string> {
+  const prepared = new Set<string>();
+  for (const step of lab.steps) {
+    prepared.add(step.id);
+    if (!passed.includes(step.id)) break;
+  }
+  return prepared;
 }
 
 function tokensEqual(candidate: string, expected: string): boolean {

@@ -86,6 +86,11 @@ export class StateStore {
     for (const stepId of stepIds) statement.run(learnerId, labId, stepId);
   }
 
+  /** The open connection, for the stores that keep their own tables in the same file. */
+  get connection(): DatabaseSync {
+    return this.database;
+  }
+
   close(): void {
     if (this.database.isOpen) this.database.close();
   }

@@ -3,8 +3,10 @@
 import type { WebSocket } from 'ws';
 
 import type { Logger } from '../log.ts';
-import type { SandboxRuntime, TerminalOptions } from '../sandbox/runtime.ts';
+import type { SandboxRuntime, TerminalOptions, TerminalProcess } from '../sandbox/runtime.ts';
 import { TerminalConnection } from './connection.ts';
+import { ReadOnlyViewer } from './read-only-viewer.ts';
+import { ReplayBuffer } from './replay-buffer.ts';
 import { TerminalShell, type ShellSettings } from './shell.ts';
 
 export interface TerminalSettings extends ShellSettings {
@@ -25,19 +27,31 @@ export interface TerminalAddress {
   containerId: string;
 }
 
+/** Output a read-only viewer gets when it opens: the last screens or so. */
+const VIEWER_RECENT_BYTES = 64 * 1024;
+
+/** What the read-only viewers of one shell read from. */
+interface OutputTap {
+  recent: ReplayBuffer;
+  viewers: Set<ReadOnlyViewer>;
+}
+
 export class TerminalRegistry {
   private readonly shells = new Map<string, Promise<TerminalShell>>();
+  private readonly taps = new Map<TerminalShell, OutputTap>();
   /** The container each shell runs in, by the same key, to notice a container that Restart replaced. */
   private readonly containers = new Map<string, string>();
 
   private readonly runtime: SandboxRuntime;
   private readonly settings: TerminalSettings;
   private readonly log: Logger;
+  private readonly onFlowPause: () => void;
 
-  constructor(options: { runtime: SandboxRuntime; settings: TerminalSettings; log: Logger }) {
+  constructor(options: { runtime: SandboxRuntime; settings: TerminalSettings; log: Logger; onFlowPause?: () => void }) {
     this.runtime = options.runtime;
     this.settings = options.settings;
     this.log = options.log;
+    this.onFlowPause = options.onFlowPause ?? (() => undefined);
   }
 
   /** Returns the terminal's live shell, or starts one with the given options. */
@@ -72,6 +86,30 @@ export class TerminalRegistry {
     shell.resize(connection, request.cols, request.rows);
   }
 
+  /**
+   * Opens a read-only view of the terminal's shell (starting the shell when the learner has not
+   * yet): the viewer gets recent output and what follows, and nothing it sends reaches the shell.
+   */
+  async watch(address: TerminalAddress, options: TerminalOptions, socket: WebSocket, log: Logger): Promise<void> {
+    const shell = await this.shellFor(address, options);
+    const tap = this.taps.get(shell);
+    if (!tap) {
+      socket.close(1000, 'closed');
+      return;
+    }
+
+    const viewer = new ReadOnlyViewer({
+      socket,
+      log,
+      shellId: shell.id,
+      recent: tap.recent.readFrom(tap.recent.start),
+      pingMs: this.settings.pingMs,
+      onClose: () => tap.viewers.delete(viewer),
+    });
+    tap.viewers.add(viewer);
+    log.info({ shellId: shell.id }, 'read-only view opened');
+  }
+
   /** Ends every shell of a session and sends their pages the reason. */
   async endSession(sessionId: string, message: string): Promise<void> {
     const prefix = keyOf(sessionId, '');
@@ -96,6 +134,8 @@ export class TerminalRegistry {
 
     let shell: TerminalShell;
     const forget = () => {
+      for (const viewer of this.taps.get(shell)?.viewers ?? []) viewer.end('The shell has ended.');
+      this.taps.delete(shell);
       void this.shells.get(key)?.then((current) => {
         if (current !== shell) return;
         this.shells.delete(key);
@@ -103,8 +143,30 @@ export class TerminalRegistry {
       });
     };
     shell = new TerminalShell({ process, settings: this.settings, log, onDisposed: forget });
+    this.tapOutput(shell, process.stream);
     log.info({ shellId: shell.id, cols: options.cols, rows: options.rows }, 'shell started');
     return shell;
+  }
+
+  /**
+   * Copies the shell's output to its read-only viewers, and counts the shell's flow-control
+   * pauses. The shell's own listener comes first, so viewers see output in the same order.
+   */
+  private tapOutput(shell: TerminalShell, stream: TerminalProcess['stream']): void {
+    const tap: OutputTap = { recent: new ReplayBuffer(VIEWER_RECENT_BYTES), viewers: new Set() };
+    this.taps.set(shell, tap);
+    stream.on('data', (chunk: Buffer) => {
+      tap.recent.append(chunk);
+      for (const viewer of tap.viewers) viewer.output(chunk);
+    });
+
+    // NOTE: the shell pauses its stream when the page falls behind; wrapping pause() counts that
+    // without the shell knowing about metrics. It can go when the shell reports pauses itself.
+    const pause = stream.pause.bind(stream);
+    stream.pause = () => {
+      if (!stream.isPaused()) this.onFlowPause();
+      return pause();
+    };
   }
 }
 

@@ -1,0 +1,155 @@
+// The training store, the session store beside it, the join-code and display-name rules, the
+// roster and the pool size, on a temporary SQLite file.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { SessionStore, tokenDigest } from '../../lab-server/src/store/session-store.ts';
+import { StateStore } from '../../lab-server/src/store/state-store.ts';
+import { checkDisplayName, formatJoinCode, JOIN_CODE_ALPHABET, newJoinCode, normalizeJoinCode } from '../../lab-server/src/trainings/join-code.ts';
+import { learnerKey } from '../../lab-server/src/trainings/roster.ts';
+import { TrainingStore } from '../../lab-server/src/trainings/training-store.ts';
+import { poolSizeFor } from '../../lab-server/src/trainings/trainings.ts';
+
+const FIELDS = { name: 'Contributor day', labs: ['inside-the-web-container', 'the-router'], minutes: 90, expectedLearners: 12 };
+
+describe('training store', () => {
+  let folder: string;
+  let file: string;
+
+  before(async () => {
+    folder = await mkdtemp(path.join(tmpdir(), 'ddev-lab-training-'));
+    file = path.join(folder, 'state.sqlite');
+  });
+
+  after(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  test('training and learners survive reopening', () => {
+    const first = new StateStore(file);
+    const created = new TrainingStore(first.connection).create(FIELDS);
+    new TrainingStore(first.connection).join(created.id, 'learner-a', 'Ada');
+    first.close();
+
+    const second = new StateStore(file);
+    const store = new TrainingStore(second.connection);
+
+    assert.deepEqual(store.get(created.id), created);
+    assert.deepEqual(store.get(created.id)!.labs, FIELDS.labs);
+    assert.deepEqual(store.learners(created.id).map((learner) => learner.displayName), ['Ada']);
+    assert.equal(store.openTrainingOf('learner-a')?.id, created.id);
+    second.close();
+  });
+
+  test('joining again renames', () => {
+    const state = new StateStore(':memory:');
+    const store = new TrainingStore(state.connection);
+    const training = store.create(FIELDS);
+
+    store.join(training.id, 'learner-a', 'Ada');
+    store.join(training.id, 'learner-a', 'Ada L.');
+
+    assert.deepEqual(store.learners(training.id).map((learner) => learner.displayName), ['Ada L.']);
+  });
+
+  test('ended or past trainings take no one', () => {
+    const state = new StateStore(':memory:');
+    const store = new TrainingStore(state.connection);
+    const now = Date.now();
+    const ended = store.create(FIELDS, now);
+    const past = store.create({ ...FIELDS, minutes: 10 }, now - 11 * 60_000);
+
+    store.end(ended.id);
+
+    assert.equal(store.findOpenByCode(ended.joinCode), undefined);
+    assert.equal(store.findOpenByCode(past.joinCode), undefined);
+    assert.deepEqual(store.listOpen(), []);
+    assert.notEqual(store.get(ended.id)!.endedAt, null);
+  });
+
+  test('join code collision picks another', () => {
+    const state = new StateStore(':memory:');
+    const codes = ['AAAAAA', 'AAAAAA', 'CCCCCC'];
+    const store = new TrainingStore(state.connection, { makeCode: () => codes.shift()! });
+
+    const first = store.create(FIELDS);
+    const second = store.create(FIELDS);
+
+    assert.equal(first.joinCode, 'AAAAAA');
+    assert.equal(second.joinCode, 'CCCCCC');
+  });
+
+  test('session store keeps digests, never tokens', () => {
+    const state = new StateStore(':memory:');
+    const sessions = new SessionStore(state.connection, 'one');
+    const other = new SessionStore(state.connection, 'two');
+    const times = { createdAt: 1, expiresAt: 2, maxExpiresAt: 3 };
+
+    sessions.save({ id: 'aaaaaaaaaaaaaaaa', labId: 'lab', learnerId: 'learner', ...times }, 'secret-token');
+    sessions.addToken('aaaaaaaaaaaaaaaa', 'second-token');
+    sessions.updateExpiry('aaaaaaaaaaaaaaaa', 5);
+
+    const [stored] = sessions.list();
+    assert.equal(stored!.expiresAt, 5);
+    assert.deepEqual(stored!.tokenDigests.sort(), [tokenDigest('secret-token'), tokenDigest('second-token')].sort());
+    const dump = JSON.stringify(state.connection.prepare('SELECT * FROM session_tokens').all());
+    assert.ok(!dump.includes('secret-token'));
+    assert.deepEqual(other.list(), []);
+
+    sessions.remove('aaaaaaaaaaaaaaaa');
+    assert.deepEqual(sessions.list(), []);
+    assert.deepEqual(state.connection.prepare('SELECT * FROM session_tokens').all(), []);
+  });
+});
+
+describe('join codes and names', () => {
+  test('new codes use the alphabet', () => {
+    for (let index = 0; index < 200; index += 1) {
+      const code = newJoinCode();
+      assert.match(code, new RegExp(`^[${JOIN_CODE_ALPHABET}]{6}$`));
+    }
+  });
+
+  test('typing is forgiving', () => {
+    assert.equal(normalizeJoinCode('acd-efg'), 'ACDEFG');
+    assert.equal(normalizeJoinCode(' AcD eFg '), 'ACDEFG');
+    assert.equal(formatJoinCode('ACDEFG'), 'ACD-EFG');
+  });
+
+  test('look-alikes and wrong lengths are refused', () => {
+    assert.equal(normalizeJoinCode('ACDEF0'), undefined);
+    assert.equal(normalizeJoinCode('ACDEFI'), undefined);
+    assert.equal(normalizeJoinCode('ACDEF'), undefined);
+    assert.equal(normalizeJoinCode('ACDEFGH'), undefined);
+    assert.equal(normalizeJoinCode(42), undefined);
+    assert.equal(normalizeJoinCode('A'.repeat(1000)), undefined);
+  });
+
+  test('display names are trimmed and checked', () => {
+    assert.deepEqual(checkDisplayName('  Ada   Lovelace '), { name: 'Ada Lovelace' });
+    assert.deepEqual(checkDisplayName('Zoë'), { name: 'Zoë' });
+    assert.ok('problem' in checkDisplayName('   '));
+    assert.ok('problem' in checkDisplayName('x'.repeat(41)));
+    assert.ok('problem' in checkDisplayName('evil\u202Eeman'));
+    assert.ok('problem' in checkDisplayName('bell\u0007'));
+    assert.ok('problem' in checkDisplayName(undefined));
+  });
+
+  test('roster keys hide learner ids', () => {
+    const key = learnerKey('learner-cookie-value');
+
+    assert.match(key, /^[0-9a-f]{16}$/);
+    assert.ok(!key.includes('learner'));
+    assert.equal(key, learnerKey('learner-cookie-value'));
+  });
+
+  test('pool is half the room, capped', () => {
+    assert.equal(poolSizeFor(1, 60), 1);
+    assert.equal(poolSizeFor(30, 60), 15);
+    assert.equal(poolSizeFor(31, 60), 16);
+    assert.equal(poolSizeFor(200, 60), 60);
+  });
+});
