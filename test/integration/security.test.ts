@@ -5,26 +5,45 @@ import { execFileSync } from 'node:child_process';
 import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
 import { after, before, describe, test } from 'node:test';
 
 import { docker, execIn, listManaged, removeInstance } from '../helpers/docker.ts';
 import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
 import { TestTerminal } from '../helpers/terminal-client.ts';
+import { LABELS } from '../../lab-server/src/sandbox/labels.ts';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame } from '../../lab-server/src/terminal/protocol.ts';
 
 const LAB = 'inside-the-web-container';
+const CHURN_LAB = 'churn';
+
+/** A one-container lab, so that creating and removing 100 sessions tests the server, not the images. */
+function churnLab() {
+  return {
+    id: CHURN_LAB,
+    title: 'Churn',
+    summary: 'One idle container.',
+    minutes: 5,
+    services: { box: { image: 'base', command: ['sleep', 'infinity'] } },
+    terminals: [{ id: 'box', title: 'box', service: 'box' }],
+    steps: [{ id: 'idle', title: 'Idle', body: 'Nothing to do.', check: { service: 'box', run: 'true' }, hints: ['None.'], solution: 'true' }],
+  };
+}
 
 interface StartedSession {
   sessionId: string;
   token: string;
 }
 
-async function startSession(server: RunningServer): Promise<StartedSession> {
+async function startSession(server: RunningServer, labId = LAB): Promise<StartedSession> {
   const response = await fetch(`${server.url}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ labId: LAB }),
+    body: JSON.stringify({ labId }),
   });
   assert.equal(response.status, 201, await response.clone().text());
   return (await response.json()) as StartedSession;
@@ -40,8 +59,9 @@ async function stopSession(server: RunningServer, session: StartedSession): Prom
 
 async function webContainer(instance: string, sessionId: string): Promise<string> {
   const { containers } = await listManaged(instance, sessionId);
-  assert.equal(containers.length, 1);
-  return containers[0]!.Id;
+  const web = containers.filter((info) => info.Labels[LABELS.service] === 'web');
+  assert.equal(web.length, 1, `expected one web container, found ${containers.map((info) => info.Labels[LABELS.service]).join(', ')}`);
+  return web[0]!.Id;
 }
 
 async function assertServes(server: RunningServer): Promise<void> {
@@ -166,6 +186,7 @@ describe('learner attacks', () => {
     const secondInfo = await docker.getContainer(secondId).inspect();
     const secondIp = Object.values(secondInfo.NetworkSettings.Networks)[0]!.IPAddress;
     const firstNetwork = (await listManaged(instance, first.sessionId)).networks[0]!;
+    assert.equal((await listManaged(instance, first.sessionId)).networks.length, 1);
     const gateway = (await docker.getNetwork(firstNetwork.Id).inspect()).IPAM!.Config![0]!.Gateway as string;
     const port = Number(new URL(server.url).port);
     const probe = (host: string, target: number) => `timeout 3 bash -c 'echo > /dev/tcp/${host}/${target}' && echo open || echo closed`;
@@ -374,15 +395,17 @@ describe('hostile clients', () => {
 
   test('100 sessions leave nothing behind', async () => {
     const churnInstance = `${instance}-c`;
+    const labsDir = await mkdtemp(path.join(tmpdir(), 'ddev-lab-churn-'));
+    await writeFile(path.join(labsDir, `${CHURN_LAB}.yaml`), stringify(churnLab()));
     await using churn = await startLabServer({
       instance: churnInstance,
-      env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000', LAB_MAX_SESSIONS: '200' },
+      env: { LAB_LABS_DIR: labsDir, LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000', LAB_MAX_SESSIONS: '200' },
     });
     try {
       for (let round = 0; round < 25; round += 1) {
         await Promise.all(
           Array.from({ length: 4 }, async () => {
-            const session = await startSession(churn);
+            const session = await startSession(churn, CHURN_LAB);
             await stopSession(churn, session);
           }),
         );
@@ -394,6 +417,7 @@ describe('hostile clients', () => {
       await assertServes(churn);
     } finally {
       await removeInstance(churnInstance);
+      await rm(labsDir, { recursive: true, force: true });
     }
   });
 });

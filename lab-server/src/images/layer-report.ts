@@ -1,6 +1,6 @@
 // The layer report: each image's layers, their sizes and the Dockerfile instruction that made
 // them, as `docker history` lists them. The guide imports it from src/generated/.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import type { ImageEngine } from '../sandbox/images.ts';
@@ -157,8 +157,15 @@ export function attributeLayers<Name extends string>(
   });
 }
 
-/** Writes the report as formatted JSON, creating its folder. */
+/**
+ * Writes the report as formatted JSON, creating its folder. A report whose images are the same as
+ * the file's is not written again: the site build hashes its sources, and a new timestamp alone
+ * would make every `npm start` rebuild the site.
+ */
 export async function writeLayerReport(path: string, report: LayerReport): Promise<void> {
+  const existing = await readFile(path, 'utf8').then((text) => JSON.parse(text) as LayerReport, () => undefined);
+  if (existing && JSON.stringify(existing.images) === JSON.stringify(report.images)) return;
+
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
 }
