@@ -3,7 +3,7 @@
 // is `internal` (no route out), yet the host is on its bridge, so the lab server connects to the
 // container's address on that bridge. Checked on Docker 20.10 with the bridge driver.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { isIPv4 } from 'node:net';
+import { connect, isIPv4 } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
 
 import { InvalidRequestError, LabError, UnauthorizedError } from '../errors.ts';
@@ -15,6 +15,8 @@ import { isOwnCookie, parseCookies, webCookieName, webPathOf } from './cookies.t
 export const WEB_ROUTE = /^\/sessions\/([0-9a-f]{16})\/web\/([a-z0-9][a-z0-9-]{0,62})(\/.*)?$/;
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'cookie', 'authorization'];
+/** How long a request waits for a service that is still starting. */
+const PORT_WAIT_MS = 15_000;
 const UPSTREAM_TIMEOUT_MS = 30_000;
 
 /** Container addresses by session id and service, looked up once per session. */
@@ -45,6 +47,7 @@ async function proxy(sessions: SessionManager, log: Logger, request: Request, re
   }
 
   const address = await addressOf(sessions, session, web.service);
+  await waitForPort(address, web.port, PORT_WAIT_MS);
   const upstreamPath = `${rest}${queryOf(request.originalUrl)}`;
   const prefix = `${webPathOf(sessionId)}${webId}`;
 
@@ -66,6 +69,29 @@ async function proxy(sessions: SessionManager, log: Logger, request: Request, re
     });
     request.pipe(upstream);
   });
+}
+
+/**
+ * Waits until the service accepts connections, for a link opened while its container is still
+ * starting; a refusal after the wait is left for the request itself to report.
+ */
+async function waitForPort(host: string, port: number, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port, timeout: 1000 }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve(false);
+      });
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 function tokenOf(request: Request, sessionId: string): string | undefined {
