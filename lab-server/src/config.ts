@@ -42,6 +42,14 @@ const schema = z.object({
   dockerContainers: positiveInt.max(100),
   dockerMemoryMb: positiveInt.min(64),
   dockerBuilds: positiveInt.max(1000),
+  pool: z.array(
+    z.object({
+      labId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'each entry is a lab id, a colon and a count'),
+      size: z.string().regex(/^[0-9]{1,4}$/, 'each entry is a lab id, a colon and a count').transform(Number),
+    }),
+  ),
+  poolIdleMinutes: z.coerce.number().positive().max(24 * 60),
+  poolStarts: positiveInt.max(16),
   sessionsPerLearner: positiveInt.max(20),
   instructorToken: z
     .string()
@@ -95,6 +103,12 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   dockerContainers: { env: 'LAB_DOCKER_CONTAINERS', help: 'containers a learner may create with `docker` in one session, at once (default 5)' },
   dockerMemoryMb: { env: 'LAB_DOCKER_MEMORY_MB', help: "memory in MiB of all the containers a learner creates with `docker` in one session (default 1024)" },
   dockerBuilds: { env: 'LAB_DOCKER_BUILDS', help: 'image builds a learner may run with `docker build` in one session (default 20)' },
+  pool: {
+    env: 'LAB_POOL',
+    help: 'ready sandboxes to keep per lab, as lab-id:count pairs separated by commas, such as inside-the-web-container:5 (default none)',
+  },
+  poolIdleMinutes: { env: 'LAB_POOL_IDLE_MINUTES', help: 'minutes an unused pooled sandbox is kept before a fresh one replaces it (default 30)' },
+  poolStarts: { env: 'LAB_POOL_STARTS', help: 'pooled sandboxes started at once while the pool fills (default 2)' },
   sessionsPerLearner: { env: 'LAB_SESSIONS_PER_LEARNER', help: 'lab sessions one learner may run at once (default 2)' },
   instructorToken: {
     env: 'LAB_INSTRUCTOR_TOKEN',
@@ -150,6 +164,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     dockerContainers: env.LAB_DOCKER_CONTAINERS ?? '5',
     dockerMemoryMb: env.LAB_DOCKER_MEMORY_MB ?? '1024',
     dockerBuilds: env.LAB_DOCKER_BUILDS ?? '20',
+    pool: splitList(env.LAB_POOL).map(splitPoolEntry),
+    poolIdleMinutes: env.LAB_POOL_IDLE_MINUTES ?? '30',
+    poolStarts: env.LAB_POOL_STARTS ?? '2',
     sessionsPerLearner: env.LAB_SESSIONS_PER_LEARNER ?? '2',
     instructorToken: env.LAB_INSTRUCTOR_TOKEN || undefined,
   };
@@ -199,6 +216,12 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
 function parseSwitch(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === '') return fallback;
   return !['0', 'false', 'no', 'off'].includes(value.toLowerCase());
+}
+
+/** Splits `lab-id:count`; a malformed entry keeps its parts for the schema to reject. */
+function splitPoolEntry(entry: string): { labId: string; size: string } {
+  const [labId = '', size = ''] = entry.split(':');
+  return { labId: labId.trim(), size: size.trim() };
 }
 
 function splitList(value: string | undefined): string[] {

@@ -45,6 +45,7 @@ async function main(): Promise<void> {
   if (config.buildImages) room.metrics.buildDuration.observe({ target: 'images' }, buildSeconds);
   const { adopted, removed } = await sessions.adopt();
   log.info({ instance: config.instance, adopted, ...removed }, 'gave back the sandboxes of stored sessions and removed the rest an earlier run left');
+  startPools(sessions, labs, config);
   sessions.onEnd((sessionId) => void dockerProxies.close(sessionId).catch((error: unknown) => log.error({ sessionId, err: error }, 'closing the docker proxy failed')));
   const shutdown = { stopping: false };
   const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log, shutdown, room });
@@ -68,6 +69,15 @@ async function main(): Promise<void> {
   process.stdout.write(`\n  ddev-lab is running at ${url}\n${roomBanner(room, url)}`);
 
   installShutdown(server, sessions, shutdown, log, room);
+}
+
+/** Fills the pools of ready sandboxes that LAB_POOL asks for; a lab id it names must exist. */
+function startPools(sessions: SessionManager, labs: Map<string, Lab>, config: Config): void {
+  const unknown = config.pool.filter((entry) => !labs.has(entry.labId)).map((entry) => entry.labId);
+  if (unknown.length > 0) {
+    throw new ConfigError([`LAB_POOL names ${unknown.map((id) => `"${id}"`).join(', ')}, which no lab has as its id. Labs: ${[...labs.keys()].join(', ')}.`]);
+  }
+  for (const entry of config.pool) sessions.setPoolTarget(entry.labId, entry.size);
 }
 
 /** Rejects an engine whose runc learners could escape through, and logs what weakens isolation. */

@@ -14,6 +14,7 @@ import type { LabMetrics } from '../metrics/metrics.ts';
 import type { SandboxRuntime } from '../sandbox/runtime.ts';
 import type { Session, SessionManager } from '../sessions/manager.ts';
 import { SHELL_ID_PATTERN } from '../terminal/protocol.ts';
+import { prestartPoolShells } from '../terminal/pool-shells.ts';
 import { TerminalRegistry } from '../terminal/registry.ts';
 import type { Trainings } from '../trainings/trainings.ts';
 import { createApiRouter } from './api.ts';
@@ -117,6 +118,7 @@ function createTerminalRegistry(deps: Deps): TerminalRegistry {
     },
   });
   deps.sessions.onEnd((sessionId) => void terminals.endSession(sessionId, 'The lab session has ended.'));
+  prestartPoolShells(deps.sessions, terminals, deps.config, deps.log);
   if (deps.room) deps.room.terminalCount = () => terminals.size;
   return terminals;
 }

@@ -120,7 +120,7 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       Driver: 'bridge',
       Internal: true,
       CheckDuplicate: true,
-      Labels: managedLabels({ kind: 'network', ...base }),
+      Labels: managedLabels({ kind: 'network', ...base, pooled: spec.pooled }),
       // Linux limits interface names to 15 characters: the prefix and 12 hex digits of the id.
       Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${spec.sessionId.slice(0, 12)}` },
     });
@@ -158,6 +158,7 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       labId: spec.labId,
       service: service.name,
       expiresAt: spec.expiresAt,
+      pooled: spec.pooled,
     });
     // The session's proxy socket alone is mounted, never the engine's and no other host path.
     const docker = dockerSocket && wantsDocker(service) ? dockerAccessConfig(dockerSocket) : undefined;
@@ -201,7 +202,12 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   }
 
   async removeSandbox(instance: string, sessionId: string): Promise<RemovalCount> {
-    return this.removeByLabels({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId });
+    // The session's Docker proxy goes first, with what the learner made through it; a sandbox
+    // from the pool has no session end to close it otherwise. Its failure still removes the rest.
+    const closeFailure = await this.dockerAccess?.close(sessionId).then(() => undefined, (error: unknown) => error);
+    const removed = await this.removeByLabels({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId });
+    if (closeFailure) throw closeFailure;
+    return removed;
   }
 
   async sweep(instance: string, keep: ReadonlySet<string> = new Set()): Promise<RemovalCount> {

@@ -13,6 +13,8 @@ export const LABELS = {
   expires: `${LABEL_PREFIX}.expires`,
   image: `${LABEL_PREFIX}.image`,
   sourceHash: `${LABEL_PREFIX}.source-hash`,
+  /** Set on a sandbox started for the pool of ready sandboxes; it stays after a learner takes it. */
+  pool: `${LABEL_PREFIX}.pool`,
 } as const;
 
 export type ResourceKind = 'sandbox' | 'network' | 'image';
@@ -26,6 +28,8 @@ export interface LabelFields {
   service?: string;
   /** Expiry as epoch milliseconds. */
   expiresAt?: number;
+  /** True for a sandbox started ahead of any learner, for the pool. */
+  pooled?: boolean;
 }
 
 /** Builds the label set for one resource. */
@@ -40,6 +44,7 @@ export function managedLabels(fields: LabelFields): Record<string, string> {
   if (fields.labId) labels[LABELS.lab] = fields.labId;
   if (fields.service) labels[LABELS.service] = fields.service;
   if (fields.expiresAt !== undefined) labels[LABELS.expires] = String(fields.expiresAt);
+  if (fields.pooled) labels[LABELS.pool] = 'true';
 
   return labels;
 }

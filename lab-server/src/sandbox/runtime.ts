@@ -27,6 +27,8 @@ export interface SandboxSpec {
   expiresAt: number;
   services: ServiceSpec[];
   limits: SandboxLimits;
+  /** Started ahead of any learner for the pool; its resources carry the pool label. */
+  pooled?: boolean;
 }
 
 export interface Sandbox {

@@ -30,6 +30,7 @@ export async function checkStep(sessions: SessionManager, session: Session, step
   const step = findStep(lab, stepId);
   const polling = options.wait && step.check.mode === 'poll';
   const deadline = Date.now() + step.check.waitSeconds * 1000;
+  await sessions.whenReady(session);
 
   // A learner may check a later step first; its setup runs before its first check.
   await prepareStep(sessions.stepContext, session, lab, step);
@@ -85,6 +86,7 @@ export async function restartStep(sessions: SessionManager, session: Session, st
   const lab = sessions.lab(session);
   const step = findStep(lab, stepId);
   const later = lab.steps.slice(lab.steps.indexOf(step)).map((candidate) => candidate.id);
+  await sessions.whenReady(session);
 
   sessions.store.forgetSteps(session.learnerId, lab.id, later);
   await runStepCommand(sessions.stepContext, session, lab, step, 'setup');

@@ -12,6 +12,7 @@ import type { LabMetrics } from '../metrics/metrics.ts';
 import type { RemovalCount, Sandbox, SandboxRuntime } from '../sandbox/runtime.ts';
 import { SessionStore, tokenDigest, type StoredSession } from '../store/session-store.ts';
 import { StateStore } from '../store/state-store.ts';
+import { SandboxPool, type PoolCounts } from './pool.ts';
 import { replayProgress, waitForHealthyServices, type StepContext } from './steps.ts';
 
 export interface Session {
@@ -30,7 +31,15 @@ export interface Session {
   sandbox: Sandbox;
   /** Steps whose setup has run in this sandbox. */
   preparedSteps: Set<string>;
+  /**
+   * Settles when the services are healthy and the learner's progress is replayed. A terminal
+   * may open before; checks wait for it.
+   */
+  ready?: Promise<void>;
 }
+
+/** A pooled sandbox that started, ready for shells, or that left the pool without a learner. */
+export type PoolEvent = { state: 'started'; id: string; lab: Lab; sandbox: Sandbox } | { state: 'removed'; id: string };
 
 export type SessionEndReason = 'stopped' | 'expired' | 'shutdown' | 'idle' | 'abandoned' | 'reset' | 'failed';
 
@@ -48,6 +57,8 @@ export class LearnerLimitError extends LabError {
 
 /** How often idle and abandoned sessions are looked for. */
 const IDLE_SWEEP_MS = 10_000;
+/** How long an image found on the engine is trusted without asking again. */
+const IMAGE_CHECK_MS = 60_000;
 
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
@@ -60,6 +71,10 @@ export class SessionManager {
   /** Sessions being started, by learner and lab, so that a double Start makes one session. */
   private readonly starting = new Map<string, Promise<Session>>();
   private pending = 0;
+  private readonly pool: SandboxPool;
+  private readonly poolListeners = new Set<(event: PoolEvent) => void>();
+  /** When each image tag was last found on the engine, so a start does not inspect it again. */
+  private readonly imagesSeen = new Map<string, number>();
 
   readonly config: Config;
   readonly store: StateStore;
@@ -78,6 +93,15 @@ export class SessionManager {
     this.store = options.store ?? new StateStore(options.config.databasePath);
     this.sessionStore = new SessionStore(this.store.connection, options.config.instance);
     this.idleSweep = setInterval(() => this.endIdleSessions(), IDLE_SWEEP_MS).unref();
+    this.pool = new SandboxPool({
+      start: (labId, id) => this.startPooled(this.labs.get(labId)!, id),
+      warm: (labId, sandbox) => this.warm(this.labs.get(labId)!, sandbox),
+      remove: (id) => this.removePooled(id),
+      hasRoom: () => this.hasRoom(),
+      log: this.log,
+      maxIdleMs: this.config.poolIdleMinutes * 60_000,
+      concurrency: this.config.poolStarts,
+    });
   }
 
   get size(): number {
@@ -120,6 +144,30 @@ export class SessionManager {
   }
 
   /**
+   * Keeps `size` ready sandboxes of the lab, started in the background and counted against the
+   * session limit; 0 empties its pool.
+   */
+  setPoolTarget(labId: string, size: number): void {
+    if (!this.labs.has(labId)) throw new LabNotFoundError(labId);
+    this.pool.setTarget(labId, size);
+  }
+
+  poolCounts(labId: string): PoolCounts {
+    return this.pool.counts(labId);
+  }
+
+  /** Calls the listener when a pooled sandbox starts, and when it leaves the pool unused. */
+  onPoolSandbox(listener: (event: PoolEvent) => void): () => void {
+    this.poolListeners.add(listener);
+    return () => this.poolListeners.delete(listener);
+  }
+
+  /** Resolves when the session's services are healthy and its progress is replayed. */
+  async whenReady(session: Session): Promise<void> {
+    await session.ready;
+  }
+
+  /**
    * Starts a session, or returns the learner's running one for the same lab. A new sandbox is
    * brought up to the learner's stored progress before the session is returned.
    */
@@ -141,7 +189,8 @@ export class SessionManager {
   }
 
   private async startFresh(lab: Lab, learnerId: string): Promise<Session> {
-    if (this.sessions.size + this.pending >= this.config.maxSessions) {
+    // A learner who takes a pooled sandbox needs no room: the pool's count covered it.
+    if (!this.pool.has(lab.id) && !this.hasRoom() && !this.pool.evictOne()) {
       throw new CapacityError(this.config.maxSessions, 60);
     }
     const own = this.list().filter((session) => session.learnerId === learnerId);
@@ -152,42 +201,28 @@ export class SessionManager {
     this.pending += 1;
     try {
       const session = await this.startSandbox(lab, learnerId);
-      await this.prepare(session, lab);
+      // The terminal may open while slow services such as a database still start, unless the
+      // learner's progress or the first step's setup needs them.
+      if (this.store.passedSteps(learnerId, lab.id).length > 0 || lab.steps[0]?.setup) await session.ready;
+      else session.ready?.catch(() => undefined);
       return session;
     } finally {
       this.pending -= 1;
     }
   }
 
+  /**
+   * Gives the learner a sandbox from the pool, or starts one. A pooled sandbox keeps the id its
+   * containers are labelled with, since Docker cannot relabel a container; the session gets a
+   * fresh token and expiry all the same.
+   */
   private async startSandbox(lab: Lab, learnerId: string): Promise<Session> {
-    const id = randomBytes(8).toString('hex');
+    const pooled = this.pool.take(lab.id);
+    const id = pooled?.id ?? randomBytes(8).toString('hex');
+    const sandbox = pooled?.sandbox ?? (await this.createSandbox(lab, id, false));
     const createdAt = Date.now();
     const expiresAt = createdAt + this.config.sessionMinutes * 60_000;
     const maxExpiresAt = Math.max(expiresAt, createdAt + this.config.sessionMaxMinutes * 60_000);
-
-    const services = await Promise.all(
-      Object.entries(lab.services).map(async ([name, service]) => {
-        const tag = imageTag(service.image);
-        if (!(await this.runtime.imageExists(tag))) throw new ImageMissingError(tag);
-        return { name, imageTag: tag, ...service };
-      }),
-    );
-
-    // NOTE: the expiry label keeps the first expiry, because an extension does not relabel the
-    // containers. A reaper that trusts the label alone would end an extended session early.
-    const sandbox = await this.runtime.createSandbox({
-      instance: this.config.instance,
-      sessionId: id,
-      labId: lab.id,
-      expiresAt,
-      services,
-      limits: {
-        memoryBytes: this.config.containerMemoryMb * 1024 * 1024,
-        nanoCpus: Math.round(this.config.containerCpus * 1e9),
-        pids: this.config.containerPids,
-        diskBytes: this.config.containerDiskMb * 1024 * 1024,
-      },
-    });
 
     const token = randomBytes(32).toString('base64url');
     const session: Session = {
@@ -208,13 +243,74 @@ export class SessionManager {
     this.scheduleExpiry(session);
     this.log.info({ sessionId: id, labId: lab.id, learnerId, expiresAt: new Date(expiresAt).toISOString() }, 'session started');
     for (const listener of this.startListeners) listener(session, 'started');
+    session.ready = this.prepare(session, lab, pooled?.warmed ?? this.warm(lab, sandbox));
     return session;
   }
 
+  /** Sessions, starts under way and the pool together stay under the session limit. */
+  private hasRoom(): boolean {
+    return this.sessions.size + this.pending + this.pool.size < this.config.maxSessions;
+  }
+
+  private async startPooled(lab: Lab, id: string): Promise<Sandbox> {
+    const sandbox = await this.createSandbox(lab, id, true);
+    for (const listener of this.poolListeners) listener({ state: 'started', id, lab, sandbox });
+    return sandbox;
+  }
+
+  private async removePooled(id: string): Promise<void> {
+    for (const listener of this.poolListeners) listener({ state: 'removed', id });
+    await this.runtime.removeSandbox(this.config.instance, id);
+  }
+
+  private async createSandbox(lab: Lab, id: string, pooled: boolean): Promise<Sandbox> {
+    const services = await Promise.all(
+      Object.entries(lab.services).map(async ([name, service]) => {
+        const tag = imageTag(service.image);
+        await this.requireImage(tag);
+        return { name, imageTag: tag, ...service };
+      }),
+    );
+
+    // NOTE: the expiry label keeps the first expiry, because an extension does not relabel the
+    // containers. A reaper that trusts the label alone would end an extended session early. A
+    // pooled sandbox is labelled with the latest time it can live: unused, then a whole session.
+    const now = Date.now();
+    const expiresAt = pooled
+      ? now + (this.config.poolIdleMinutes + this.config.sessionMaxMinutes) * 60_000
+      : now + this.config.sessionMinutes * 60_000;
+    return this.runtime.createSandbox({
+      instance: this.config.instance,
+      sessionId: id,
+      labId: lab.id,
+      expiresAt,
+      services,
+      pooled,
+      limits: {
+        memoryBytes: this.config.containerMemoryMb * 1024 * 1024,
+        nanoCpus: Math.round(this.config.containerCpus * 1e9),
+        pids: this.config.containerPids,
+        diskBytes: this.config.containerDiskMb * 1024 * 1024,
+      },
+    });
+  }
+
+  /** Asks the engine about an image at most once a minute; starts in between trust the answer. */
+  private async requireImage(tag: string): Promise<void> {
+    if (Date.now() - (this.imagesSeen.get(tag) ?? -Infinity) < IMAGE_CHECK_MS) return;
+    if (!(await this.runtime.imageExists(tag))) throw new ImageMissingError(tag);
+    this.imagesSeen.set(tag, Date.now());
+  }
+
+  /** Resolves once every service with a health check passes it. */
+  private warm(lab: Lab, sandbox: Sandbox): Promise<void> {
+    return waitForHealthyServices(this.stepContext, { sandbox }, lab);
+  }
+
   /** Waits for healthy services and replays the learner's progress; ends the session on failure. */
-  private async prepare(session: Session, lab: Lab): Promise<void> {
+  private async prepare(session: Session, lab: Lab, warmed: Promise<void>): Promise<void> {
     try {
-      await waitForHealthyServices(this.stepContext, session, lab);
+      await warmed;
       await replayProgress(this.stepContext, session, lab, this.store.passedSteps(session.learnerId, lab.id));
     } catch (error) {
       // A session that expired or was stopped while starting fails on its removed containers.
@@ -301,6 +397,7 @@ export class SessionManager {
     } catch (error) {
       this.log.error({ sessionId, labId: session.labId, reason, err: error }, 'removing the sandbox failed');
     }
+    this.pool.refill();
   }
 
   /**
@@ -308,6 +405,8 @@ export class SessionManager {
    * so the next start gives them back to their learners.
    */
   async endAll(reason: SessionEndReason, options: { keep?: (session: Session) => boolean } = {}): Promise<void> {
+    // The pool stops first, so the sessions ending below do not make it start replacements.
+    if (reason === 'shutdown') await this.pool.dispose();
     const kept = this.list().filter((session) => this.canAdopt(this.lab(session)) && options.keep?.(session));
     for (const session of kept) {
       clearTimeout(this.timers.get(session.id));

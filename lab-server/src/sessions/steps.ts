@@ -56,7 +56,7 @@ export async function prepareStep(context: StepContext, session: Session, lab: L
 }
 
 /** Waits until every service with a health check passes it, in dependency order. */
-export async function waitForHealthyServices(context: StepContext, session: Session, lab: Lab, timeoutMs = 90_000): Promise<void> {
+export async function waitForHealthyServices(context: StepContext, session: Pick<Session, 'sandbox'>, lab: Lab, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
 
   for (const name of dependencyOrder(lab)) {

@@ -110,6 +110,15 @@ export class TerminalRegistry {
     log.info({ shellId: shell.id }, 'read-only view opened');
   }
 
+  /**
+   * Starts a terminal's shell before any page asks for it, so the first page gets its prompt at
+   * once. The shell waits `holdMs` for that page instead of the grace period.
+   */
+  async prestart(address: TerminalAddress, options: TerminalOptions, holdMs: number): Promise<void> {
+    const shell = await this.shellFor(address, options);
+    shell.holdFor(holdMs);
+  }
+
   /** Ends every shell of a session and sends their pages the reason. */
   async endSession(sessionId: string, message: string): Promise<void> {
     const prefix = keyOf(sessionId, '');

@@ -28,7 +28,10 @@ export class ReplayBuffer {
     this.evict();
   }
 
-  /** Copies the bytes from `from` to the end; `from` is clamped to what the buffer still holds. */
+  /**
+   * Returns the bytes from `from` to the end; `from` is clamped to what the buffer still holds.
+   * Bytes within one chunk come back as a view of it, more than one chunk as a copy.
+   */
   readFrom(from: number): Buffer {
     let wanted = this.endOffset - Math.max(from, this.start);
     if (wanted <= 0) return Buffer.alloc(0);
@@ -41,7 +44,7 @@ export class ReplayBuffer {
       parts.unshift(part);
       wanted -= part.length;
     }
-    return Buffer.concat(parts);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   private evict(): void {

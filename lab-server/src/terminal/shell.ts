@@ -150,14 +150,14 @@ export class TerminalShell {
     this.updateFlow();
     if (!this.client) return;
 
+    // Echo and a full frame go out in this same turn: even a zero-delay timer costs about 1 ms.
     const pending = this.replay.end - this.delivered;
-    if (pending >= MAX_FRAME_BYTES || Date.now() < this.echoUntil) this.scheduleFlush(0);
+    if (pending >= MAX_FRAME_BYTES || Date.now() < this.echoUntil) this.flush();
     else this.scheduleFlush(COALESCE_MS);
   }
 
   private scheduleFlush(delayMs: number): void {
-    if (this.flushTimer && delayMs > 0) return;
-    clearTimeout(this.flushTimer);
+    if (this.flushTimer) return;
     this.flushTimer = setTimeout(() => this.flush(), delayMs);
   }
 
@@ -186,12 +186,18 @@ export class TerminalShell {
     }
   }
 
-  private startGraceTimer(): void {
+  /** Lets a shell started before any page asked wait `ms` for its first page, not the grace period. */
+  holdFor(ms: number): void {
+    if (this.client) return;
+    this.startGraceTimer(ms);
+  }
+
+  private startGraceTimer(ms: number = this.settings.graceMs): void {
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => {
       this.log.info('grace period over, ending the shell');
       void this.dispose('closed', 'The shell was ended after its page stayed away.');
-    }, this.settings.graceMs);
+    }, ms);
     this.graceTimer.unref();
   }
 
