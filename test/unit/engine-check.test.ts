@@ -25,11 +25,11 @@ describe('engine check', () => {
     const verdict = checkEngine(facts({ runcVersion: '1.1.5+ds1-1+deb12u1' }), 'learner');
 
     assert.equal(verdict.warnings.length, 1);
-    assert.match(verdict.warnings[0]!, /CVE-2025-31133.*before letting learners build images/);
+    assert.match(verdict.warnings[0]!, /CVE-2025-31133.*upgrade runc to 1\.2\.8 or 1\.3\.3 or 1\.4\.0 or newer before serving a room/);
   });
 
   test('strict rejects image-only escapes', () => {
-    assert.throws(() => checkEngine(facts({ runcVersion: '1.2.7' }), 'strict'), /CVE-2025-31133.*fixed in runc 1\.2\.8, 1\.3\.3, 1\.4\.0/);
+    assert.throws(() => checkEngine(facts({ runcVersion: '1.2.7' }), 'strict'), /CVE-2025-31133.*fixed in runc 1\.2\.8, 1\.3\.3, 1\.4\.0.*set LAB_RUNC_POLICY=learner/);
   });
 
   test('rejects an unknown runc', () => {

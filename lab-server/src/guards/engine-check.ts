@@ -27,16 +27,20 @@ export function checkEngine(facts: EngineFacts, policy: RuncPolicy): EngineVerdi
 
   if (fatal.length > 0) {
     const list = fatal.map((escape) => `${escape.cve} (${escape.summary}; fixed in runc ${escape.fixedIn.join(', ')})`);
+    const optOut = fatal.every((escape) => !escape.learnerReachable)
+      ? ' These escapes need a crafted image; to accept that risk with trusted learners, set LAB_RUNC_POLICY=learner.'
+      : '';
     throw new UnsafeRuntimeError(
       `The Docker Engine uses runc ${version}, which has known container escapes: ${list.join('; ')}. ` +
-        'Upgrade runc (or the docker/containerd package that ships it) to a fixed version, then start again.',
+        `Upgrade runc (or the docker/containerd package that ships it) to a fixed version, then start again.${optOut}`,
     );
   }
 
   const warnings = escapes.map(
     (escape) =>
-      `runc ${version} is open to ${escape.cve}: ${escape.summary}. Learners run only the teaching images, ` +
-      `so they cannot use it here; upgrade runc to ${escape.fixedIn.join(' or ')} or newer before letting learners build images.`,
+      `runc ${version} is open to ${escape.cve}: ${escape.summary}. Learners can build images in some labs, ` +
+      `so this is acceptable only while the learners are trusted, as on one person's own machine; upgrade runc ` +
+      `to ${escape.fixedIn.join(' or ')} or newer before serving a room (LAB_RUNC_POLICY=auto refuses to listen beyond loopback until then).`,
   );
   if (!facts.userNamespaces) {
     warnings.push(

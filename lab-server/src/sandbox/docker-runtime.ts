@@ -7,6 +7,7 @@ import type Docker from 'dockerode';
 import { createDockerClient, assertDockerReachable } from './docker-client.ts';
 import { labelFilter, LABELS, managedLabels } from './labels.ts';
 import { capabilitiesFor } from './policy.ts';
+import { createOnFreeSubnet, DEFAULT_SUBNET_POOL, gatewayOf, type SubnetPool } from './subnets.ts';
 import { dockerAccessConfig, wantsDocker, type DockerAccessProvider } from './docker-proxy-access.ts';
 import type {
   CommandResult,
@@ -34,6 +35,8 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   readonly docker: Docker;
   /** Set by inspectEngine(): whether containers get a StorageOpt size. */
   storageQuota = false;
+  /** Address range that session networks are carved from. */
+  subnetPool: SubnetPool = DEFAULT_SUBNET_POOL;
   /** Opens each session's Docker proxy, for services with `docker: true`; main.ts sets it. */
   dockerAccess: DockerAccessProvider | undefined;
 
@@ -115,15 +118,20 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
 
     // An internal network: the session's containers reach each other by service name, and
     // nothing outside it.
-    const network = await this.docker.createNetwork({
-      Name: `ddevlab-${spec.instance}-${spec.sessionId}`,
-      Driver: 'bridge',
-      Internal: true,
-      CheckDuplicate: true,
-      Labels: managedLabels({ kind: 'network', ...base, pooled: spec.pooled }),
-      // Linux limits interface names to 15 characters: the prefix and 12 hex digits of the id.
-      Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${spec.sessionId.slice(0, 12)}` },
-    });
+    const network = await createOnFreeSubnet(this.docker, this.subnetPool, (subnet) =>
+      this.docker.createNetwork({
+        Name: `ddevlab-${spec.instance}-${spec.sessionId}`,
+        Driver: 'bridge',
+        Internal: true,
+        CheckDuplicate: true,
+        // The engine gives the bridge an address only when the gateway is named with the subnet;
+        // the lab server reaches sandboxes through it.
+        IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: gatewayOf(subnet) }] },
+        Labels: managedLabels({ kind: 'network', ...base, pooled: spec.pooled }),
+        // Linux limits interface names to 15 characters: the prefix and 12 hex digits of the id.
+        Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${spec.sessionId.slice(0, 12)}` },
+      }),
+    );
 
     const sandbox: Sandbox = { sessionId: spec.sessionId, networkId: network.id, containers: {} };
     try {
