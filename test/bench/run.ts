@@ -122,8 +122,11 @@ async function benchPages(server: RunningServer): Promise<void> {
   for (const page of pages) {
     const name = `JavaScript of ${page.path}${page.afterStart ? ' after Start' : ''}`;
     const id = `js-${page.path.includes('/labs/') ? 'lab' : 'guide'}${page.afterStart ? '-started' : ''}`;
-    record(id, name, page.bytes / 1024, 'KiB', { note: page.terminalCode ? 'includes the terminal (xterm.js)' : 'no terminal code' });
+    record(id, name, page.bytes / 1024, 'KiB', { note: page.terminalCode ? 'with the terminal, xterm.js' : 'no terminal code' });
   }
+
+  const early = pages.filter((page) => !page.afterStart && page.terminalCode).length;
+  record('terminal-code-early', 'pages that load terminal code before Start', early, 'pages', { target: { kind: 'max', limit: 0 } });
 }
 
 /** Warm pool: the server keeps LEARNERS ready sandboxes of the web+db lab. */

@@ -46,6 +46,8 @@ async function proxy(sessions: SessionManager, log: Logger, request: Request, re
     return;
   }
 
+  // A page opened right after Start waits for the services' health checks, as checks do.
+  await sessions.whenReady(session);
   const address = await addressOf(sessions, session, web.service);
   await waitForPort(address, web.port, PORT_WAIT_MS);
   const upstreamPath = `${rest}${queryOf(request.originalUrl)}`;

@@ -219,10 +219,10 @@ export class SessionManager {
   private async startSandbox(lab: Lab, learnerId: string): Promise<Session> {
     const pooled = this.pool.take(lab.id);
     const id = pooled?.id ?? randomBytes(8).toString('hex');
-    const sandbox = pooled?.sandbox ?? (await this.createSandbox(lab, id, false));
     const createdAt = Date.now();
     const expiresAt = createdAt + this.config.sessionMinutes * 60_000;
     const maxExpiresAt = Math.max(expiresAt, createdAt + this.config.sessionMaxMinutes * 60_000);
+    const sandbox = pooled?.sandbox ?? (await this.createSandbox(lab, id, expiresAt, false));
 
     const token = randomBytes(32).toString('base64url');
     const session: Session = {
@@ -252,8 +252,13 @@ export class SessionManager {
     return this.sessions.size + this.pending + this.pool.size < this.config.maxSessions;
   }
 
+  /**
+   * Starts a sandbox for the pool. Its expiry label is the latest time it can live: unused, then
+   * a whole session, because Docker cannot relabel it when a learner takes it.
+   */
   private async startPooled(lab: Lab, id: string): Promise<Sandbox> {
-    const sandbox = await this.createSandbox(lab, id, true);
+    const latestEnd = Date.now() + (this.config.poolIdleMinutes + this.config.sessionMaxMinutes) * 60_000;
+    const sandbox = await this.createSandbox(lab, id, latestEnd, true);
     for (const listener of this.poolListeners) listener({ state: 'started', id, lab, sandbox });
     return sandbox;
   }
@@ -263,7 +268,7 @@ export class SessionManager {
     await this.runtime.removeSandbox(this.config.instance, id);
   }
 
-  private async createSandbox(lab: Lab, id: string, pooled: boolean): Promise<Sandbox> {
+  private async createSandbox(lab: Lab, id: string, expiresAt: number, pooled: boolean): Promise<Sandbox> {
     const services = await Promise.all(
       Object.entries(lab.services).map(async ([name, service]) => {
         const tag = imageTag(service.image);
@@ -273,12 +278,7 @@ export class SessionManager {
     );
 
     // NOTE: the expiry label keeps the first expiry, because an extension does not relabel the
-    // containers. A reaper that trusts the label alone would end an extended session early. A
-    // pooled sandbox is labelled with the latest time it can live: unused, then a whole session.
-    const now = Date.now();
-    const expiresAt = pooled
-      ? now + (this.config.poolIdleMinutes + this.config.sessionMaxMinutes) * 60_000
-      : now + this.config.sessionMinutes * 60_000;
+    // containers. A reaper that trusts the label alone would end an extended session early.
     return this.runtime.createSandbox({
       instance: this.config.instance,
       sessionId: id,
