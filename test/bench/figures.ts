@@ -1,4 +1,4 @@
-// The bench's figures: each with its unit and, where issue targets apply, the target and whether
+// The bench's figures: each with its unit and, where a target applies, the target and whether
 // this run met it. Printed as a table and written as JSON, with the machine they came from.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -198,7 +198,7 @@ export class SandboxPool {
       sandbox = await this.deps.start(labId, id);
     } catch (error) {
       this.failedAt.set(labId, Date.now());
-      this.deps.log.error({ labId, poolId: id, err: error }, 'starting a pooled sandbox failed; retrying in 10 s');
+      this.deps.log.error({ labId, poolId: id, err: error }, 'starting a pooled sandbox failed; the pool tries the lab again after 10 s or more');
       await this.removeQuietly(id);
       return;
     }
@@ -217,7 +217,7 @@ export class SandboxPool {
     this.deps.log.info({ labId, poolId: id, ms: Date.now() - startedAt }, 'pooled sandbox started');
   }
 
-  /** A sandbox whose services never became healthy leaves the pool, unless a learner has it. */
+  /** Removes a sandbox whose services never became healthy, unless a learner took it already. */
   private dropUnhealthy(entry: PooledSandbox, error: unknown): void {
     const entries = this.idle.get(entry.labId) ?? [];
     const index = entries.indexOf(entry);
@@ -229,6 +229,7 @@ export class SandboxPool {
     this.discard(entry, 'unhealthy');
   }
 
+  /** Removes sandboxes left unused past their expiry; the fill that follows replaces them. */
   private replaceExpired(): void {
     const now = Date.now();
     for (const entries of this.idle.values()) {
