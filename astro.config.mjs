@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
  * then by file name. Starlight's `autogenerate` looks only in src/content/docs, and the guide
  * lives in content/docs.
  */
+/** @param {string} folder */
 function sidebarItems(folder) {
   const pages = readdirSync(new URL(`./content/docs/${folder}/`, import.meta.url))
     .filter((name) => /\.mdx?$/.test(name) && !name.startsWith('_'))

@@ -423,3 +423,89 @@ describe('hostile clients', () => {
     }
   });
 });
+
+describe('hostile builds and proxy', () => {
+  const instance = uniqueInstance('sec-build');
+  let server: RunningServer;
+
+  before(async () => {
+    server = await startLabServer({ instance, env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000' } });
+  });
+
+  after(async () => {
+    await server?.kill('SIGTERM');
+    await removeInstance(instance);
+  });
+
+  /** Writes a web-build fragment in the session's web container and returns the Restart's last event. */
+  async function restartWith(session: StartedSession, fragment: string, name: string) {
+    const id = await webContainer(instance, session.sessionId);
+    const encoded = Buffer.from(fragment).toString('base64');
+    const write = await execIn(
+      id,
+      `mkdir -p /var/www/html/.ddev/web-build && printf 'name: hostile\\n' > /var/www/html/.ddev/config.yaml && echo ${encoded} | base64 -d > /var/www/html/.ddev/web-build/${name}`,
+      'ddev',
+    );
+    assert.equal(write.exitCode, 0, write.output);
+
+    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/restart`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${session.token}` },
+    });
+    const events = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { type: string; error?: string; message?: string });
+    return events.at(-1)!;
+  }
+
+  test('restart refuses ADD from a URL', async () => {
+    const session = await startSession(server, 'extending-the-web-image');
+    let contacted = false;
+    const listener: Server = createServer((socket) => {
+      contacted = true;
+      socket.end();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const port = (listener.address() as { port: number }).port;
+
+    try {
+      const last = await restartWith(session, `ADD http://127.0.0.1:${port}/secret /tmp/secret\n`, 'Dockerfile.fetch');
+
+      assert.equal(last.type, 'error');
+      assert.equal(last.error, 'RemoteSourceNotAllowed', last.message);
+      assert.equal(contacted, false, 'the engine fetched the URL');
+    } finally {
+      listener.close();
+    }
+  });
+
+  test('restart refuses a smuggled line', async () => {
+    const session = await startSession(server, 'extending-the-web-image');
+
+    const last = await restartWith(session, 'RUN echo hi \\\f\nCOPY --from=lab-0000000000000000/secret /s /s\n', 'Dockerfile.smuggle');
+
+    assert.equal(last.type, 'error');
+    assert.equal(last.error, 'DockerfileNotPlain', last.message);
+    assert.match(last.message ?? '', /U\+000c on line 1/);
+  });
+
+  test('web proxy ignores the container tools', async () => {
+    const victim = await startSession(server);
+    const attacker = await startSession(server);
+    const victimId = await webContainer(instance, victim.sessionId);
+    const attackerId = await webContainer(instance, attacker.sessionId);
+    const victimInfo = await docker.getContainer(victimId).inspect();
+    const victimIp = Object.values(victimInfo.NetworkSettings.Networks)[0]!.IPAddress;
+    await execIn(victimId, 'echo VICTIM-PAGE > /var/www/html/marker.txt', 'ddev');
+    // As if a Restart had put a lying `hostname` first on the PATH of the attacker's container.
+    await execIn(attackerId, `printf '#!/bin/sh\\necho ${victimIp}\\n' > /usr/local/bin/hostname && chmod 755 /usr/local/bin/hostname`);
+
+    const own = await fetch(`${server.url}/api/sessions/${victim.sessionId}/web/nginx/marker.txt`, {
+      headers: { authorization: `Bearer ${victim.token}` },
+    });
+    const response = await fetch(`${server.url}/api/sessions/${attacker.sessionId}/web/nginx/marker.txt`, {
+      headers: { authorization: `Bearer ${attacker.token}` },
+    });
+
+    assert.match(await own.text(), /VICTIM-PAGE/, 'the marker is not served, so the probe proves nothing');
+    assert.doesNotMatch(await response.text(), /VICTIM-PAGE/);
+  });
+});

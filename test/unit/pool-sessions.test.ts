@@ -38,6 +38,9 @@ class FakeRuntime implements SandboxRuntime {
   async openTerminal() {
     return { stream: new PassThrough(), resize: async () => {}, dispose: async () => {} };
   }
+  async containerAddress() {
+    return '10.213.0.2';
+  }
   async runCommand(_containerId: string, options: { command: string }) {
     this.commands.push(options.command);
     if (options.command === 'health' && !this.healthy) await new Promise<void>((resolve) => this.healthWaiters.push(resolve));

@@ -37,6 +37,7 @@ const runtime: SandboxRuntime = {
   sweep: async () => ({ containers: 0, networks: 0 }),
   openTerminal: async () => ({ stream: new PassThrough(), resize: async () => {}, dispose: async () => {} }),
   runCommand: async () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false }),
+  containerAddress: async () => undefined,
 };
 
 /** An engine whose container has the given files under /var/www/html/.ddev, and which records calls. */

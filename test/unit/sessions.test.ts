@@ -36,6 +36,9 @@ class FakeRuntime implements SandboxRuntime {
   }
   commands: string[] = [];
   failing = new Set<string>();
+  async containerAddress() {
+    return '10.213.0.2';
+  }
   async runCommand(_containerId: string, options: { command: string }) {
     this.commands.push(options.command);
     const exitCode = this.failing.has(options.command) ? 1 : 0;

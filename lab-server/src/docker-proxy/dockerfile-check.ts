@@ -1,6 +1,7 @@
 // Reads a learner's Dockerfile before the engine builds it. The classic builder would pull any
 // base image, fetch any URL for ADD (from the host's network, not the sandbox's) and copy out of
 // any image on the engine; the proxy allows base images it can vouch for and nothing fetched.
+import { assertPlainDockerfile, remoteAddSource, UnplainDockerfileError } from '../project-build/plain-dockerfile.ts';
 import { notAllowed } from './refusals.ts';
 
 interface Instruction {
@@ -26,6 +27,12 @@ export interface CheckedDockerfile {
 
 /** Parses and checks the Dockerfile; throws a 403 refusal naming the first line that is not allowed. */
 export function checkDockerfile(text: string, buildArgs: Record<string, string>): CheckedDockerfile {
+  try {
+    assertPlainDockerfile(text, 'The Dockerfile');
+  } catch (error) {
+    if (error instanceof UnplainDockerfileError) throw notAllowed('This Dockerfile', error.message);
+    throw error;
+  }
   const instructions = parseInstructions(text);
   const globals: Record<string, string> = {};
   const stages: Stage[] = [];
@@ -119,8 +126,7 @@ function substitute(value: string, variables: Record<string, string>): string {
 }
 
 function refuseRemoteAdd(args: string): void {
-  const sources = args.split(/[\s",[\]]+/).filter((word) => word && !word.startsWith('--'));
-  const remote = sources.find((word) => word.includes('://') || word.startsWith('git@') || word.includes('$'));
+  const remote = remoteAddSource(args);
   if (remote) throw notAllowed(`ADD from ${remote}`, 'builds have no network; COPY files from the build context');
 }
 

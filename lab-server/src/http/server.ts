@@ -93,6 +93,9 @@ function mountRoom(app: express.Express, deps: Deps, room: RoomDeps): void {
     response.type(contentType).send(body);
   });
   app.use('/api/instructor', createInstructorRouter({ ...room, sessions: deps.sessions, labs: deps.labs, log: deps.log }));
+  // A join code has about 244 million values; 120 tries a minute per address makes guessing one
+  // take years, while a room behind one NAT address still joins within a minute or two.
+  app.post('/api/trainings/join', sessionRateLimit(120, 'join attempts'));
   app.use('/api/trainings', createTrainingRouter({ trainings: room.trainings, labs: deps.labs }));
 
   // A Restart rebuilds the project's image: its duration is the build's, to the second.

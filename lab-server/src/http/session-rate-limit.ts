@@ -1,5 +1,6 @@
-// Limits how many lab sessions one client address may start per minute, so that a script cannot
-// exhaust the server's sessions or the engine. A sliding window of start times per address.
+// Limits how often one client address may start lab sessions or try join codes per minute, so
+// that a script cannot exhaust the server's sessions or guess a training's code. A sliding window
+// of request times per address.
 import type { NextFunction, Request, Response } from 'express';
 
 import { LabError } from '../errors.ts';
@@ -9,17 +10,17 @@ const WINDOW_MS = 60_000;
 export class RateLimitedError extends LabError {
   readonly retryAfterSeconds: number;
 
-  constructor(limit: number, retryAfterSeconds: number) {
+  constructor(limit: number, retryAfterSeconds: number, what: string) {
     super(
-      'TooManySessions',
+      'TooManyRequests',
       429,
-      `This address started ${limit} lab sessions in the last minute, the most allowed. Try again in ${retryAfterSeconds} seconds.`,
+      `This address made ${limit} ${what} in the last minute, the most allowed. Try again in ${retryAfterSeconds} seconds.`,
     );
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
-export function sessionRateLimit(limitPerMinute: number) {
+export function sessionRateLimit(limitPerMinute: number, what = 'lab session starts') {
   const starts = new Map<string, number[]>();
 
   return (request: Request, _response: Response, next: NextFunction) => {
@@ -29,7 +30,7 @@ export function sessionRateLimit(limitPerMinute: number) {
 
     if (recent.length >= limitPerMinute) {
       starts.set(client, recent);
-      next(new RateLimitedError(limitPerMinute, Math.ceil((recent[0]! + WINDOW_MS - now) / 1000)));
+      next(new RateLimitedError(limitPerMinute, Math.ceil((recent[0]! + WINDOW_MS - now) / 1000), what));
       return;
     }
 

@@ -106,29 +106,28 @@ function tokenOf(request: Request, sessionId: string): string | undefined {
 }
 
 /**
- * Looks up a service's IPv4 address on the session network from inside its container.
- * NOTE: the sandbox runtime has no call that returns a container's address, so this reads it from the
- * kernel inside the container with `hostname -I`, which involves no name lookup. A learner
- * cannot change an interface address without NET_ADMIN, which no sandbox container has.
+ * Looks up a service's IPv4 address on the session network from the engine, never from inside the
+ * container, where a learner controls every program. Cached by container, because a Restart
+ * replaces the container and its address.
  */
 function addressOf(sessions: SessionManager, session: Session, service: string): Promise<string> {
+  const containerId = session.sandbox.containers[service]!;
   const known = addresses.get(session.id) ?? new Map<string, Promise<string>>();
   addresses.set(session.id, known);
 
-  const cached = known.get(service);
+  const cached = known.get(containerId);
   if (cached) return cached;
 
-  const lookup = readAddress(sessions, session, service);
-  known.set(service, lookup);
-  lookup.catch(() => known.delete(service));
+  const lookup = readAddress(sessions, session, service, containerId);
+  known.set(containerId, lookup);
+  lookup.catch(() => known.delete(containerId));
   return lookup;
 }
 
-async function readAddress(sessions: SessionManager, session: Session, service: string): Promise<string> {
+async function readAddress(sessions: SessionManager, session: Session, service: string, containerId: string): Promise<string> {
   const { runtime } = sessions.stepContext;
-  const result = await runtime.runCommand(session.sandbox.containers[service]!, { command: 'hostname -I', timeoutSeconds: 5 });
-  const address = result.stdout.trim().split(/\s+/).find((candidate) => isIPv4(candidate));
-  if (result.exitCode !== 0 || !address || !isPrivateIPv4(address)) {
+  const address = await runtime.containerAddress(containerId, session.sandbox.networkId);
+  if (!address || !isIPv4(address)) {
     throw new LabError('WebServiceUnavailable', 502, `The address of service "${service}" could not be read. Reset the lab and try again.`);
   }
   return address;

@@ -32,6 +32,17 @@ export class ImageReferenceError extends LabError {
   }
 }
 
+export class RemoteSourceError extends LabError {
+  constructor(file: string, source: string) {
+    super(
+      'RemoteSourceNotAllowed',
+      400,
+      `${file} adds ${source}, which the engine would fetch from the lab server's own network. ` +
+        'Download files in a RUN step (apt-get, curl) or COPY them from the project folder.',
+    );
+  }
+}
+
 export class ProjectBuildFailedError extends LabError {
   readonly step: string | undefined;
   readonly source: string | undefined;

@@ -2,7 +2,8 @@
 // the fragment each came from. The engine's builder is the real parser; this one only needs to
 // find FROM and COPY --from, and to number the steps the way the classic builder does.
 import type { DockerfileSection, GeneratedDockerfile } from './dockerfile.ts';
-import { ImageReferenceError } from './errors.ts';
+import { ImageReferenceError, RemoteSourceError } from './errors.ts';
+import { remoteAddSource } from './plain-dockerfile.ts';
 
 export interface Instruction {
   /** Line of the keyword, counted from 1. */
@@ -65,6 +66,13 @@ export function checkImageReferences(generated: GeneratedDockerfile, allowedImag
       }
       if (as?.toUpperCase() === 'AS' && alias) stages.push(alias.toLowerCase());
       continue;
+    }
+
+    if (instruction.keyword === 'ADD') {
+      // The engine fetches an ADD URL itself, from the host's own network, past every firewall
+      // rule that confines the build's containers.
+      const remote = remoteAddSource(instruction.text.slice('ADD'.length));
+      if (remote) throw new RemoteSourceError(source, remote);
     }
 
     if (instruction.keyword === 'COPY' || instruction.keyword === 'ADD') {

@@ -1,9 +1,12 @@
 // Plans one project image build from a web-build or db-build folder: the generated Dockerfile,
 // the build arguments and the files of the build context, with the image references checked.
+import path from 'node:path';
+
 import type { BuildArgOptions, GeneratedDockerfile } from './dockerfile.ts';
 import { generateDockerfile, projectBuildArgs } from './dockerfile.ts';
 import { readBuildFolder } from './folder.ts';
 import { checkImageReferences } from './instructions.ts';
+import { assertPlainDockerfile } from './plain-dockerfile.ts';
 
 export interface BuildPlanOptions extends BuildArgOptions {
   extraPackages: readonly string[];
@@ -27,6 +30,9 @@ export interface BuildPlan {
 /** Reads the folder and returns what the build needs; throws when a file breaks a rule. */
 export async function planProjectBuild(folder: string, options: BuildPlanOptions): Promise<BuildPlan> {
   const contents = await readBuildFolder(folder);
+  for (const fragment of contents.fragments) {
+    assertPlainDockerfile(fragment.content, `${path.basename(contents.root)}/${fragment.name}`);
+  }
   const dockerfile = generateDockerfile(contents, {
     kind: options.kind,
     extraPackages: options.extraPackages,

@@ -103,6 +103,12 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
     }));
   }
 
+  async containerAddress(containerId: string, networkId: string): Promise<string | undefined> {
+    const info = await this.docker.getContainer(containerId).inspect();
+    const endpoint = Object.values(info.NetworkSettings.Networks).find((network) => network.NetworkID === networkId);
+    return endpoint?.IPAddress || undefined;
+  }
+
   async imageExists(tag: string): Promise<boolean> {
     try {
       await this.docker.getImage(tag).inspect();

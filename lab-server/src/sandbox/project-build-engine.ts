@@ -98,7 +98,7 @@ async function buildProjectImage(docker: Docker, request: ProjectImageBuild): Pr
   };
 
   try {
-    const network = await ensureBuildNetwork(docker, request.labels[LABELS.instance] ?? 'default');
+    const network = await ensureBuildNetwork(docker, request.labels[LABELS.instance] ?? 'default', request.labels[LABELS.session] ?? 'none');
     const stream = await docker.buildImage(request.context, {
       t: request.tag,
       networkmode: network,

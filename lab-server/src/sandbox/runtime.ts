@@ -80,6 +80,8 @@ export interface SandboxRuntime {
   /** Finds a session's sandbox by its labels: its network and its running containers by service. */
   findSandbox?(instance: string, sessionId: string): Promise<Sandbox | undefined>;
   openTerminal(containerId: string, options: TerminalOptions): Promise<TerminalProcess>;
+  /** Returns the container's IPv4 address on the given network, as the engine assigned it. */
+  containerAddress(containerId: string, networkId: string): Promise<string | undefined>;
   runCommand(containerId: string, options: { user?: string; command: string; timeoutSeconds: number }): Promise<CommandResult>;
 }
 
