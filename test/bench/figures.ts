@@ -19,6 +19,8 @@ export interface Figure {
   target?: Target;
   met?: boolean;
   note?: string;
+  /** One-minute load average when the figure was recorded: a busy host makes every figure worse. */
+  load: number;
 }
 
 export interface Machine {
@@ -39,7 +41,8 @@ export const figures: Figure[] = [];
 export function record(id: string, name: string, value: number | string, unit: string, options: { target?: Target; note?: string } = {}): void {
   const rounded = typeof value === 'number' ? Math.round(value * 100) / 100 : value;
   const met = options.target && typeof value === 'number' ? meets(value, options.target) : undefined;
-  figures.push({ id, name, value: rounded, unit, target: options.target, met, note: options.note });
+  const load = Math.round(loadavg()[0]! * 10) / 10;
+  figures.push({ id, name, value: rounded, unit, target: options.target, met, note: options.note, load });
   process.stdout.write(`  ${name}: ${rounded} ${unit}${met === undefined ? '' : met ? '  (target met)' : '  (target missed)'}\n`);
 }
 
@@ -77,9 +80,9 @@ export async function report(machine: Machine, files: string[], root: string): P
   const rows = figures.map((figure) => {
     const value = `${figure.value} ${figure.unit}`.trim();
     const verdict = figure.met === undefined ? '' : figure.met ? 'met' : 'MISSED';
-    return `${figure.name.padEnd(width)}  ${value.padEnd(16)} ${describeTarget(figure.target, figure.unit).padEnd(14)} ${verdict}`;
+    return `${figure.name.padEnd(width)}  ${value.padEnd(16)} ${describeTarget(figure.target, figure.unit).padEnd(14)} ${verdict.padEnd(7)} ${figure.load}`;
   });
-  process.stdout.write(`\n${'figure'.padEnd(width)}  ${'value'.padEnd(16)} ${'target'.padEnd(14)} verdict\n${rows.join('\n')}\n`);
+  process.stdout.write(`\n${'figure'.padEnd(width)}  ${'value'.padEnd(16)} ${'target'.padEnd(14)} verdict load\n${rows.join('\n')}\n`);
   process.stdout.write(`\n${machine.cpus}, ${machine.memoryGiB} GiB, Docker ${machine.docker}, load ${machine.loadAtStart} at start, ${machine.loadAtEnd} at end.\n`);
 
   for (const file of files) {

@@ -4,7 +4,7 @@
 import type { WebSocket } from 'ws';
 
 import type { Logger } from '../log.ts';
-import { decodeFrame, encodeFrame, ProtocolError, type Frame, type TerminalState } from './protocol.ts';
+import { decodeFrame, encodeFrame, encodeOutputHeader, ProtocolError, type Frame, type TerminalState } from './protocol.ts';
 import type { ShellClient, TerminalShell } from './shell.ts';
 
 /** WebSocket close codes the page reads: 4001 replaced by another page, 4002 no pong. */
@@ -42,6 +42,17 @@ export class TerminalConnection implements ShellClient {
 
   sendOutput(offset: number, data: Uint8Array): void {
     this.send({ type: 'output', offset, data });
+  }
+
+  /**
+   * Sends one OUTPUT frame as a fragmented WebSocket message: the header, then each piece. The
+   * page receives one message as usual; the pieces go to the socket without being copied. Nothing
+   * else can come between the fragments, because they are all queued in this one call.
+   */
+  sendOutputParts(offset: number, parts: Uint8Array[]): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(encodeOutputHeader(offset), { binary: true, fin: false });
+    parts.forEach((part, index) => this.socket.send(part, { binary: true, fin: index === parts.length - 1 }));
   }
 
   replace(): void {

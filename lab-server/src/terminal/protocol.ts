@@ -76,10 +76,9 @@ export function encodeFrame(frame: Frame): Uint8Array<ArrayBuffer> {
     case 'input':
       return withType(FrameType.input, frame.data);
     case 'output': {
-      const bytes = new Uint8Array(1 + OFFSET_BYTES + frame.data.length);
-      bytes[0] = FrameType.output;
-      writeOffset(bytes, 1, frame.offset);
-      bytes.set(frame.data, 1 + OFFSET_BYTES);
+      const bytes = new Uint8Array(OUTPUT_HEADER_BYTES + frame.data.length);
+      bytes.set(encodeOutputHeader(frame.offset));
+      bytes.set(frame.data, OUTPUT_HEADER_BYTES);
       return bytes;
     }
     case 'resize': {
@@ -105,6 +104,20 @@ export function encodeFrame(frame: Frame): Uint8Array<ArrayBuffer> {
     case 'attached':
       return encodeAttached(frame.offset, frame.dropped, frame.shellId);
   }
+}
+
+/** Bytes of an OUTPUT frame before its data: the type and the offset. */
+export const OUTPUT_HEADER_BYTES = 1 + OFFSET_BYTES;
+
+/**
+ * Encodes the start of an OUTPUT frame, for a sender that sends the data after it as further
+ * fragments of the same WebSocket message instead of copying it into one buffer.
+ */
+export function encodeOutputHeader(offset: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(OUTPUT_HEADER_BYTES);
+  bytes[0] = FrameType.output;
+  writeOffset(bytes, 1, offset);
+  return bytes;
 }
 
 /** Decodes one binary message; throws ProtocolError on an unknown type or a malformed payload. */

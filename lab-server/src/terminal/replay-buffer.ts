@@ -33,18 +33,24 @@ export class ReplayBuffer {
    * Bytes within one chunk come back as a view of it, more than one chunk as a copy.
    */
   readFrom(from: number): Buffer {
+    const parts = this.viewsFrom(from);
+    if (parts.length === 0) return Buffer.alloc(0);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** Returns the bytes from `from` to the end as views of the chunks held, oldest first, uncopied. */
+  viewsFrom(from: number): Buffer[] {
     let wanted = this.endOffset - Math.max(from, this.start);
-    if (wanted <= 0) return Buffer.alloc(0);
 
     // Walk back from the newest chunk: a flush usually needs only the last few.
     const parts: Buffer[] = [];
     for (let index = this.chunks.length - 1; index >= 0 && wanted > 0; index -= 1) {
       const chunk = this.chunks[index]!;
       const part = chunk.length <= wanted ? chunk : chunk.subarray(chunk.length - wanted);
-      parts.unshift(part);
+      parts.push(part);
       wanted -= part.length;
     }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return parts.reverse();
   }
 
   private evict(): void {

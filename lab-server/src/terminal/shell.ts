@@ -14,6 +14,8 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 const COALESCE_MS = 4;
 /** Output this soon after input is sent at once, so echo does not wait for the coalescing. */
 const ECHO_WINDOW_MS = 50;
+/** Frames smaller than this are joined into one buffer before they are sent. */
+const JOIN_BELOW_BYTES = 16 * 1024;
 
 export interface ShellSettings {
   /** Milliseconds a shell with no page attached stays alive. */
@@ -41,6 +43,8 @@ export function flowLimits(bufferBytes: number): FlowLimits {
 export interface ShellClient {
   sendAttached(offset: number, dropped: number, shellId: string): void;
   sendOutput(offset: number, data: Uint8Array): void;
+  /** Sends one OUTPUT frame made of several pieces, without joining them first, when it can. */
+  sendOutputParts?(offset: number, parts: Uint8Array[]): void;
   /** Tells the page another page took the terminal over, and closes its socket. */
   replace(): void;
   /** Tells the page the shell is gone, and closes its socket. */
@@ -166,12 +170,22 @@ export class TerminalShell {
     this.flushTimer = undefined;
     if (!this.client || this.delivered >= this.replay.end) return;
 
-    const start = Math.max(this.delivered, this.replay.start);
-    const data = this.replay.readFrom(start);
-    for (let at = 0; at < data.length; at += MAX_FRAME_BYTES) {
-      this.client.sendOutput(start + at, data.subarray(at, at + MAX_FRAME_BYTES));
+    let offset = Math.max(this.delivered, this.replay.start);
+    for (const parts of framesOf(this.replay.viewsFrom(offset), MAX_FRAME_BYTES)) {
+      const length = parts.reduce((sum, part) => sum + part.length, 0);
+      this.sendFrame(this.client, offset, parts, length);
+      offset += length;
     }
-    this.delivered = start + data.length;
+    this.delivered = offset;
+  }
+
+  /**
+   * Sends a large frame as pieces, so its bytes are never copied: at tens of MB/s the copies are
+   * most of the server's garbage. A small one is joined, since one socket write is quicker.
+   */
+  private sendFrame(client: ShellClient, offset: number, parts: Buffer[], length: number): void {
+    if (client.sendOutputParts && length >= JOIN_BELOW_BYTES) client.sendOutputParts(offset, parts);
+    else client.sendOutput(offset, parts.length === 1 ? parts[0]! : Buffer.concat(parts, length));
   }
 
   /** Pauses reading above the high-water mark of unacknowledged bytes, resumes below the low one. */
@@ -219,4 +233,26 @@ export class TerminalShell {
       this.log.warn({ err: error }, 'ending the shell failed');
     }
   }
+}
+
+/** Groups views into frames of at most `limit` bytes, splitting a view that crosses the limit. */
+function framesOf(views: Buffer[], limit: number): Buffer[][] {
+  const frames: Buffer[][] = [];
+  let frame: Buffer[] = [];
+  let size = 0;
+
+  for (let view of views) {
+    while (view.length > 0) {
+      const part = view.subarray(0, limit - size);
+      frame.push(part);
+      size += part.length;
+      view = view.subarray(part.length);
+      if (size < limit) continue;
+      frames.push(frame);
+      frame = [];
+      size = 0;
+    }
+  }
+  if (frame.length > 0) frames.push(frame);
+  return frames;
 }
