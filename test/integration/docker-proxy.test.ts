@@ -247,7 +247,8 @@ describe('docker proxy', () => {
   });
 
   test('session end removes what the learner made', async () => {
-    const kept = await learner(`docker run -d ${BASE} sleep 300`);
+    // A small container: the interactive one of the test before may still be leaving.
+    const kept = await learner(`docker run -d -m 128m ${BASE} sleep 300`);
     assert.equal(kept.exitCode, 0, kept.output);
 
     const response = await fetch(`${server.url}/api/sessions/${mine.sessionId}`, { method: 'DELETE', headers: { authorization: `Bearer ${mine.token}` } });
