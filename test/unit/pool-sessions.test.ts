@@ -52,7 +52,7 @@ class FakeRuntime implements SandboxRuntime {
   }
 }
 
-/** A lab whose service has a health check and whose first step has no setup. */
+/** Builds a lab whose service has a health check and whose first step has no setup. */
 function labNamed(id: string) {
   return parseLab(`${id}.yaml`, {
     id,

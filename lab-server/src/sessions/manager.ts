@@ -213,8 +213,8 @@ export class SessionManager {
 
   /**
    * Gives the learner a sandbox from the pool, or starts one. A pooled sandbox keeps the id its
-   * containers are labelled with, since Docker cannot relabel a container; the session gets a
-   * fresh token and expiry all the same.
+   * containers are labelled with, because Docker cannot relabel a container. The session still
+   * gets a fresh token and expiry.
    */
   private async startSandbox(lab: Lab, learnerId: string): Promise<Session> {
     const pooled = this.pool.take(lab.id);
@@ -295,7 +295,7 @@ export class SessionManager {
     });
   }
 
-  /** Asks the engine about an image at most once a minute; starts in between trust the answer. */
+  /** Checks that an image exists at most once a minute, and starts in between reuse the result. */
   private async requireImage(tag: string): Promise<void> {
     if (Date.now() - (this.imagesSeen.get(tag) ?? -Infinity) < IMAGE_CHECK_MS) return;
     if (!(await this.runtime.imageExists(tag))) throw new ImageMissingError(tag);

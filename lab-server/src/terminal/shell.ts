@@ -180,8 +180,8 @@ export class TerminalShell {
   }
 
   /**
-   * Sends a large frame as pieces, so its bytes are never copied: at tens of MB/s the copies are
-   * most of the server's garbage. A small one is joined, since one socket write is quicker.
+   * Sends a large frame as pieces, so its bytes are never copied, because at tens of MB/s each
+   * copy adds to the garbage the server collects. A small frame is joined into one socket write.
    */
   private sendFrame(client: ShellClient, offset: number, parts: Buffer[], length: number): void {
     if (client.sendOutputParts && length >= JOIN_BELOW_BYTES) client.sendOutputParts(offset, parts);
