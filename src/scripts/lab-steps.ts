@@ -27,11 +27,24 @@ export function showHints(step: HTMLElement, hints: readonly string[]): void {
   list.replaceChildren(
     ...hints.map((text) => {
       const item = document.createElement('li');
-      item.textContent = text;
+      item.append(...withInlineCode(text));
       return item;
     }),
   );
   box.hidden = hints.length === 0;
+}
+
+/**
+ * Turns Markdown's `inline code` in a hint or message into code elements and leaves the rest as
+ * text: hints come from lab files, and no HTML in them is ever parsed.
+ */
+export function withInlineCode(text: string): Node[] {
+  return text.split(/(`[^`]+`)/).map((part) => {
+    if (!/^`[^`]+`$/.test(part)) return document.createTextNode(part);
+    const code = document.createElement('code');
+    code.textContent = part.slice(1, -1);
+    return code;
+  });
 }
 
 /** Runs a step's check (waiting for a `poll` step) and shows the outcome. */
@@ -45,7 +58,7 @@ export async function checkStep(root: HTMLElement, button: HTMLButtonElement, se
 
   try {
     const outcome = await runCheck(session, button.dataset.stepId!, waits);
-    result.textContent = outcome.passed ? '✓ Passed' : `✗ ${outcome.message}`;
+    result.replaceChildren(...withInlineCode(outcome.passed ? '✓ Passed' : `✗ ${outcome.message}`));
     result.dataset.passed = String(outcome.passed);
     showHints(step, outcome.hints);
     showProgress(root, outcome.passedSteps);

@@ -33,6 +33,8 @@ export function connectTerminal(options: {
     cursorBlink: true,
     fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
     fontSize: 14,
+    // At a line height of 1 the DOM renderer clips underscores at some scroll positions.
+    lineHeight: 1.15,
     scrollback: 5000,
   });
   const fitAddon = new FitAddon();

@@ -93,6 +93,10 @@ describe('lab sessions on Docker', () => {
     terminal.type('stty size\r');
     await terminal.waitFor(/^33 101\r?$/m);
 
+    // The labs run programs from /usr/sbin (nginx, mariadbd) as a user who is not root.
+    terminal.type('command -v nginx\r');
+    await terminal.waitFor(/^\/usr\/sbin\/nginx\r?$/m);
+
     terminal.type('whoami\r');
     await terminal.waitFor(/^ddev\r?$/m);
   });

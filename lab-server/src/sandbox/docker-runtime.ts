@@ -259,9 +259,11 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
     const marker = randomBytes(12).toString('hex');
 
     // API 1.41 (Docker 20.10) has no ConsoleSize for execs, so a wrapper sizes the TTY with stty
-    // before the shell starts: its first prompt already fits the page.
+    // before the shell starts: its first prompt already fits the page. The shell is interactive
+    // but not a login shell: Debian's /etc/profile drops /usr/sbin from a non-root user's PATH,
+    // where the labs' nginx and mariadbd live, while the image's PATH keeps it.
     const exec = await container.exec({
-      Cmd: ['sh', '-c', 'stty cols "$1" rows "$2" 2>/dev/null; exec "$3" -l', 'ddev-lab-terminal', String(options.cols), String(options.rows), options.shell],
+      Cmd: ['sh', '-c', 'stty cols "$1" rows "$2" 2>/dev/null; exec "$3" -i', 'ddev-lab-terminal', String(options.cols), String(options.rows), options.shell],
       AttachStdin: true,
       AttachStdout: true,
       AttachStderr: true,
