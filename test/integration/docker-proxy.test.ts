@@ -233,7 +233,8 @@ describe('docker proxy', () => {
     await using terminal = await TestTerminal.open(server.url, mine.sessionId, mine.token, { terminalId: 'workbench', cols: 80, rows: 24 });
 
     terminal.type(`docker exec -it ${mine.webName} bash\r`);
-    terminal.type('stty size; echo tty-$((40+2))\r');
+    // The CLI sizes the exec's TTY just after it starts; a loaded machine can run stty first.
+    terminal.type('sleep 1; stty size; echo tty-$((40+2))\r');
     await terminal.waitFor(/24 80\s+tty-42/);
     terminal.send({ type: 'resize', cols: 100, rows: 30 });
     await new Promise((resolve) => setTimeout(resolve, 500));
