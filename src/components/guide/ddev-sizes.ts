@@ -40,11 +40,13 @@ const rules: { match: RegExp; size: DdevSize }[] = [
   },
   {
     match: /base/,
-    size: { counterpart: 'debian:trixie-slim', published: 'not part of DDEV' },
+    size: { counterpart: 'debian:<release>-slim', published: 'not part of DDEV' },
   },
 ];
 
-export function ddevSizeFor(imageName: string): DdevSize {
+/** Returns DDEV's counterpart of one of our images, naming the Debian release it was built on. */
+export function ddevSizeFor(imageName: string, release = 'trixie'): DdevSize {
   const rule = rules.find(({ match }) => match.test(imageName));
-  return rule?.size ?? { counterpart: 'none', published: 'no published figure' };
+  const size = rule?.size ?? { counterpart: 'none', published: 'no published figure' };
+  return { ...size, counterpart: size.counterpart.replace('<release>', release) };
 }
