@@ -2,8 +2,8 @@
 //
 // Session networks are `internal`, so Docker already drops their traffic to other networks and
 // the internet. But the host owns an address on every bridge, and a packet for any host address
-// arriving from a bridge goes to the INPUT chain, which Docker leaves open; the first rule closes
-// that for every bridge whose name has the session prefix: new connections to the host are
+// that arrives from a bridge goes to the INPUT chain, which Docker leaves open. The first rule
+// closes it for every bridge whose name has the session prefix. New connections to the host are
 // dropped, while the lab server's own connections into a sandbox, and their replies, still pass.
 //
 // The build network must reach Debian's archive, so it is not internal; the other rules, in

@@ -1,6 +1,6 @@
 // A Dockerfile a learner wrote must be plain enough that our reading of it is the builder's.
 // The checks that keep builds to allowed images and away from the network parse Dockerfiles
-// themselves; a byte the builder reads differently (a form feed after a line-continuing
+// themselves. A byte that the builder reads differently (a form feed after a line-continuing
 // backslash, a byte-order mark, an escape directive) would let a line through unread.
 import { LabError } from '../errors.ts';
 
@@ -16,7 +16,7 @@ export class UnplainDockerfileError extends LabError {
 }
 
 /**
- * Throws UnplainDockerfileError when the text holds a character the checks could misread, a
+ * Throws UnplainDockerfileError when the text contains a character the checks could misread or a
  * parser directive, or ends inside a continued instruction, which would swallow whatever the
  * server appends after it.
  */
