@@ -245,10 +245,12 @@ describe('docker proxy', () => {
     terminal.type(`docker run -it --rm ${BASE} bash\r`);
     terminal.type('echo run-it-$((40+2)); exit\r');
     await terminal.waitFor(/run-it-42/, 30_000);
+
+    // The --rm container counts against the session's memory until the engine has removed it.
+    await waitUntil(async () => (await learnerContainers(instance, mine.sessionId)).length === 0);
   });
 
   test('session end removes what the learner made', async () => {
-    // A small container: the interactive one of the test before may still be leaving.
     const kept = await learner(`docker run -d -m 128m ${BASE} sleep 300`);
     assert.equal(kept.exitCode, 0, kept.output);
 
