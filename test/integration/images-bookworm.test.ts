@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 
@@ -15,15 +14,9 @@ import type { ImageName } from '../../lab-server/src/images/catalog.ts';
 import { ensureImages } from '../../lab-server/src/images/build.ts';
 import type { LayerReport } from '../../lab-server/src/images/build.ts';
 import { managedLabels } from '../../lab-server/src/sandbox/labels.ts';
+import { execText, HARDENED, waitHealthy } from '../helpers/images.ts';
 
 const RELEASE = 'bookworm';
-
-const HARDENED = {
-  CapDrop: ['ALL'],
-  CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE'],
-  SecurityOpt: ['no-new-privileges'],
-  ReadonlyRootfs: false,
-};
 
 /** The images that run as a service; base and php-base are only built on. */
 const SERVICE_IMAGES: ImageName[] = [
@@ -62,14 +55,14 @@ describe('bookworm images', () => {
       const network = await createNetwork(instance, image);
       const container = await startService(instance, network, image, []);
 
-      await waitHealthy(container);
+      await waitHealthy(container, HEALTHY_WITHIN_MS);
     });
   }
 
   test('webserver serves PHP 8.2', async () => {
     const network = await createNetwork(instance, 'php');
     const web = await startService(instance, network, 'webserver', []);
-    await waitHealthy(web);
+    await waitHealthy(web, HEALTHY_WITHIN_MS);
 
     const page = await execText(web, ['curl', '--silent', '--fail', 'http://localhost/']);
 
@@ -94,7 +87,7 @@ async function fetchDbPage(instance: string, dbImage: ImageName): Promise<string
   const network = await createNetwork(instance, `${dbImage}-web`);
   const db = await startService(instance, network, dbImage, ['db']);
   const web = await startService(instance, network, 'webserver', []);
-  await Promise.all([waitHealthy(db), waitHealthy(web)]);
+  await Promise.all([waitHealthy(db, HEALTHY_WITHIN_MS), waitHealthy(web, HEALTHY_WITHIN_MS)]);
 
   return execText(web, ['curl', '--silent', '--fail', 'http://localhost/db.php']);
 }
@@ -122,36 +115,3 @@ async function startService(
   return container;
 }
 
-async function waitHealthy(container: Docker.Container): Promise<void> {
-  const deadline = Date.now() + HEALTHY_WITHIN_MS;
-
-  while (Date.now() < deadline) {
-    const state = (await container.inspect()).State;
-    if (state.Health?.Status === 'healthy') return;
-    if (!state.Running) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-
-  const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8');
-  assert.fail(`container did not turn healthy; last output:\n${logs}`);
-}
-
-/** Runs a command in the container without a TTY; returns its stdout and fails on a non-zero exit. */
-async function execText(container: Docker.Container, cmd: string[]): Promise<string> {
-  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errors: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  stderr.on('data', (chunk: Buffer) => errors.push(chunk));
-  docker.modem.demuxStream(stream, stdout, stderr);
-
-  await new Promise((resolve) => stream.on('end', resolve));
-  const { ExitCode } = await exec.inspect();
-
-  const output = Buffer.concat(chunks).toString('utf8');
-  assert.equal(ExitCode, 0, `${cmd.join(' ')} failed: ${Buffer.concat(errors).toString('utf8')}`);
-  return output;
-}

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 
@@ -14,13 +13,7 @@ import { imageTag } from '../../lab-server/src/images/catalog.ts';
 import type { ImageName } from '../../lab-server/src/images/catalog.ts';
 import { ensureImages } from '../../lab-server/src/images/build.ts';
 import { managedLabels } from '../../lab-server/src/sandbox/labels.ts';
-
-const HARDENED = {
-  CapDrop: ['ALL'],
-  CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE'],
-  SecurityOpt: ['no-new-privileges'],
-  ReadonlyRootfs: false,
-};
+import { execText, HARDENED, waitHealthy } from '../helpers/images.ts';
 
 const HEALTHY_WITHIN_MS = 90_000;
 
@@ -46,7 +39,7 @@ describe('dbserver images', () => {
     const db = await startService(instance, network, 'dbserver-mariadb', ['db']);
     const web = await startService(instance, network, 'webserver', []);
 
-    await Promise.all([waitHealthy(db), waitHealthy(web)]);
+    await Promise.all([waitHealthy(db, HEALTHY_WITHIN_MS), waitHealthy(web, HEALTHY_WITHIN_MS)]);
     const page = await execText(web, ['curl', '--silent', '--fail', 'http://localhost/db.php']);
 
     assert.match(page, /Connected to MariaDB at db: 11\.8\./);
@@ -55,7 +48,7 @@ describe('dbserver images', () => {
   test('MariaDB image has mariadb-backup', async () => {
     const network = await createNetwork(instance, 'backup');
     const db = await startService(instance, network, 'dbserver-mariadb', ['db']);
-    await waitHealthy(db);
+    await waitHealthy(db, HEALTHY_WITHIN_MS);
 
     // mariadb-backup prints its version on stderr.
     const version = await execText(db, ['sh', '-c', 'mariadb-backup --version 2>&1']);
@@ -70,7 +63,7 @@ describe('dbserver images', () => {
     const db = await startService(instance, network, 'dbserver-postgres', ['db']);
     const web = await startService(instance, network, 'webserver', []);
 
-    await Promise.all([waitHealthy(db), waitHealthy(web)]);
+    await Promise.all([waitHealthy(db, HEALTHY_WITHIN_MS), waitHealthy(web, HEALTHY_WITHIN_MS)]);
     const page = await execText(web, ['curl', '--silent', '--fail', 'http://localhost/db.php']);
 
     assert.match(page, /Connected to PostgreSQL at db: PostgreSQL 17\./);
@@ -100,36 +93,3 @@ async function startService(
   return container;
 }
 
-async function waitHealthy(container: Docker.Container): Promise<void> {
-  const deadline = Date.now() + HEALTHY_WITHIN_MS;
-
-  while (Date.now() < deadline) {
-    const state = (await container.inspect()).State;
-    if (state.Health?.Status === 'healthy') return;
-    if (!state.Running) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-
-  const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8');
-  assert.fail(`container did not turn healthy; last output:\n${logs}`);
-}
-
-/** Runs a command in the container without a TTY; returns its stdout and fails on a non-zero exit. */
-async function execText(container: Docker.Container, cmd: string[]): Promise<string> {
-  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errors: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  stderr.on('data', (chunk: Buffer) => errors.push(chunk));
-  docker.modem.demuxStream(stream, stdout, stderr);
-
-  await new Promise((resolve) => stream.on('end', resolve));
-  const { ExitCode } = await exec.inspect();
-
-  const output = Buffer.concat(chunks).toString('utf8');
-  assert.equal(ExitCode, 0, `${cmd.join(' ')} failed: ${Buffer.concat(errors).toString('utf8')}`);
-  return output;
-}

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 
@@ -17,13 +16,7 @@ import { ensureImages } from '../../lab-server/src/images/build.ts';
 import { renderRouteFile } from '../../lab-server/src/images/router-routes.ts';
 import { putRoute } from '../../lab-server/src/sandbox/image-router.ts';
 import { managedLabels } from '../../lab-server/src/sandbox/labels.ts';
-
-const HARDENED = {
-  CapDrop: ['ALL'],
-  CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE'],
-  SecurityOpt: ['no-new-privileges'],
-  ReadonlyRootfs: false,
-};
+import { execText, HARDENED, waitHealthy } from '../helpers/images.ts';
 
 const HEALTHY_WITHIN_MS = 60_000;
 
@@ -44,7 +37,7 @@ describe('router image', () => {
     router = await startService(instance, network, 'router', 'ddev-router');
     alpha = await startService(instance, network, 'webserver', 'ddev-alpha-web');
     const beta = await startService(instance, network, 'webserver', 'ddev-beta-web');
-    await Promise.all([waitHealthy(router), waitHealthy(alpha), waitHealthy(beta)]);
+    await Promise.all([waitHealthy(router, HEALTHY_WITHIN_MS), waitHealthy(alpha, HEALTHY_WITHIN_MS), waitHealthy(beta, HEALTHY_WITHIN_MS)]);
 
     for (const project of ['alpha', 'beta']) {
       const routeFile = renderRouteFile({
@@ -127,36 +120,3 @@ function fetchThrough(router: Docker.Container, host: string, path: string): Pro
   return execText(router, ['curl', '--silent', '--fail', '--header', `Host: ${host}`, `http://127.0.0.1${path}`]);
 }
 
-async function waitHealthy(container: Docker.Container): Promise<void> {
-  const deadline = Date.now() + HEALTHY_WITHIN_MS;
-
-  while (Date.now() < deadline) {
-    const state = (await container.inspect()).State;
-    if (state.Health?.Status === 'healthy') return;
-    if (!state.Running) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-
-  const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8');
-  assert.fail(`container did not turn healthy; last output:\n${logs}`);
-}
-
-/** Runs a command in the container without a TTY; returns its stdout and fails on a non-zero exit. */
-async function execText(container: Docker.Container, cmd: string[]): Promise<string> {
-  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errors: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  stderr.on('data', (chunk: Buffer) => errors.push(chunk));
-  docker.modem.demuxStream(stream, stdout, stderr);
-
-  await new Promise((resolve) => stream.on('end', resolve));
-  const { ExitCode } = await exec.inspect();
-
-  const output = Buffer.concat(chunks).toString('utf8');
-  assert.equal(ExitCode, 0, `${cmd.join(' ')} failed: ${Buffer.concat(errors).toString('utf8')}`);
-  return output;
-}

@@ -4,22 +4,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import type Docker from 'dockerode';
 
 import { docker, removeInstance } from '../helpers/docker.ts';
 import { uniqueInstance } from '../helpers/lab-server.ts';
 import { imageTag } from '../../lab-server/src/images/catalog.ts';
 import { ensureImages } from '../../lab-server/src/images/build.ts';
 import { managedLabels } from '../../lab-server/src/sandbox/labels.ts';
-
-const HARDENED = {
-  CapDrop: ['ALL'],
-  CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE'],
-  SecurityOpt: ['no-new-privileges'],
-  ReadonlyRootfs: false,
-};
+import { execText, HARDENED, waitHealthy } from '../helpers/images.ts';
 
 /**
  * Lists every file with type, owner, mode, size and link target, leaving out what the engine
@@ -95,7 +87,7 @@ describe('squashed webserver image', () => {
     });
     await container.start();
 
-    await waitHealthy(container);
+    await waitHealthy(container, HEALTHY_WITHIN_MS);
     const page = await execText(container, ['curl', '--silent', '--fail', 'http://localhost/']);
 
     assert.match(page, /fpm-fcgi/);
@@ -132,36 +124,3 @@ function demux(buffer: Buffer): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
-async function waitHealthy(container: Docker.Container): Promise<void> {
-  const deadline = Date.now() + HEALTHY_WITHIN_MS;
-
-  while (Date.now() < deadline) {
-    const state = (await container.inspect()).State;
-    if (state.Health?.Status === 'healthy') return;
-    if (!state.Running) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-
-  const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8');
-  assert.fail(`container did not turn healthy; last output:\n${logs}`);
-}
-
-/** Runs a command in the container without a TTY; returns its stdout and fails on a non-zero exit. */
-async function execText(container: Docker.Container, cmd: string[]): Promise<string> {
-  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errors: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  stderr.on('data', (chunk: Buffer) => errors.push(chunk));
-  docker.modem.demuxStream(stream, stdout, stderr);
-
-  await new Promise((resolve) => stream.on('end', resolve));
-  const { ExitCode } = await exec.inspect();
-
-  const output = Buffer.concat(chunks).toString('utf8');
-  assert.equal(ExitCode, 0, `${cmd.join(' ')} failed: ${Buffer.concat(errors).toString('utf8')}`);
-  return output;
-}

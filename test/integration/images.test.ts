@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type Docker from 'dockerode';
 
@@ -15,14 +14,9 @@ import { imageTag } from '../../lab-server/src/images/catalog.ts';
 import { ensureImages } from '../../lab-server/src/images/build.ts';
 import type { LayerReport } from '../../lab-server/src/images/build.ts';
 import { managedLabels } from '../../lab-server/src/sandbox/labels.ts';
+import { execText, HARDENED, waitHealthy } from '../helpers/images.ts';
 
 /** The HostConfig the lab server gives every sandbox container, less its resource limits. */
-const HARDENED = {
-  CapDrop: ['ALL'],
-  CapAdd: ['CHOWN', 'SETUID', 'SETGID', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_BIND_SERVICE'],
-  SecurityOpt: ['no-new-privileges'],
-  ReadonlyRootfs: false,
-};
 
 const HEALTHY_WITHIN_MS = 60_000;
 
@@ -65,7 +59,7 @@ describe('webserver image chain', () => {
   test('hardened nginx-fpm serves PHP', async () => {
     const container = await startWeb(instance, network, 'nginx-fpm');
 
-    await waitHealthy(container);
+    await waitHealthy(container, HEALTHY_WITHIN_MS);
     const page = await execText(container, ['curl', '--silent', '--fail', 'http://localhost/']);
 
     assert.match(page, /nginx\/\d/);
@@ -75,7 +69,7 @@ describe('webserver image chain', () => {
 
   test('supervisord is PID 1', async () => {
     const container = await startWeb(instance, network, 'nginx-fpm');
-    await waitHealthy(container);
+    await waitHealthy(container, HEALTHY_WITHIN_MS);
 
     const pid1 = await execText(container, ['cat', '/proc/1/cmdline']);
     const processes = await execText(container, ['ps', '-eo', 'comm']);
@@ -90,7 +84,7 @@ describe('webserver image chain', () => {
   test('hardened apache-fpm serves PHP', async () => {
     const container = await startWeb(instance, network, 'apache-fpm');
 
-    await waitHealthy(container);
+    await waitHealthy(container, HEALTHY_WITHIN_MS);
     const page = await execText(container, ['curl', '--silent', '--fail', 'http://localhost/']);
     const processes = await execText(container, ['ps', '-eo', 'comm']);
 
@@ -102,7 +96,7 @@ describe('webserver image chain', () => {
   test('generic type starts no web server', async () => {
     const container = await startWeb(instance, network, 'generic');
 
-    await waitHealthy(container);
+    await waitHealthy(container, HEALTHY_WITHIN_MS);
     const processes = await execText(container, ['ps', '-eo', 'comm']);
 
     assert.doesNotMatch(processes, /^nginx$/m);
@@ -113,7 +107,7 @@ describe('webserver image chain', () => {
   test('root container serves as ddev', async () => {
     const container = await startWeb(instance, network, 'nginx-fpm', 'root');
 
-    await waitHealthy(container);
+    await waitHealthy(container, HEALTHY_WITHIN_MS);
     const page = await execText(container, ['curl', '--silent', '--fail', 'http://localhost/']);
     const workers = await execText(container, ['ps', '-o', 'user=', '-C', 'nginx,php-fpm']);
 
@@ -147,36 +141,3 @@ async function startWeb(
   return container;
 }
 
-async function waitHealthy(container: Docker.Container): Promise<void> {
-  const deadline = Date.now() + HEALTHY_WITHIN_MS;
-
-  while (Date.now() < deadline) {
-    const state = (await container.inspect()).State;
-    if (state.Health?.Status === 'healthy') return;
-    if (!state.Running) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-
-  const logs = (await container.logs({ stdout: true, stderr: true, tail: 30 })).toString('utf8');
-  assert.fail(`container did not turn healthy; last output:\n${logs}`);
-}
-
-/** Runs a command in the container without a TTY; returns its stdout and fails on a non-zero exit. */
-async function execText(container: Docker.Container, cmd: string[]): Promise<string> {
-  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errors: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  stderr.on('data', (chunk: Buffer) => errors.push(chunk));
-  docker.modem.demuxStream(stream, stdout, stderr);
-
-  await new Promise((resolve) => stream.on('end', resolve));
-  const { ExitCode } = await exec.inspect();
-
-  const output = Buffer.concat(chunks).toString('utf8');
-  assert.equal(ExitCode, 0, `${cmd.join(' ')} failed: ${Buffer.concat(errors).toString('utf8')}`);
-  return output;
-}
