@@ -17,6 +17,7 @@ import { TestTerminal } from '../helpers/terminal-client.ts';
 import { LABELS } from '../../lab-server/src/sandbox/labels.ts';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame } from '../../lab-server/src/terminal/protocol.ts';
+import { startSession, stopSession, type StartedSession } from '../helpers/sessions.ts';
 
 const LAB = 'inside-the-web-container';
 const CHURN_LAB = 'churn';
@@ -32,29 +33,6 @@ function churnLab() {
     terminals: [{ id: 'box', title: 'box', service: 'box' }],
     steps: [{ id: 'idle', title: 'Idle', body: 'Nothing to do.', check: { service: 'box', run: 'true' }, hints: ['None.'], solution: 'true' }],
   };
-}
-
-interface StartedSession {
-  sessionId: string;
-  token: string;
-}
-
-async function startSession(server: RunningServer, labId = LAB): Promise<StartedSession> {
-  const response = await fetch(`${server.url}/api/sessions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ labId }),
-  });
-  assert.equal(response.status, 201, await response.clone().text());
-  return (await response.json()) as StartedSession;
-}
-
-async function stopSession(server: RunningServer, session: StartedSession): Promise<void> {
-  const response = await fetch(`${server.url}/api/sessions/${session.sessionId}`, {
-    method: 'DELETE',
-    headers: { authorization: `Bearer ${session.token}` },
-  });
-  assert.equal(response.status, 204);
 }
 
 async function webContainer(instance: string, sessionId: string): Promise<string> {

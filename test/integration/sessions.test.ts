@@ -7,24 +7,9 @@ import { docker, listManaged, removeInstance } from '../helpers/docker.ts';
 import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
 import { TestTerminal } from '../helpers/terminal-client.ts';
 import { LABELS } from '../../lab-server/src/sandbox/labels.ts';
+import { startSession, type StartedSession } from '../helpers/sessions.ts';
 
 const LAB = 'inside-the-web-container';
-
-interface StartedSession {
-  sessionId: string;
-  token: string;
-  expiresAt: string;
-}
-
-async function startSession(server: RunningServer, labId = LAB): Promise<StartedSession> {
-  const response = await fetch(`${server.url}/api/sessions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ labId }),
-  });
-  assert.equal(response.status, 201, await response.clone().text());
-  return (await response.json()) as StartedSession;
-}
 
 async function check(server: RunningServer, session: StartedSession, stepId: string) {
   const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/steps/${stepId}/check`, {

@@ -9,8 +9,8 @@ import { docker, listManaged, removeInstance } from '../helpers/docker.ts';
 import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
 import { TestTerminal } from '../helpers/terminal-client.ts';
 import { LABELS } from '../../lab-server/src/sandbox/labels.ts';
+import { startSession, type StartedSession } from '../helpers/sessions.ts';
 
-const LAB = 'inside-the-web-container';
 const BUFFER_BYTES = 512 * 1024;
 /** Seconds of flood in the memory test; set TERMINAL_FLOOD_SECONDS=60 for the full minute. */
 const FLOOD_SECONDS = Number(process.env.TERMINAL_FLOOD_SECONDS ?? 15);
@@ -21,21 +21,6 @@ const FLOOD_SECONDS = Number(process.env.TERMINAL_FLOOD_SECONDS ?? 15);
  * `yes` on the 2-core test machine) for the whole flood, far past this.
  */
 const FLOOD_RSS_BOUND_BYTES = 96 * 1024 * 1024;
-
-interface StartedSession {
-  sessionId: string;
-  token: string;
-}
-
-async function startSession(server: RunningServer): Promise<StartedSession> {
-  const response = await fetch(`${server.url}/api/sessions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ labId: LAB }),
-  });
-  assert.equal(response.status, 201, await response.clone().text());
-  return (await response.json()) as StartedSession;
-}
 
 function open(server: RunningServer, session: StartedSession, options: Parameters<typeof TestTerminal.open>[3] = {}) {
   return TestTerminal.open(server.url, session.sessionId, session.token, options);
