@@ -1,5 +1,5 @@
-// `npm start`: checks the Docker Engine, builds the missing images and the site, gives back the
-// sandboxes of stored sessions and removes the rest of what an earlier run left behind, and
+// `npm start`: checks the Docker Engine and builds the missing images and the site. It gives back
+// the sandboxes of stored sessions, removes the rest of what an earlier run left behind, and
 // serves the site, the API, the terminals and the instructor's routes on one port.
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   installShutdown(server, sessions, shutdown, log, room);
 }
 
-/** Fills the pools of ready sandboxes that LAB_POOL asks for; a lab id it names must exist. */
+/** Fills the pools of ready sandboxes that LAB_POOL requests; each lab id it names must exist. */
 function startPools(sessions: SessionManager, labs: Map<string, Lab>, config: Config): void {
   const unknown = config.pool.filter((entry) => !labs.has(entry.labId)).map((entry) => entry.labId);
   if (unknown.length > 0) {

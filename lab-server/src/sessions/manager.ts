@@ -43,7 +43,7 @@ export type PoolEvent = { state: 'started'; id: string; lab: Lab; sandbox: Sandb
 
 export type SessionEndReason = 'stopped' | 'expired' | 'shutdown' | 'idle' | 'abandoned' | 'reset' | 'failed';
 
-/** A learner with as many sessions running as LAB_SESSIONS_PER_LEARNER allows asks for one more. */
+/** Raised when a learner already runs as many sessions as LAB_SESSIONS_PER_LEARNER allows and requests one more. */
 export class LearnerLimitError extends LabError {
   constructor(limit: number, running: string[]) {
     super(
@@ -295,7 +295,7 @@ export class SessionManager {
     });
   }
 
-  /** Checks that an image exists at most once a minute, and starts in between reuse the result. */
+  /** Checks that an image exists, asking the engine at most once a minute per tag; starts in between reuse the answer. */
   private async requireImage(tag: string): Promise<void> {
     if (Date.now() - (this.imagesSeen.get(tag) ?? -Infinity) < IMAGE_CHECK_MS) return;
     if (!(await this.runtime.imageExists(tag))) throw new ImageMissingError(tag);
@@ -424,8 +424,8 @@ export class SessionManager {
   /**
    * Gives back the sandboxes of the sessions an earlier run stored, found by their labels, and
    * removes every other resource of this instance. A session is given back when its lab still
-   * exists, it has not expired, and every service's container is running. Pages that still hold
-   * the old token go on working; a page that asks for the session anew gets a new token.
+   * exists, it has not expired, and every service's container is running. Pages that still have
+   * the old token keep working, and a page that requests the session again gets a new token.
    */
   async adopt(): Promise<{ adopted: number; removed: RemovalCount }> {
     const keep = new Set<string>();
