@@ -156,6 +156,8 @@ export function mountLab(root: HTMLElement): void {
       await begin(await startWhenThereIsRoom(() => startSession(labId), setStatus));
     }, 'Starting the lab failed'),
   );
+  // The page renders Start disabled, so a click before this script runs is not lost.
+  startButton.disabled = false;
 
   stopButton.addEventListener('click', async () => {
     const current = session;
