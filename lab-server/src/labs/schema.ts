@@ -29,6 +29,11 @@ export const serviceSchema = z.strictObject({
   dependsOn: z.array(id).default([]),
   /** Gives the service the learner's `docker` command: the session's Docker proxy socket and DOCKER_HOST. */
   docker: z.boolean().optional(),
+  /**
+   * The DDEV project a web service serves; the service name when absent. In a lab with a router,
+   * the lab server writes a route named after the project from VIRTUAL_HOST and HTTP_EXPOSE.
+   */
+  project: id.optional(),
 });
 
 export const terminalSchema = z.strictObject({
@@ -89,7 +94,14 @@ export const webServiceSchema = z.strictObject({
 });
 
 /** The service whose image a Restart rebuilds from the project's .ddev/web-build, as `ddev start` does. */
-export const projectBuildSchema = z.strictObject({ service: id });
+export const projectBuildSchema = z.strictObject({
+  service: id,
+  /**
+   * Lets Restart builds reach the internet, for `apt-get install` from Debian's archive. Without
+   * it a build has no route out, like the session's own network.
+   */
+  egress: z.boolean().default(false),
+});
 
 export const labSchema = z
   .strictObject({
