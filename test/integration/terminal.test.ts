@@ -138,9 +138,8 @@ describe('terminal on Docker', () => {
 
     await using second = await open(server, session, { cols: 90, rows: 30 });
     const code = await first.closed();
-    // The takeover's size reaches the exec through an engine call that runs beside the input,
-    // so a loaded machine can run stty first.
-    second.type('echo second-$((2+2)); sleep 1; stty size\r');
+    // Input typed during the takeover's resize waits for it, so stty prints the new size.
+    second.type('echo second-$((2+2)); stty size\r');
     await second.waitFor(/^second-4\r?$/m);
     await second.waitFor(/^30 90\r?$/m);
 

@@ -40,11 +40,11 @@ class FakeClient implements ShellClient {
   }
 }
 
-function startShell(graceMs = 60_000) {
+function startShell(graceMs = 60_000, resize: (cols: number, rows: number) => Promise<void> = async () => undefined) {
   const stream = new FakeStream();
   const disposed: string[] = [];
   const shell = new TerminalShell({
-    process: { stream, resize: async () => undefined, dispose: async () => void disposed.push('process') },
+    process: { stream, resize, dispose: async () => void disposed.push('process') },
     settings: { graceMs, bufferBytes: BUFFER_BYTES },
     log: pino({ level: 'silent' }),
     onDisposed: () => disposed.push('registry'),
@@ -199,5 +199,48 @@ describe('terminal shell', () => {
 
     assert.equal(Buffer.concat(client.output).toString(), 'logout\r\n');
     assert.deepEqual(client.events, ['exited']);
+  });
+});
+
+describe('terminal shell resize', () => {
+  test('input waits for a pending resize', async () => {
+    let finishResize: () => void = () => undefined;
+    const sizes: string[] = [];
+    const { shell, stream } = startShell(60_000, (cols, rows) => {
+      sizes.push(`${cols}x${rows}`);
+      return new Promise((resolve) => (finishResize = resolve));
+    });
+    const client = new FakeClient();
+    shell.attach(client, {});
+
+    shell.resize(client, 90, 30);
+    shell.input(client, Buffer.from('stty size\r'));
+    shell.input(client, Buffer.from('ls\r'));
+    await tick();
+    assert.deepEqual(sizes, ['90x30']);
+    assert.equal(stream.inputs.length, 0);
+
+    finishResize();
+    await tick();
+    assert.equal(Buffer.concat(stream.inputs).toString(), 'stty size\rls\r');
+
+    shell.input(client, Buffer.from('pwd\r'));
+    assert.equal(Buffer.concat(stream.inputs).toString(), 'stty size\rls\rpwd\r');
+    await shell.dispose('closed', 'test over');
+  });
+
+  test('failed resize releases held input', async () => {
+    const { shell, stream } = startShell(60_000, async () => {
+      throw new Error('engine gone');
+    });
+    const client = new FakeClient();
+    shell.attach(client, {});
+
+    shell.resize(client, 100, 40);
+    shell.input(client, Buffer.from('echo hi\r'));
+    await tick();
+
+    assert.equal(Buffer.concat(stream.inputs).toString(), 'echo hi\r');
+    await shell.dispose('closed', 'test over');
   });
 });

@@ -16,6 +16,8 @@ const COALESCE_MS = 4;
 const ECHO_WINDOW_MS = 50;
 /** Frames smaller than this are joined into one buffer before they are sent. */
 const JOIN_BELOW_BYTES = 16 * 1024;
+/** Maximum wait for a resize before held input goes to the shell anyway. */
+const RESIZE_HOLD_MS = 2000;
 
 export interface ShellSettings {
   /** Milliseconds a shell with no page attached stays alive. */
@@ -63,6 +65,9 @@ export class TerminalShell {
   private graceTimer: NodeJS.Timeout | undefined;
   private echoUntil = 0;
   private disposed = false;
+  /** The resize in flight; input that arrives meanwhile is held, so it runs at the new size. */
+  private resizing: Promise<void> | undefined;
+  private heldInput: Uint8Array[] = [];
 
   private readonly process: TerminalProcess;
   private readonly settings: ShellSettings;
@@ -124,12 +129,29 @@ export class TerminalShell {
   input(client: ShellClient, data: Uint8Array): void {
     if (this.client !== client) return;
     this.echoUntil = Date.now() + ECHO_WINDOW_MS;
-    this.process.stream.write(data);
+    if (this.resizing) this.heldInput.push(data);
+    else this.process.stream.write(data);
   }
 
+  /**
+   * Resizes the TTY through an engine call. Input that arrives before the call returns waits for
+   * it, so a command typed right after a takeover or a window resize runs at the new size.
+   */
   resize(client: ShellClient, cols: number, rows: number): void {
     if (this.client !== client) return;
-    this.process.resize(cols, rows).catch((error) => this.log.warn({ err: error, cols, rows }, 'resize failed'));
+
+    const previous = this.resizing ?? Promise.resolve();
+    const resized = previous
+      .then(() => withTimeout(this.process.resize(cols, rows), RESIZE_HOLD_MS))
+      .catch((error: unknown) => this.log.warn({ err: error, cols, rows }, 'resize failed'));
+    this.resizing = resized;
+
+    void resized.then(() => {
+      if (this.resizing !== resized) return;
+      this.resizing = undefined;
+      if (this.disposed) return;
+      for (const data of this.heldInput.splice(0)) this.process.stream.write(data);
+    });
   }
 
   /** Records that the page has processed every byte before `offset`; ignores stale or impossible ones. */
@@ -255,4 +277,13 @@ function framesOf(views: Buffer[], limit: number): Buffer[][] {
   }
   if (frame.length > 0) frames.push(frame);
   return frames;
+}
+
+/** Settles with the promise, or rejects once `ms` pass first. */
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the resize timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
