@@ -3,12 +3,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { appendContextFile, readContextFile } from '../../lab-server/src/docker-proxy/build-context.ts';
+import { displayStatsName } from '../../lab-server/src/docker-proxy/calls-containers.ts';
 import { buildCreateBody, buildExecBody } from '../../lab-server/src/docker-proxy/container-spec.ts';
 import { checkDockerfile } from '../../lab-server/src/docker-proxy/dockerfile-check.ts';
+import {
+  containerNamePrefix,
+  findContainer,
+  namespaceNamePatterns,
+  toDisplayMessage,
+  toDisplayName,
+  toEngineName,
+} from '../../lab-server/src/docker-proxy/names.ts';
 import { toDisplayRef, toEngineRef } from '../../lab-server/src/docker-proxy/refs.ts';
 import { parseRequest } from '../../lab-server/src/docker-proxy/routes.ts';
 
 const SESSION = '0123456789abcdef';
+const PREFIX = containerNamePrefix({ instance: 'test', sessionId: SESSION });
 const CONTEXT = { networkId: 'net1', networkName: 'ddevlab-x', labels: { 'dev.ddevlab.session': SESSION }, memoryBytes: 512 << 20, memoryLeftBytes: 1024 << 20, nanoCpus: 1e9, pids: 256 };
 
 test('routes parse versioned paths', () => {
@@ -98,4 +108,89 @@ test('build context gains a file', () => {
 
   assert.equal(readContextFile(twice, 'Dockerfile'), 'FROM scratch\n');
   assert.equal(readContextFile(twice, './.checked'), 'FROM other\n');
+});
+
+test('names move into the session namespace', () => {
+  assert.equal(PREFIX, `ddevlab-test-${SESSION}-`);
+  assert.equal(toEngineName('web', PREFIX), `${PREFIX}web`);
+  assert.equal(toEngineName('/web', PREFIX), `${PREFIX}web`);
+  assert.equal(toDisplayName(`/${PREFIX}web`, PREFIX), '/web');
+  assert.equal(toDisplayName(`${PREFIX}web`, PREFIX), 'web');
+  assert.equal(toDisplayName(`/${PREFIX}${PREFIX}web`, PREFIX), `/${PREFIX}web`);
+  assert.equal(toDisplayName('/eager_einstein', PREFIX), '/eager_einstein');
+  assert.equal(toDisplayName('/ddevlab-test-ffffffffffffffff-web', PREFIX), '/ddevlab-test-ffffffffffffffff-web');
+});
+
+test('conflict message shows the learner name', () => {
+  const engine = `Conflict. The container name "/${PREFIX}same" is already in use by container "abc123". You have to remove (or rename) that container to be able to reuse that name.`;
+
+  const shown = toDisplayMessage(engine, PREFIX);
+
+  assert.match(shown, /The container name "\/same" is already in use by container "abc123"/);
+  assert.doesNotMatch(shown, new RegExp(SESSION));
+});
+
+test('references resolve within the session', () => {
+  const own = 'a'.repeat(64);
+  const service = 'ab' + '1'.repeat(62);
+  const unnamed = 'c'.repeat(64);
+  const containers = [
+    { Id: own, Names: [`/${PREFIX}same`], Labels: {} },
+    { Id: service, Names: [`/${PREFIX}workbench`], Labels: {} },
+    { Id: unnamed, Names: ['/eager_einstein'], Labels: {} },
+  ];
+
+  assert.equal(findContainer(containers, 'same', PREFIX), own);
+  assert.equal(findContainer(containers, '/same', PREFIX), own);
+  assert.equal(findContainer(containers, `${PREFIX}workbench`, PREFIX), service);
+  assert.equal(findContainer(containers, 'workbench', PREFIX), service);
+  assert.equal(findContainer(containers, 'eager_einstein', PREFIX), unnamed);
+  assert.equal(findContainer(containers, own, PREFIX), own);
+  assert.equal(findContainer(containers, 'ccc', PREFIX), unnamed);
+  assert.equal(findContainer(containers, 'a', PREFIX), 'ambiguous');
+  assert.equal(findContainer(containers, 'other', PREFIX), undefined);
+  assert.equal(findContainer(containers, 'd', PREFIX), undefined);
+  assert.equal(findContainer(containers, '', PREFIX), undefined);
+});
+
+test('name given before id prefix', () => {
+  const named = 'f'.repeat(64);
+  const byId = 'beef' + '0'.repeat(60);
+  const containers = [
+    { Id: byId, Names: ['/x'], Labels: {} },
+    { Id: named, Names: [`/${PREFIX}beef`], Labels: {} },
+  ];
+
+  assert.equal(findContainer(containers, 'beef', PREFIX), named);
+});
+
+test('anchored name filters gain the prefix', () => {
+  assert.deepEqual(namespaceNamePatterns(['^web$'], PREFIX), ['^web$', `^${PREFIX}web$`]);
+  assert.deepEqual(namespaceNamePatterns(['^/web'], PREFIX), ['^/web', `^/${PREFIX}web`]);
+  assert.deepEqual(namespaceNamePatterns(['web'], PREFIX), ['web']);
+});
+
+test('stats lines show the learner name', () => {
+  const line = `{"read":"2024-01-01T00:00:00Z","name":"/${PREFIX}same","id":"abc","memory_stats":{"limit":18446744073709551615}}`;
+
+  const shown = displayStatsName(line, PREFIX);
+
+  assert.match(shown, /"name":"\/same"/);
+  assert.match(shown, /"limit":18446744073709551615/);
+  assert.doesNotMatch(shown, new RegExp(SESSION));
+});
+
+test('create body adds the name as alias', () => {
+  const body = buildCreateBody(
+    { Image: 'x', NetworkingConfig: { EndpointsConfig: { 'ddevlab-x': { Aliases: ['db'] } } } },
+    { ...CONTEXT, name: 'same' },
+  );
+
+  assert.deepEqual(body.NetworkingConfig, { EndpointsConfig: { net1: { Aliases: ['same', 'db'] } } });
+});
+
+test('create body rejects links and foreign aliases', () => {
+  assert.throws(() => buildCreateBody({ HostConfig: { Links: ['/web:db'] } }, CONTEXT), /Links \(--link \/web:db\) is not allowed in this lab/);
+  assert.throws(() => buildCreateBody({ NetworkingConfig: { EndpointsConfig: { other: { Aliases: ['x'] } } } }, CONTEXT), /network "other"/);
+  assert.throws(() => buildCreateBody({ NetworkingConfig: { EndpointsConfig: { net1: { Aliases: ['a b'] } } } }, CONTEXT), /Invalid network alias \(a b\)/);
 });

@@ -5,7 +5,18 @@ import { LABELS } from '../sandbox/labels.ts';
 import { buildCreateBody, buildExecBody, MEMORY_LABEL } from './container-spec.ts';
 import { CREATED_BY_LABEL, CREATED_BY_LEARNER, type ProxyContext } from './context.ts';
 import { forward, forwardJson, pickQuery, readJsonBody, withQuery } from './forward.ts';
-import { mergeLabelFilters } from './filters.ts';
+import { parseFilters, withLabels } from './filters.ts';
+import {
+  containerNamePrefix,
+  namespaceNamePatterns,
+  resolveContainer,
+  resolveContainerId,
+  sessionContainers,
+  toDisplayMessage,
+  toDisplayName,
+  toDisplayNames,
+  toEngineName,
+} from './names.ts';
 import { toDisplayRef, toEngineRef } from './refs.ts';
 import { badRequest, noSuchExec, notAllowed } from './refusals.ts';
 import type { ContainerCall } from './routes.ts';
@@ -30,25 +41,44 @@ const CONTAINER_NAME = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const PS_ARGS = /^[A-Za-z0-9 ,=%-]{0,64}$/;
 
 export async function listContainers(context: ProxyContext, { response, query }: Call): Promise<void> {
+  const prefix = containerNamePrefix(context.session);
   const forwarded = pickQuery(query, ['all', 'limit', 'size']);
-  forwarded.set('filters', mergeLabelFilters(query.get('filters'), context.sessionLabels()));
+  forwarded.set('filters', withLabels(await containerFilters(context, query.get('filters')), context.sessionLabels()));
 
-  await forwardJson<{ Labels: Record<string, string>; Image: string }[]>(
+  await forwardJson<{ Labels: Record<string, string>; Image: string; Names: string[] | null }[]>(
     context.engine,
     response,
     { method: 'GET', path: withQuery('/containers/json', forwarded) },
     (containers) =>
       containers
         .filter((container) => context.belongs(container.Labels))
-        .map((container) => ({ ...container, Image: toDisplayRef(container.Image, context.sessionId) })),
+        .map((container) => ({ ...container, Image: toDisplayRef(container.Image, context.sessionId), Names: toDisplayNames(container.Names, prefix) })),
   );
+}
+
+/**
+ * The learner's list filters in the session's namespace: `before` and `since` name a container,
+ * looked up among the session's own, and anchored `name` patterns also match after the prefix.
+ */
+async function containerFilters(context: ProxyContext, raw: string | null): Promise<Record<string, string[]>> {
+  const filters = parseFilters(raw);
+  if (filters.name) filters.name = namespaceNamePatterns(filters.name, containerNamePrefix(context.session));
+
+  const references = ['before', 'since'].filter((key) => filters[key]?.length);
+  const containers = references.length > 0 ? await sessionContainers(context) : [];
+  for (const key of references) {
+    filters[key] = await Promise.all(filters[key]!.map((ref) => resolveContainerId(context, ref, containers)));
+  }
+  return filters;
 }
 
 /** Creates a learner's container from an allowed image, on the session's network, within the caps. */
 export async function createContainer(context: ProxyContext, { request, response, query }: Call): Promise<void> {
   const body = await readJsonBody(request);
-  const name = query.get('name');
-  if (name && !CONTAINER_NAME.test(name)) throw badRequest(`Invalid container name (${name})`);
+  const asked = query.get('name');
+  if (asked && !CONTAINER_NAME.test(asked)) throw badRequest(`Invalid container name (${asked}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  const name = asked ? asked.replace(/^\//, '') : undefined;
+  const prefix = containerNamePrefix(context.session);
 
   const run = async () => {
     const image = await allowedImage(context, String(body.Image ?? ''));
@@ -65,9 +95,14 @@ export async function createContainer(context: ProxyContext, { request, response
       memoryLeftBytes: Math.max(0, context.caps.memoryBytes - used.memoryBytes),
       nanoCpus: context.session.limits.nanoCpus,
       pids: context.session.limits.pids,
+      name,
     });
-    const path = withQuery('/containers/create', name ? new URLSearchParams({ name }) : new URLSearchParams());
-    await forwardJson(context.engine, response, { method: 'POST', path, body: { ...spec, Image: image } }, (value) => value);
+    // A name clash can only be with a container of this session, as every name the proxy makes
+    // starts with the session's prefix; the engine's conflict message then shows the learner's name.
+    const engineName = name ? new URLSearchParams({ name: toEngineName(name, prefix) }) : new URLSearchParams();
+    const path = withQuery('/containers/create', engineName);
+    const call = { method: 'POST', path, body: { ...spec, Image: image } };
+    await forwardJson(context.engine, response, call, (value) => value, (message) => toDisplayMessage(message, prefix));
   };
 
   const turn = context.createQueue.then(run, run);
@@ -102,12 +137,14 @@ async function learnerContainers(context: ProxyContext): Promise<{ count: number
 
 /** Calls on one container: inspect, logs, top, stats, changes, start, stop, restart, kill, wait, resize, remove. */
 export async function containerCall(context: ProxyContext, call: ContainerCall, id: string, { request, response, query }: Call): Promise<void> {
-  const info = await context.ownContainer(id);
+  const info = await resolveContainer(context, id);
   const path = `/containers/${info.Id}`;
+  const prefix = containerNamePrefix(context.session);
 
   if (call === 'containers.inspect') {
-    await forwardJson<{ Config: { Image: string } }>(context.engine, response, { method: 'GET', path: `${path}/json` }, (value) => ({
+    await forwardJson<{ Name: string; Config: { Image: string } }>(context.engine, response, { method: 'GET', path: `${path}/json` }, (value) => ({
       ...value,
+      Name: toDisplayName(value.Name, prefix),
       Config: { ...value.Config, Image: toDisplayRef(value.Config.Image, context.sessionId) },
     }));
     return;
@@ -131,12 +168,21 @@ export async function containerCall(context: ProxyContext, call: ContainerCall, 
   const action = call.slice('containers.'.length);
   const reads: readonly ContainerCall[] = ['containers.top', 'containers.logs', 'containers.stats', 'containers.changes'];
   const method = reads.includes(call) ? 'GET' : 'POST';
-  await forward(context.engine, request, response, { method, path: withQuery(`${path}/${action}`, forwarded) });
+  const changeLine = call === 'containers.stats' ? (line: string) => displayStatsName(line, prefix) : undefined;
+  await forward(context.engine, request, response, { method, path: withQuery(`${path}/${action}`, forwarded) }, changeLine);
+}
+
+/**
+ * One line of `docker stats` output (a JSON object per line) with the name as the learner sees
+ * it. The text is changed, not parsed: JSON.parse would round the engine's 64-bit counters.
+ */
+export function displayStatsName(line: string, prefix: string): string {
+  return line.split(`"/${prefix}`).join('"/');
 }
 
 /** Creates an exec in one of the session's containers and remembers it as the learner's. */
 export async function createExec(context: ProxyContext, id: string, { request, response }: Call): Promise<void> {
-  const info = await context.ownContainer(id);
+  const info = await resolveContainer(context, id);
   const body = buildExecBody(await readJsonBody(request));
 
   await forwardJson<{ Id: string }>(context.engine, response, { method: 'POST', path: `/containers/${info.Id}/exec`, body }, (value) => {

@@ -17,6 +17,8 @@ export interface CreateContext {
   memoryLeftBytes: number;
   nanoCpus: number;
   pids: number;
+  /** The name the learner gave with --name, without the session's prefix; other containers reach it by this name. */
+  name?: string;
 }
 
 /** Fields of a container's config that pass as the learner sent them. */
@@ -41,6 +43,9 @@ const CONFIG_FIELDS = [
 ] as const;
 
 const NETWORK_DEFAULTS = new Set(['', 'default', 'bridge']);
+/** A network alias as the engine accepts it, like a container name; a few per container. */
+const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const MAX_ALIASES = 8;
 const NAMESPACE_MODES = ['PidMode', 'IpcMode', 'UTSMode', 'UsernsMode', 'CgroupnsMode'] as const;
 const NAMESPACE_FLAGS: Record<(typeof NAMESPACE_MODES)[number], string> = {
   PidMode: '--pid',
@@ -56,6 +61,7 @@ export function buildCreateBody(request: Json, context: CreateContext): Json {
   refuseHostConfig(host, context);
 
   const memory = memoryFor(host, context);
+  const aliases = aliasesFor(request, context);
   const config: Json = {};
   for (const field of CONFIG_FIELDS) if (request[field] !== undefined) config[field] = request[field];
 
@@ -81,8 +87,32 @@ export function buildCreateBody(request: Json, context: CreateContext): Json {
       ReadonlyRootfs: host.ReadonlyRootfs === true,
       ConsoleSize: host.ConsoleSize,
     },
-    NetworkingConfig: { EndpointsConfig: { [context.networkId]: {} } },
+    NetworkingConfig: { EndpointsConfig: { [context.networkId]: aliases.length > 0 ? { Aliases: aliases } : {} } },
   };
+}
+
+/**
+ * Names the container answers to on the session network. The engine's name carries the
+ * session's prefix, so the learner's --name is added as an alias, and `curl http://web` from
+ * another container of the session reaches the container named web, as on any user network.
+ * --network-alias values pass too; they live on the session's own network only.
+ */
+function aliasesFor(request: Json, context: CreateContext): string[] {
+  const endpoints = objectField(objectField(request, 'NetworkingConfig'), 'EndpointsConfig');
+  const asked: string[] = [];
+  for (const [network, endpoint] of Object.entries(endpoints)) {
+    if (!NETWORK_DEFAULTS.has(network) && network !== context.networkId && network !== context.networkName) {
+      throw notAllowed(`The network "${network}" (--network ${network})`, "containers join the session's network");
+    }
+    const values = (endpoint as Json | null)?.Aliases;
+    if (Array.isArray(values)) asked.push(...values.map(String));
+  }
+
+  const invalid = asked.find((alias) => !ALIAS.test(alias));
+  if (invalid !== undefined) throw badRequest(`Invalid network alias (${invalid}): use letters, digits, '_', '.' and '-'`);
+  const aliases = [...new Set([...(context.name ? [context.name] : []), ...asked])];
+  if (aliases.length > MAX_ALIASES) throw notAllowed(`More than ${MAX_ALIASES} network aliases`);
+  return aliases;
 }
 
 /** The label that records a learner container's memory, so the session's budget adds up from a list. */
@@ -96,6 +126,9 @@ function refuseHostConfig(host: Json, context: CreateContext): void {
     throw notAllowed('Publishing ports (-p, -P)', 'containers reach each other by name on the session network');
   }
   if (nonEmpty(host.CapAdd)) throw notAllowed(`Adding capabilities (--cap-add ${list(host.CapAdd)})`);
+  if (nonEmpty(host.Links)) {
+    throw notAllowed(`Links (--link ${list(host.Links)})`, 'containers reach each other by name on the session network; add a name with --network-alias');
+  }
 
   const network = typeof host.NetworkMode === 'string' ? host.NetworkMode : '';
   if (!NETWORK_DEFAULTS.has(network) && network !== context.networkId && network !== context.networkName) {

@@ -4,10 +4,13 @@ import { badRequest } from './refusals.ts';
 
 /** Parses the learner's filters (either JSON form the CLI sends) and adds the labels. */
 export function mergeLabelFilters(raw: string | null, labels: Record<string, string>): string {
-  const filters = parseFilters(raw);
+  return withLabels(parseFilters(raw), labels);
+}
+
+/** Adds the labels to parsed filters and returns the JSON form for the engine. */
+export function withLabels(filters: Record<string, string[]>, labels: Record<string, string>): string {
   const forced = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
-  filters.label = [...(filters.label ?? []), ...forced];
-  return JSON.stringify(filters);
+  return JSON.stringify({ ...filters, label: [...(filters.label ?? []), ...forced] });
 }
 
 export function parseFilters(raw: string | null): Record<string, string[]> {

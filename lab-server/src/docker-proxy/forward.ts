@@ -1,5 +1,7 @@
 // Passing a checked call on to the engine and its answer back to the learner's CLI.
 import type http from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 
 import type { EngineSocket } from '../sandbox/engine-socket.ts';
 import { readLimited } from '../sandbox/engine-socket.ts';
@@ -22,12 +24,17 @@ export function withQuery(path: string, query: URLSearchParams): string {
   return text ? `${path}?${text}` : path;
 }
 
-/** Sends the call and streams the engine's answer back as it comes, for logs, stats and builds. */
+/**
+ * Sends the call and streams the engine's answer back as it comes, for logs, stats and builds.
+ * With changeLine, each line of a successful answer (a stream of JSON lines, as stats sends) is
+ * changed before it goes back.
+ */
 export function forward(
   engine: EngineSocket,
   request: http.IncomingMessage,
   response: http.ServerResponse,
   call: { method: string; path: string; body?: Buffer | NodeJS.ReadableStream; contentType?: string },
+  changeLine?: (line: string) => string,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const headers = call.body && call.contentType ? { 'content-type': call.contentType, ...lengthOf(call.body) } : {};
@@ -37,9 +44,15 @@ export function forward(
     upstream.once('response', (answer) => {
       // The CLI waits for the head of some answers before its next call (`docker run` sends
       // wait, then start), so the head goes out at once, not with the first byte of the body.
-      response.writeHead(answer.statusCode ?? 502, passableHeaders(answer.headers));
+      const status = answer.statusCode ?? 502;
+      const changing = changeLine !== undefined && status < 300;
+      const headers = passableHeaders(answer.headers);
+      // A changed line has another length than the engine's.
+      if (changing) delete headers['content-length'];
+      response.writeHead(status, headers);
       response.flushHeaders();
-      answer.pipe(response);
+      if (changing) answer.pipe(new LineChange(changeLine)).pipe(response);
+      else answer.pipe(response);
       answer.once('end', resolve);
       answer.once('error', reject);
     });
@@ -53,14 +66,22 @@ export function forward(
   });
 }
 
-/** Sends the call, reads the JSON answer and lets the caller change it before it goes back. */
+/**
+ * Sends the call, reads the JSON answer and lets the caller change it before it goes back; with
+ * changeError, also the message of an engine error.
+ */
 export async function forwardJson<T>(
   engine: EngineSocket,
   response: http.ServerResponse,
   call: { method: string; path: string; body?: unknown },
   change: (value: T) => unknown,
+  changeError?: (message: string) => string,
 ): Promise<void> {
   const reply = await engine.call(call.method, call.path, call.body);
+  if (reply.status >= 300 && changeError) {
+    sendJson(response, reply.status, { message: changeError(errorMessage(reply.body)) });
+    return;
+  }
   if (reply.status >= 300) {
     response.writeHead(reply.status, passableHeaders(reply.headers)).end(reply.body);
     return;
@@ -82,6 +103,40 @@ export async function readJsonBody(request: http.IncomingMessage): Promise<Recor
   if (body.length === 0) return {};
   const value = JSON.parse(body.toString('utf8')) as unknown;
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/** The message of an engine error body, `{"message": "..."}`, or the body as text. */
+function errorMessage(body: Buffer): string {
+  const text = body.toString('utf8');
+  try {
+    const value = JSON.parse(text) as { message?: unknown };
+    return typeof value.message === 'string' ? value.message : text;
+  } catch {
+    return text;
+  }
+}
+
+/** Changes a stream line by line; a last line without a newline is changed at the end. */
+class LineChange extends Transform {
+  private rest = '';
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly change: (line: string) => string;
+
+  constructor(change: (line: string) => string) {
+    super();
+    this.change = change;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const lines = (this.rest + this.decoder.write(chunk)).split('\n');
+    this.rest = lines.pop() ?? '';
+    done(null, lines.map((line) => `${this.change(line)}\n`).join(''));
+  }
+
+  override _flush(done: TransformCallback): void {
+    const last = this.rest + this.decoder.end();
+    done(null, last ? this.change(last) : '');
+  }
 }
 
 function passableHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {

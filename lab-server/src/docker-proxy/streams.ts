@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { CONTAINER_QUERIES } from './calls-containers.ts';
 import type { ProxyContext } from './context.ts';
 import { pickQuery, withQuery } from './forward.ts';
+import { resolveContainer } from './names.ts';
 import { badRequest, noSuchExec, ProxyRefusal } from './refusals.ts';
 import { parseRequest } from './routes.ts';
 
@@ -20,7 +21,7 @@ export async function openStream(context: ProxyContext, request: http.IncomingMe
   let path: string;
   let payload = Buffer.alloc(0);
   if (route.call === 'containers.attach') {
-    const info = await context.ownContainer(route.id);
+    const info = await resolveContainer(context, route.id);
     path = withQuery(`/containers/${info.Id}/attach`, pickQuery(query, CONTAINER_QUERIES['containers.attach']!));
   } else if (route.call === 'exec.start') {
     if (!context.execs.has(route.id)) throw noSuchExec(route.id);
