@@ -109,14 +109,75 @@ describe('docker proxy', () => {
     assert.equal(history.exitCode, 0, history.output);
     assert.match(history.output, /CREATED BY/);
     assert.equal(ps.exitCode, 0, ps.output);
-    assert.match(ps.output, new RegExp(mine.webName));
+    assert.match(ps.output, /\sweb\n/);
+    assert.match(ps.output, /\sworkbench\n/);
+    assert.doesNotMatch(ps.output, new RegExp(mine.sessionId));
     assert.doesNotMatch(ps.output, new RegExp(theirs.sessionId));
-    assert.equal(inspect.output.trim(), `/${mine.webName}`);
+    assert.equal(inspect.output.trim(), '/web');
     assert.equal(logs.exitCode, 0, logs.output);
     assert.match(top.output, /sleep infinity/);
     assert.equal(stats.exitCode, 0, stats.output);
-    assert.match(stats.output, new RegExp(mine.webName));
+    assert.match(stats.output, /\sweb\s/);
+    assert.doesNotMatch(stats.output, new RegExp(mine.sessionId));
     assert.doesNotMatch(stats.output, new RegExp(theirs.sessionId));
+  });
+
+  test('same name in two sessions', async () => {
+    const first = await learner(`docker run -d -m 64m --name same ${BASE} sh -c 'echo first-$((40+2)); sleep 300'`);
+    const second = await learner(`docker run -d -m 64m --name same ${BASE} sh -c 'echo second-$((40+2)); sleep 300'`, theirs);
+    const firstId = first.output.trim();
+    const secondId = second.output.trim();
+    const ps = await learner(`docker ps -a --filter name=^same$ --format '{{.ID}} {{.Names}}'`, theirs);
+    const inspect = await learner(`docker inspect --format '{{.Id}} {{.Name}}' same`, theirs);
+    const logs = await learner('docker logs same', theirs);
+    const removed = await learner('docker rm -f same', theirs);
+    const kept = await learner(`docker inspect --format '{{.Id}} {{.Name}}' same`);
+    const engineNames = (await learnerContainers(instance)).map((container) => container.Names[0]);
+
+    assert.equal(first.exitCode, 0, first.output);
+    assert.equal(second.exitCode, 0, second.output);
+    assert.notEqual(firstId, secondId);
+    assert.equal(ps.output.trim(), `${secondId.slice(0, 12)} same`);
+    assert.equal(inspect.output.trim(), `${secondId} /same`);
+    assert.match(logs.output, /second-42/);
+    assert.doesNotMatch(logs.output, /first-42/);
+    assert.equal(removed.exitCode, 0, removed.output);
+    assert.equal(kept.output.trim(), `${firstId} /same`);
+    assert.ok(engineNames.includes(`/ddevlab-${instance}-${mine.sessionId}-same`), engineNames.join(' '));
+    assert.ok(!engineNames.includes('/same'), engineNames.join(' '));
+    await learner('docker rm -f same');
+  });
+
+  test('name clash shows only own container', async () => {
+    const first = await learner(`docker run -d -m 64m --name twice ${BASE} sleep 300`);
+    const again = await learner(`docker run -d -m 64m --name twice ${BASE} sleep 300`);
+    const service = await learner(`docker create -m 64m --name web ${BASE} true`);
+    const probe = await learner(`docker inspect ${theirs.webName}`);
+    await learner('docker rm -f twice');
+
+    assert.equal(first.exitCode, 0, first.output);
+    assert.notEqual(again.exitCode, 0);
+    assert.match(again.output, new RegExp(`The container name "/twice" is already in use by container "${first.output.trim()}"`));
+    assert.doesNotMatch(again.output, new RegExp(`${mine.sessionId}|${theirs.sessionId}`));
+    assert.notEqual(service.exitCode, 0);
+    assert.match(service.output, new RegExp(`The container name "/web" is already in use by container "${mine.web}"`));
+    assert.notEqual(probe.exitCode, 0);
+    assert.match(probe.output, new RegExp(`No such object: ${theirs.webName}`));
+  });
+
+  test('containers reach each other by name', async () => {
+    const server = await learner(`docker run -d -m 64m --name named ${BASE} sleep 300`);
+    const lookup = await learner(`docker run --rm -m 64m ${BASE} getent hosts named`);
+    const unnamed = await learner(`docker run -d -m 64m ${BASE} sleep 300`);
+    const shown = await learner(`docker ps --filter id=${unnamed.output.trim()} --format '{{.Names}}'`);
+    const byRandomName = await learner(`docker inspect --format '{{.Id}}' ${shown.output.trim()}`);
+    await learner(`docker rm -f named ${unnamed.output.trim()}`);
+
+    assert.equal(server.exitCode, 0, server.output);
+    assert.equal(lookup.exitCode, 0, lookup.output);
+    assert.match(lookup.output, /\snamed$/m);
+    assert.match(shown.output.trim(), /^[a-z]+_[a-z]+\d?$/);
+    assert.equal(byRandomName.output.trim(), unnamed.output.trim());
   });
 
   test('exec and run work, confined to the session', async () => {
@@ -292,8 +353,9 @@ describe('docker proxy', () => {
   }
 });
 
-async function learnerContainers(instance: string, sessionId: string) {
-  const filters = JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.session]: sessionId, [`${LABELS.managed}`]: 'true', 'dev.ddevlab.created-by': 'learner' }));
+async function learnerContainers(instance: string, sessionId?: string) {
+  const session = sessionId ? { [LABELS.session]: sessionId } : {};
+  const filters = JSON.stringify(labelFilter({ [LABELS.instance]: instance, ...session, [`${LABELS.managed}`]: 'true', 'dev.ddevlab.created-by': 'learner' }));
   return docker.listContainers({ all: true, filters });
 }
 
