@@ -14,11 +14,13 @@ import { imageTag } from '../../lab-server/src/images/catalog.ts';
 import type { ImageName } from '../../lab-server/src/images/catalog.ts';
 import { ensureImages } from '../../lab-server/src/images/build.ts';
 import { renderRouteFile } from '../../lab-server/src/images/router-routes.ts';
-import { putRoute } from '../../lab-server/src/sandbox/image-router.ts';
+import { DockerRuntime } from '../../lab-server/src/sandbox/docker-runtime.ts';
+import { listRoutes, putRoute } from '../../lab-server/src/sandbox/image-router.ts';
 import { managedLabels } from '../../lab-server/src/sandbox/labels.ts';
 import { execText, HARDENED, waitHealthy } from '../helpers/images.ts';
 
 const HEALTHY_WITHIN_MS = 60_000;
+const runtime = new DockerRuntime(docker);
 
 describe('router image', () => {
   const instance = uniqueInstance('it-images-router');
@@ -46,7 +48,7 @@ describe('router image', () => {
         virtualHost: `${project}.ddev.site`,
         httpExpose: '80:80',
       });
-      await putRoute(docker, router.id, project, routeFile);
+      await putRoute(runtime, router.id, project, routeFile);
     }
   });
 
@@ -73,11 +75,11 @@ describe('router image', () => {
   });
 
   test('invalid route is rolled back', async () => {
-    await assert.rejects(putRoute(docker, router.id, 'broken', 'server { nonsense; }\n'), /nginx rejected/);
+    await assert.rejects(putRoute(runtime, router.id, 'broken', 'server { nonsense; }\n'), /nginx rejected/);
 
-    const routes = await execText(router, ['router-route', 'list']);
+    const routes = await listRoutes(runtime, router.id);
 
-    assert.deepEqual(routes.trim().split('\n'), ['alpha', 'beta']);
+    assert.deepEqual(routes, ['alpha', 'beta']);
     assert.match(await fetchThrough(router, 'alpha.ddev.site', '/'), /ddev-alpha-web/);
   });
 
@@ -92,7 +94,7 @@ describe('router image', () => {
       virtualHost: 'beta.ddev.site,www.beta.ddev.site',
       httpExpose: '80:80',
     });
-    await putRoute(docker, router.id, 'beta', routeFile);
+    await putRoute(runtime, router.id, 'beta', routeFile);
 
     assert.equal(await slow, 'slow done');
     assert.match(await fetchThrough(router, 'www.beta.ddev.site', '/'), /ddev-beta-web/);

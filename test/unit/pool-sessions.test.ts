@@ -1,56 +1,13 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 
 import { loadConfig } from '../../lab-server/src/config.ts';
 import { LabNotFoundError } from '../../lab-server/src/errors.ts';
 import { parseLab } from '../../lab-server/src/labs/schema.ts';
-import type { SandboxRuntime, SandboxSpec } from '../../lab-server/src/sandbox/runtime.ts';
 import { checkStep } from '../../lab-server/src/sessions/checks.ts';
 import { SessionManager } from '../../lab-server/src/sessions/manager.ts';
-
-/** A runtime that records calls; health checks wait until the test lets them pass. */
-class FakeRuntime implements SandboxRuntime {
-  created: SandboxSpec[] = [];
-  removed: string[] = [];
-  imageChecks = 0;
-  commands: string[] = [];
-  private healthy = false;
-  private readonly healthWaiters: (() => void)[] = [];
-
-  async ping() {}
-  async imageExists() {
-    this.imageChecks += 1;
-    return true;
-  }
-  async createSandbox(spec: SandboxSpec) {
-    this.created.push(spec);
-    return { sessionId: spec.sessionId, networkId: 'net', containers: { web: `container-${spec.sessionId}` } };
-  }
-  async removeSandbox(_instance: string, sessionId: string) {
-    this.removed.push(sessionId);
-    return { containers: 1, networks: 1 };
-  }
-  async sweep() {
-    return { containers: 0, networks: 0 };
-  }
-  async openTerminal() {
-    return { stream: new PassThrough(), resize: async () => {}, dispose: async () => {} };
-  }
-  async containerAddress() {
-    return '10.213.0.2';
-  }
-  async runCommand(_containerId: string, options: { command: string }) {
-    this.commands.push(options.command);
-    if (options.command === 'health' && !this.healthy) await new Promise<void>((resolve) => this.healthWaiters.push(resolve));
-    return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
-  }
-  becomeHealthy(): void {
-    this.healthy = true;
-    for (const resolve of this.healthWaiters.splice(0)) resolve();
-  }
-}
+import { FakeRuntime } from '../helpers/fake-runtime.ts';
 
 /** Builds a lab whose service has a health check and whose first step has no setup. */
 function labNamed(id: string) {
@@ -65,10 +22,27 @@ function labNamed(id: string) {
   });
 }
 
+/** Builds a lab with a router and one web service that it routes. */
+function routedLab() {
+  return parseLab('routed.yaml', {
+    id: 'routed',
+    title: 'routed',
+    summary: 'A lab for tests.',
+    minutes: 5,
+    services: {
+      router: { image: 'router', healthcheck: { test: 'health', intervalSeconds: 0.01 } },
+      web: { image: 'webserver', environment: { VIRTUAL_HOST: 'web.ddev.site' } },
+    },
+    terminals: [{ id: 'router', title: 'router', service: 'router' }],
+    steps: [{ id: 'one', title: 'One', body: 'Do it.', check: { service: 'router', run: 'check-one' }, hints: ['Hint.'], solution: 'solve-one' }],
+  });
+}
+
 function setup(env: Record<string, string> = {}) {
   const runtime = new FakeRuntime();
+  runtime.heldCommands.add('health');
   const config = loadConfig([], { LAB_INSTANCE: 'unit', LAB_DATABASE: ':memory:', ...env });
-  const labs = new Map([['pooled', labNamed('pooled')], ['other', labNamed('other')]]);
+  const labs = new Map([['pooled', labNamed('pooled')], ['other', labNamed('other')], ['routed', routedLab()]]);
   const manager = new SessionManager({ config, labs, runtime, log: pino({ level: 'silent' }) });
   return { runtime, config, manager };
 }
@@ -116,7 +90,7 @@ describe('sessions with a pool', () => {
     await settle();
 
     assert.equal(checked, false, 'the check ran before the services were healthy');
-    runtime.becomeHealthy();
+    runtime.release('health');
     await check;
     assert.deepEqual(runtime.commands.filter((command) => command !== 'health'), ['check-one']);
     await manager.endAll('shutdown');
@@ -133,6 +107,26 @@ describe('sessions with a pool', () => {
     assert.equal(runtime.removed.length, 1, 'no pooled sandbox made room');
     assert.equal(other.labId, 'other');
     assert.equal(manager.poolCounts('pooled').ready, 1);
+    await manager.endAll('shutdown');
+  });
+
+  test('pooled sandbox is routed once', async () => {
+    const { runtime, manager } = setup();
+    manager.setPoolTarget('routed', 1);
+    await settle();
+    const pooledId = runtime.created[0]!.sessionId;
+    assert.deepEqual(runtime.commands.filter((command) => command.startsWith('router-route')), [], 'a route was written before the router was healthy');
+
+    const puts = () => runtime.calls.filter((call) => call.command === 'router-route put web' && call.containerId === `router-${pooledId}`);
+
+    runtime.release('health');
+    await settle();
+    assert.equal(puts().length, 1, 'the warm pooled sandbox has no route');
+    const session = await manager.create('routed', 'learner');
+    await manager.whenReady(session);
+
+    assert.equal(session.id, pooledId);
+    assert.equal(puts().length, 1, 'the route was written again on take');
     await manager.endAll('shutdown');
   });
 

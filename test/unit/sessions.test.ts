@@ -1,50 +1,13 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { describe, mock, test } from 'node:test';
 import { pino } from 'pino';
 
 import { loadConfig } from '../../lab-server/src/config.ts';
 import { CapacityError, ImageMissingError, SessionNotFoundError, UnauthorizedError } from '../../lab-server/src/errors.ts';
 import { parseLab } from '../../lab-server/src/labs/schema.ts';
-import type { SandboxRuntime, SandboxSpec } from '../../lab-server/src/sandbox/runtime.ts';
 import { checkStep, restartStep } from '../../lab-server/src/sessions/checks.ts';
 import { SessionManager } from '../../lab-server/src/sessions/manager.ts';
-
-/** A runtime that records calls instead of starting containers. */
-class FakeRuntime implements SandboxRuntime {
-  created: SandboxSpec[] = [];
-  removed: string[] = [];
-  missingImages = new Set<string>();
-
-  async ping() {}
-  async imageExists(tag: string) {
-    return !this.missingImages.has(tag);
-  }
-  async createSandbox(spec: SandboxSpec) {
-    this.created.push(spec);
-    return { sessionId: spec.sessionId, networkId: 'net', containers: { web: `container-${spec.sessionId}` } };
-  }
-  async removeSandbox(_instance: string, sessionId: string) {
-    this.removed.push(sessionId);
-    return { containers: 1, networks: 1 };
-  }
-  async sweep() {
-    return { containers: 0, networks: 0 };
-  }
-  async openTerminal() {
-    return { stream: new PassThrough(), resize: async () => {}, dispose: async () => {} };
-  }
-  commands: string[] = [];
-  failing = new Set<string>();
-  async containerAddress() {
-    return '10.213.0.2';
-  }
-  async runCommand(_containerId: string, options: { command: string }) {
-    this.commands.push(options.command);
-    const exitCode = this.failing.has(options.command) ? 1 : 0;
-    return { exitCode, stdout: exitCode ? 'FAIL: not yet' : '', stderr: '', timedOut: false };
-  }
-}
+import { FakeRuntime } from '../helpers/fake-runtime.ts';
 
 const lab = parseLab('sample.yaml', {
   id: 'sample',
@@ -248,5 +211,91 @@ describe('session manager', () => {
     await new Promise((resolve) => setImmediate(resolve));
 
     assert.deepEqual(runtime.removed, [idle.id]);
+  });
+});
+
+describe('router routes', () => {
+  const routed = {
+    id: 'routed',
+    title: 'Routed',
+    summary: 'Two projects behind a router.',
+    minutes: 5,
+    services: {
+      router: { image: 'router', healthcheck: { test: 'router-health', intervalSeconds: 0.01 } },
+      'web-one': { image: 'webserver', environment: { VIRTUAL_HOST: 'one.ddev.site' } },
+      'web-two': { image: 'webserver', project: 'two', environment: { VIRTUAL_HOST: 'two.ddev.site', HTTP_EXPOSE: '80:80,8025:8025' } },
+      db: { image: 'dbserver-mariadb' },
+    },
+    terminals: [{ id: 'router', title: 'router', service: 'router' }],
+    steps: [{ id: 'one', title: 'One', body: 'Do it.', check: { service: 'router', run: 'check-one' }, hints: ['Hint.'], solution: 'solve-one' }],
+  };
+
+  function routedSetup(store?: SessionManager['store']) {
+    const runtime = new FakeRuntime();
+    const config = loadConfig([], { LAB_INSTANCE: 'unit', LAB_DATABASE: ':memory:' });
+    const routedLab = parseLab('routed.yaml', routed);
+    const manager = new SessionManager({ config, labs: new Map([[routedLab.id, routedLab]]), runtime, log: pino({ level: 'silent' }), store });
+    return { runtime, manager };
+  }
+
+  test('start writes one route per routed service', async () => {
+    const { runtime, manager } = routedSetup();
+
+    const session = await manager.create('routed');
+    await manager.whenReady(session);
+
+    const puts = runtime.calls.filter((call) => call.command.startsWith('router-route'));
+    assert.deepEqual(puts.map((call) => call.command), ['router-route put web-one', 'router-route put two']);
+    assert.ok(runtime.commands.indexOf('router-health') < runtime.commands.indexOf('router-route put web-one'), 'a route was written before the router was healthy');
+    assert.equal(puts[0]!.containerId, session.sandbox.containers.router);
+    assert.equal(puts[0]!.user, 'ddev');
+    assert.match(puts[0]!.input!, /server_name one\.ddev\.site;[\s\S]*http:\/\/web-one:80;/);
+    assert.match(puts[1]!.input!, /listen 8025;\n {4}server_name two\.ddev\.site;/);
+  });
+
+  test('rejected route ends the session', async () => {
+    const { runtime, manager } = routedSetup();
+    runtime.failing.add('router-route put two');
+
+    const session = await manager.create('routed');
+
+    await assert.rejects(manager.whenReady(session), /service "web-two" in lab "routed" \(project two, VIRTUAL_HOST=two\.ddev\.site, HTTP_EXPOSE=80:80,8025:8025\)/);
+    assert.deepEqual(runtime.removed, [session.id]);
+    assert.equal(manager.isRunning(session.id), false);
+  });
+
+  test('adoption writes only missing routes', async () => {
+    const first = routedSetup();
+    const session = await first.manager.create('routed');
+    await first.manager.whenReady(session);
+    const { runtime, manager } = routedSetup(first.manager.store);
+    runtime.stored.set(session.id, session.sandbox);
+    runtime.outputs.set('router-route list', 'web-one\n');
+
+    const { adopted } = await manager.adopt();
+
+    assert.equal(adopted, 1);
+    assert.deepEqual(runtime.commands, ['router-route list', 'router-route put two']);
+    await manager.endAll('shutdown');
+  });
+
+  test('lab without a router writes no route', async () => {
+    const { runtime, manager } = routedSetup();
+    const withoutRouter = parseLab('routed.yaml', { ...routed, services: { ...routed.services, router: { image: 'webserver' } } });
+    const other = new SessionManager({ config: manager.config, labs: new Map([['routed', withoutRouter]]), runtime, log: pino({ level: 'silent' }) });
+
+    const session = await other.create('routed');
+    await other.whenReady(session);
+
+    assert.deepEqual(runtime.commands.filter((command) => command.startsWith('router-route')), []);
+  });
+
+  test('schema rejects a bad route', () => {
+    const withWeb = (web: object) => ({ ...routed, services: { ...routed.services, 'web-one': { image: 'webserver', ...web } } });
+
+    assert.throws(() => parseLab('routed.yaml', withWeb({ environment: { VIRTUAL_HOST: 'one.ddev.site;return 200' } })), /services\.web-one\.environment\.VIRTUAL_HOST: Invalid host name/);
+    assert.throws(() => parseLab('routed.yaml', withWeb({ environment: { VIRTUAL_HOST: 'one.ddev.site', HTTP_EXPOSE: '8080:80' } })), /services\.web-one\.environment\.HTTP_EXPOSE: .*router port 8080/);
+    assert.throws(() => parseLab('routed.yaml', withWeb({ project: 'two', environment: { VIRTUAL_HOST: 'one.ddev.site' } })), /services\.web-two\.project: project "two" is routed by service "web-one"/);
+    assert.throws(() => parseLab('routed.yaml', { ...routed, services: { ...routed.services, router: { image: 'router' } } }), /services\.router\.healthcheck: a router that gets routes needs a health check/);
   });
 });

@@ -16,6 +16,13 @@ export interface ProjectRoute {
   httpExpose: string;
 }
 
+/**
+ * HTTP_EXPOSE when a routed service sets none: router port 80 to container port 80. DDEV's web
+ * service declares `${DDEV_ROUTER_HTTP_PORT}:80`, router port 80 by default, plus a Mailpit pair
+ * (app_compose_template.yaml, DDEV v1.25.3).
+ */
+export const DEFAULT_HTTP_EXPOSE = '80:80';
+
 const PROJECT_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const HOST_LABEL = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
 const HOST_PATTERN = new RegExp(`^(\\*\\.)?${HOST_LABEL}(\\.${HOST_LABEL})*$`);
@@ -53,6 +60,30 @@ export function renderRouteFile(route: ProjectRoute): string {
   ].join('\n');
 
   return `${header}\n${servers.join('\n\n')}\n`;
+}
+
+/**
+ * Returns the route of one lab service, or undefined when its environment has no VIRTUAL_HOST.
+ * The service name is the upstream, because Docker's DNS resolves it on the session network.
+ */
+export function serviceRoute(
+  name: string,
+  service: { environment: Record<string, string>; project?: string },
+): ProjectRoute | undefined {
+  const virtualHost = service.environment.VIRTUAL_HOST;
+  if (virtualHost === undefined) return undefined;
+
+  return {
+    project: service.project ?? name,
+    upstreamHost: name,
+    virtualHost,
+    httpExpose: service.environment.HTTP_EXPOSE ?? DEFAULT_HTTP_EXPOSE,
+  };
+}
+
+/** True for a name that router-route accepts as a project, and so as a route file name. */
+export function isProjectName(value: string): boolean {
+  return PROJECT_PATTERN.test(value);
 }
 
 /** Parses HTTP_EXPOSE into port pairs; a bare port means the same port on both sides. */

@@ -1,14 +1,17 @@
 // Cross-references inside one lab definition: every service, terminal and step id that a lab
 // names must be defined, ids must be unique, and services may not depend on each other in a cycle.
+// Routed services (VIRTUAL_HOST set) must render a valid route, one per project, for a router
+// that has a health check.
 import type { z } from 'zod';
 
+import { renderRouteFile, serviceRoute } from '../images/router-routes.ts';
 import { annotatedCommands, resolveTerminal } from './annotations.ts';
 
 type Path = (string | number)[];
 
 /** The parts of a parsed lab that references point into. */
 interface LabShape {
-  services: Record<string, { dependsOn: string[] }>;
+  services: Record<string, LabServiceShape>;
   terminals: { id: string; service: string }[];
   web: { service: string }[];
   steps: {
@@ -19,6 +22,14 @@ interface LabShape {
     solution: { service?: string };
     setup?: { service?: string };
   }[];
+}
+
+interface LabServiceShape {
+  image: string;
+  environment: Record<string, string>;
+  project?: string;
+  healthcheck?: unknown;
+  dependsOn: string[];
 }
 
 export function checkReferences(lab: LabShape, context: z.RefinementCtx): void {
@@ -36,6 +47,7 @@ export function checkReferences(lab: LabShape, context: z.RefinementCtx): void {
   }
   const cycle = findCycle(lab.services);
   if (cycle) report(['services'], `services depend on each other in a cycle: ${cycle.join(' -> ')}`);
+  checkRoutes(lab.services, report);
 
   lab.terminals.forEach((terminal, index) => {
     if (terminalIds.indexOf(terminal.id) !== index) report(['terminals', index, 'id'], `terminal id "${terminal.id}" is used twice`);
@@ -63,6 +75,38 @@ export function checkReferences(lab: LabShape, context: z.RefinementCtx): void {
       );
     }
   });
+}
+
+/**
+ * Renders each routed service's route as the lab server will at session start, so a bad
+ * VIRTUAL_HOST or HTTP_EXPOSE fails here, not in a learner's session.
+ */
+function checkRoutes(services: LabShape['services'], report: (path: Path, message: string) => void): void {
+  const routedBy = new Map<string, string>();
+
+  for (const [name, service] of Object.entries(services)) {
+    const route = serviceRoute(name, service);
+    if (!route) continue;
+
+    try {
+      renderRouteFile(route);
+    } catch (error) {
+      const variable = /HTTP_EXPOSE/.test((error as Error).message) ? 'HTTP_EXPOSE' : 'VIRTUAL_HOST';
+      report(['services', name, 'environment', variable], (error as Error).message);
+    }
+
+    const other = routedBy.get(route.project);
+    if (other) {
+      report(['services', name, 'project'], `project "${route.project}" is routed by service "${other}" already; give each routed service its own project`);
+    }
+    routedBy.set(route.project, name);
+  }
+
+  // router-route reloads a running nginx, and the health check tells the lab server that it runs.
+  for (const [name, service] of Object.entries(services)) {
+    if (service.image !== 'router' || routedBy.size === 0 || service.healthcheck) continue;
+    report(['services', name, 'healthcheck'], 'a router that gets routes needs a health check, for example `curl -fsS http://127.0.0.1:10999/ping`');
+  }
 }
 
 /** Returns the services of one dependency cycle, or undefined when there is none. */

@@ -10,6 +10,7 @@ import { capabilitiesFor } from './policy.ts';
 import { createOnFreeSubnet, DEFAULT_SUBNET_POOL, gatewayOf, type SubnetPool } from './subnets.ts';
 import { dockerAccessConfig, wantsDocker, type DockerAccessProvider } from './docker-proxy-access.ts';
 import type {
+  CommandOptions,
   CommandResult,
   EngineFacts,
   EngineGuards,
@@ -290,26 +291,28 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
     };
   }
 
-  async runCommand(
-    containerId: string,
-    options: { user?: string; command: string; timeoutSeconds: number },
-  ): Promise<CommandResult> {
+  async runCommand(containerId: string, options: CommandOptions): Promise<CommandResult> {
+    const withInput = options.input !== undefined;
+
     // coreutils `timeout` kills the command inside the container; the timer below covers an
     // engine that stops answering.
     const exec = await this.docker.getContainer(containerId).exec({
       Cmd: ['timeout', '-s', 'KILL', String(options.timeoutSeconds), 'sh', '-c', options.command],
+      AttachStdin: withInput,
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,
       User: options.user,
     });
 
-    const stream = await exec.start({ hijack: true, stdin: false });
+    const stream = await exec.start({ hijack: true, stdin: withInput });
     const stdout = new LimitedText(OUTPUT_LIMIT_BYTES);
     const stderr = new LimitedText(OUTPUT_LIMIT_BYTES);
     const stdoutSink = new PassThrough().on('data', (chunk: Buffer) => stdout.add(chunk));
     const stderrSink = new PassThrough().on('data', (chunk: Buffer) => stderr.add(chunk));
     this.docker.modem.demuxStream(stream, stdoutSink, stderrSink);
+    // Ending the write side closes the command's standard input after the text.
+    if (withInput) stream.end(options.input);
 
     const ended = await waitForEnd(stream, (options.timeoutSeconds + 5) * 1000);
     if (!ended) stream.destroy();

@@ -82,7 +82,16 @@ export interface SandboxRuntime {
   openTerminal(containerId: string, options: TerminalOptions): Promise<TerminalProcess>;
   /** Returns the container's IPv4 address on the given network, as the engine assigned it. */
   containerAddress(containerId: string, networkId: string): Promise<string | undefined>;
-  runCommand(containerId: string, options: { user?: string; command: string; timeoutSeconds: number }): Promise<CommandResult>;
+  runCommand(containerId: string, options: CommandOptions): Promise<CommandResult>;
+}
+
+export interface CommandOptions {
+  user?: string;
+  /** A shell command line, run with `sh -c`. */
+  command: string;
+  timeoutSeconds: number;
+  /** Text for the command's standard input, which is closed after it. Absent means no input. */
+  input?: string;
 }
 
 export interface EngineFacts {

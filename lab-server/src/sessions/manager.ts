@@ -13,6 +13,7 @@ import type { RemovalCount, Sandbox, SandboxRuntime } from '../sandbox/runtime.t
 import { SessionStore, tokenDigest, type StoredSession } from '../store/session-store.ts';
 import { StateStore } from '../store/state-store.ts';
 import { SandboxPool, type PoolCounts } from './pool.ts';
+import { writeRoutes } from './routes.ts';
 import { replayProgress, waitForHealthyServices, type StepContext } from './steps.ts';
 
 export interface Session {
@@ -302,9 +303,13 @@ export class SessionManager {
     this.imagesSeen.set(tag, Date.now());
   }
 
-  /** Resolves once every service with a health check passes it. */
-  private warm(lab: Lab, sandbox: Sandbox): Promise<void> {
-    return waitForHealthyServices(this.stepContext, { sandbox }, lab);
+  /**
+   * Resolves once every service with a health check passes it and the lab's router, if it has
+   * one, routes each project's host names: nginx must run before router-route can reload it.
+   */
+  private async warm(lab: Lab, sandbox: Sandbox): Promise<void> {
+    await waitForHealthyServices(this.stepContext, { sandbox }, lab);
+    await writeRoutes(this.stepContext, sandbox, lab);
   }
 
   /** Waits for healthy services and replays the learner's progress; ends the session on failure. */
@@ -454,6 +459,7 @@ export class SessionManager {
 
     const sandbox = await this.runtime.findSandbox(this.config.instance, stored.id);
     if (!sandbox || Object.keys(lab.services).some((name) => !sandbox.containers[name])) return undefined;
+    if (!(await this.restoreRoutes(lab, sandbox))) return undefined;
 
     const now = Date.now();
     const token = randomBytes(32).toString('base64url');
@@ -479,6 +485,20 @@ export class SessionManager {
     this.log.info({ sessionId: session.id, labId: lab.id, learnerId: session.learnerId, expiresAt: new Date(session.expiresAt).toISOString() }, 'session adopted');
     for (const listener of this.startListeners) listener(session, 'adopted');
     return session;
+  }
+
+  /**
+   * Writes the routes that an adopted sandbox's router lacks, because the server may have stopped
+   * before it wrote them. The routes it has stay as the learner left them. False on failure.
+   */
+  private async restoreRoutes(lab: Lab, sandbox: Sandbox): Promise<boolean> {
+    try {
+      await writeRoutes(this.stepContext, sandbox, lab, { missingOnly: true });
+      return true;
+    } catch (error) {
+      this.log.error({ sessionId: sandbox.sessionId, labId: lab.id, err: error }, 'restoring the routes of a stored session failed, so it is removed');
+      return false;
+    }
   }
 }
 
