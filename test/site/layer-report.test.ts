@@ -89,7 +89,7 @@ test('missing and invalid report files', async () => {
 test('DDEV counterparts by image name', () => {
   assert.equal(ddevSizeFor('webserver').counterpart, 'ddev/ddev-webserver');
   assert.equal(ddevSizeFor('webserver-squashed').counterpart, 'ddev/ddev-webserver');
-  assert.equal(ddevSizeFor('php-base').counterpart, 'ddev/ddev-php-base');
+  assert.equal(ddevSizeFor('php-base').counterpart, 'ddev/ddev-php-base (v1.22 to v1.25.3)');
   assert.equal(ddevSizeFor('dbserver-mariadb').counterpart, 'ddev/ddev-dbserver-mariadb-<version>');
   assert.match(ddevSizeFor('dbserver-postgres').counterpart, /^postgres:/);
   assert.equal(ddevSizeFor('router').counterpart, 'ddev/ddev-traefik-router');

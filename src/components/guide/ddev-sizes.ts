@@ -1,8 +1,9 @@
 /*
  * DDEV's own published image sizes, matched to our images by short name.
- * The figures are the ones DDEV's maintainers measured on v1.23.4 and v1.23.5
- * builds in 2024 and gave in the v1.24.0 release notes. We know of no figure
- * for v1.25 (Debian trixie) or for any image other than ddev-webserver.
+ * The uncompressed figure was measured in a 2024 pull request on local arm64
+ * builds of v1.23.4 plus development commits; the compressed ones come from a
+ * later pull request (v1.23.5) and the v1.24.0 release notes. We know of no
+ * figure for v1.25 (Debian trixie) or for any image other than ddev-webserver.
  */
 export interface DdevSize {
   counterpart: string;
@@ -12,7 +13,7 @@ export interface DdevSize {
 const webserver: DdevSize = {
   counterpart: 'ddev/ddev-webserver',
   published:
-    '1.62 GB uncompressed (v1.23.4, arm64); 480 MB compressed (v1.23.5); ' +
+    '1.62 GB uncompressed (v1.23.4 plus development commits, arm64); 480 MB compressed (v1.23.5); ' +
     '361 to 377 MB compressed (v1.24.0)',
 };
 
@@ -20,7 +21,7 @@ const rules: { match: RegExp; size: DdevSize }[] = [
   { match: /webserver/, size: webserver },
   {
     match: /php-base/,
-    size: { counterpart: 'ddev/ddev-php-base', published: 'no published figure' },
+    size: { counterpart: 'ddev/ddev-php-base (v1.22 to v1.25.3)', published: 'no published figure' },
   },
   {
     match: /postgres/,
