@@ -1,5 +1,6 @@
 // The lab server's settings, parsed once at start from flags and the environment into a frozen
 // object. Flags win over environment variables; defaults suit a training host for a room.
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 
@@ -37,6 +38,8 @@ const schema = z.object({
   diskCheckSeconds: z.coerce.number().positive().max(3600),
   runcPolicy: z.enum(['auto', 'learner', 'strict']),
   sessionsPerClientPerMinute: positiveInt,
+  sessionsPerClient: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(1000)]),
+  trustProxy: z.array(z.string().refine(isProxyAddress, 'comma-separated addresses or CIDR ranges, or loopback, linklocal, uniquelocal')),
   hostFirewall: z.boolean(),
   subnetPool: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 range in CIDR notation, such as 10.213.0.0/16'),
   subnetPrefix: positiveInt.min(16).max(29),
@@ -59,7 +62,10 @@ const schema = z.object({
     .optional(),
 });
 
-export type Config = Readonly<z.infer<typeof schema>>;
+/** Live anonymous sessions per client address when LAB_SESSIONS_PER_CLIENT is auto on a public host. */
+export const PUBLIC_SESSIONS_PER_CLIENT = 3;
+
+export type Config = Readonly<Omit<z.infer<typeof schema>, 'sessionsPerClient'> & { sessionsPerClient: number }>;
 
 /** The variable or flag that sets each field, for help text and error messages. */
 export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?: string; help: string }> = {
@@ -103,6 +109,15 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
     help: '"strict" rejects a runc with any known container escape, "learner" only one a learner reaches from a shell; "auto" is strict when listening beyond loopback (default auto)',
   },
   sessionsPerClientPerMinute: { env: 'LAB_SESSIONS_PER_CLIENT_PER_MINUTE', help: 'lab sessions one client address may start per minute (default 10)' },
+  sessionsPerClient: {
+    env: 'LAB_SESSIONS_PER_CLIENT',
+    help:
+      'lab sessions one client address may run at once, outside trainings, or 0 for no limit; "auto" is 3 when listening beyond loopback or behind a trusted proxy, else 0 (default auto)',
+  },
+  trustProxy: {
+    env: 'LAB_TRUST_PROXY',
+    help: 'reverse proxies whose X-Forwarded-For names the client address, as comma-separated addresses, CIDR ranges or loopback (default none)',
+  },
   subnetPool: { env: 'LAB_SUBNET_POOL', help: 'IPv4 range that session networks are carved from; keep it clear of the host\'s own networks (default 10.213.0.0/16)' },
   subnetPrefix: { env: 'LAB_SUBNET_PREFIX', help: 'prefix length of each session network, 27 gives 30 addresses (default 27)' },
   hostFirewall: { env: 'LAB_HOST_FIREWALL', help: "1 to add an iptables rule that keeps sandboxes from this host's services (default 1; needs root)" },
@@ -166,6 +181,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     diskCheckSeconds: env.LAB_DISK_CHECK_SECONDS ?? '5',
     runcPolicy: env.LAB_RUNC_POLICY ?? 'auto',
     sessionsPerClientPerMinute: env.LAB_SESSIONS_PER_CLIENT_PER_MINUTE ?? '10',
+    sessionsPerClient: env.LAB_SESSIONS_PER_CLIENT || 'auto',
+    trustProxy: splitList(env.LAB_TRUST_PROXY),
     hostFirewall: parseSwitch(env.LAB_HOST_FIREWALL, true),
     subnetPool: env.LAB_SUBNET_POOL ?? '10.213.0.0/16',
     subnetPrefix: env.LAB_SUBNET_PREFIX ?? '27',
@@ -188,7 +205,29 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(firstIssues.map((issue) => describeIssue(issue, raw)));
   }
 
-  return Object.freeze(result.data);
+  const { sessionsPerClient, ...rest } = result.data;
+  return Object.freeze({ ...rest, sessionsPerClient: sessionsPerClientFor(sessionsPerClient, rest.host, rest.trustProxy) });
+}
+
+/**
+ * The per-address cap that "auto" means. On loopback without a trusted proxy the one learner is
+ * the person at this machine (or every client of an unconfigured reverse proxy, which shares
+ * one address), so no cap; on a public host or behind a trusted proxy, a few sessions each.
+ */
+function sessionsPerClientFor(value: number | 'auto', host: string, trustProxy: string[]): number {
+  if (value !== 'auto') return value;
+  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+  return loopback && trustProxy.length === 0 ? 0 : PUBLIC_SESSIONS_PER_CLIENT;
+}
+
+/** An entry Express's "trust proxy" setting accepts: an address, a CIDR range or a named range. */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', bits, ...more] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || more.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 function parseFlags(argv: string[]) {

@@ -20,6 +20,7 @@ import { decodeFrame, encodeFrame } from '../../lab-server/src/terminal/protocol
 import { startSession, stopSession, type StartedSession } from '../helpers/sessions.ts';
 
 const LAB = 'inside-the-web-container';
+const INSTRUCTOR_TOKEN = 'security-instructor-token-0123456789';
 const CHURN_LAB = 'churn';
 
 /** A one-container lab, so that creating and removing 100 sessions tests the server, not the images. */
@@ -40,6 +41,35 @@ async function webContainer(instance: string, sessionId: string): Promise<string
   const web = containers.filter((info) => info.Labels[LABELS.service] === 'web');
   assert.equal(web.length, 1, `expected one web container, found ${containers.map((info) => info.Labels[LABELS.service]).join(', ')}`);
   return web[0]!.Id;
+}
+
+/** Posts a session start without a learner cookie unless given one; returns status and body. */
+async function postSession(server: RunningServer, labId: string, headers: Record<string, string> = {}): Promise<{ status: number; body: { message?: string } }> {
+  const response = await fetch(`${server.url}/api/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ labId }),
+  });
+  return { status: response.status, body: (await response.json()) as { message?: string } };
+}
+
+/** Creates a training of the lab as the instructor, joins it, and returns the learner's cookie. */
+async function joinTraining(server: RunningServer, labId: string): Promise<string> {
+  const created = await fetch(`${server.url}/api/instructor/trainings`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${INSTRUCTOR_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Room', labs: [labId], minutes: 60, expectedLearners: 2 }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const { joinCode } = (await created.json()) as { joinCode: string };
+
+  const joined = await fetch(`${server.url}/api/trainings/join`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code: joinCode, name: 'Ada' }),
+  });
+  assert.equal(joined.status, 201, await joined.clone().text());
+  return joined.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ');
 }
 
 async function assertServes(server: RunningServer): Promise<void> {
@@ -370,6 +400,65 @@ describe('hostile clients', () => {
       assert.match((await third.json()).message, /Try again in \d+ seconds/);
     } finally {
       await removeInstance(`${instance}-r`);
+    }
+  });
+
+  test('live sessions per address are capped', async () => {
+    const capInstance = `${instance}-a`;
+    const labsDir = await mkdtemp(path.join(tmpdir(), 'ddev-lab-cap-'));
+    await writeFile(path.join(labsDir, `${CHURN_LAB}.yaml`), stringify(churnLab()));
+    await using capped = await startLabServer({
+      instance: capInstance,
+      env: { LAB_LABS_DIR: labsDir, LAB_SESSIONS_PER_CLIENT: '2', LAB_INSTRUCTOR_TOKEN: INSTRUCTOR_TOKEN, LAB_DATABASE: ':memory:' },
+    });
+    try {
+      const first = await startSession(capped, CHURN_LAB);
+      const second = await startSession(capped, CHURN_LAB);
+      const third = await postSession(capped, CHURN_LAB, { 'x-forwarded-for': '203.0.113.7' });
+      const reset = await fetch(`${capped.url}/api/sessions/${first.sessionId}/reset`, { method: 'POST', headers: { authorization: `Bearer ${first.token}` } });
+      const fresh = (await reset.json()) as StartedSession;
+      await stopSession(capped, second);
+      const afterStop = await postSession(capped, CHURN_LAB);
+      const full = await postSession(capped, CHURN_LAB);
+      const trainingLearner = await joinTraining(capped, CHURN_LAB);
+      const trainingSession = await postSession(capped, CHURN_LAB, { cookie: trainingLearner });
+
+      assert.equal(third.status, 429);
+      assert.match(String(third.body.message), /This address already runs 2 lab sessions, the most allowed at once \(2\)\./);
+      assert.match(String(third.body.message), /Stop one on its lab page.*sessions also end on their own .*minutes without activity/);
+      assert.equal(reset.status, 201);
+      assert.notEqual(fresh.sessionId, first.sessionId);
+      assert.equal(afterStop.status, 201, JSON.stringify(afterStop.body));
+      assert.equal(full.status, 429);
+      assert.equal(trainingSession.status, 201, JSON.stringify(trainingSession.body));
+      await assertServes(capped);
+    } finally {
+      await removeInstance(capInstance);
+      await rm(labsDir, { recursive: true, force: true });
+    }
+  });
+
+  test('trusted proxy names the client', async () => {
+    const proxyInstance = `${instance}-p`;
+    const labsDir = await mkdtemp(path.join(tmpdir(), 'ddev-lab-proxy-'));
+    await writeFile(path.join(labsDir, `${CHURN_LAB}.yaml`), stringify(churnLab()));
+    await using proxied = await startLabServer({
+      instance: proxyInstance,
+      env: { LAB_LABS_DIR: labsDir, LAB_SESSIONS_PER_CLIENT: '1', LAB_TRUST_PROXY: 'loopback' },
+    });
+    try {
+      const ada = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '203.0.113.7' });
+      const adaAgain = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '203.0.113.7' });
+      const grace = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '203.0.113.8' });
+      const forged = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '198.51.100.1, 203.0.113.8' });
+
+      assert.equal(ada.status, 201, JSON.stringify(ada.body));
+      assert.equal(adaAgain.status, 429);
+      assert.equal(grace.status, 201, JSON.stringify(grace.body));
+      assert.equal(forged.status, 429);
+    } finally {
+      await removeInstance(proxyInstance);
+      await rm(labsDir, { recursive: true, force: true });
     }
   });
 

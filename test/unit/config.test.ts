@@ -28,6 +28,27 @@ describe('config', () => {
     assert.match(error.problems[1]!, /^LAB_CONTAINER_MEMORY_MB="-1": .*Set it to the memory limit/);
   });
 
+  test('session cap follows the host', () => {
+    const local = loadConfig([], {});
+    const room = loadConfig(['--host', '0.0.0.0'], {});
+    const proxied = loadConfig([], { LAB_TRUST_PROXY: 'loopback, 10.0.0.0/8' });
+    const chosen = loadConfig(['--host', '0.0.0.0'], { LAB_SESSIONS_PER_CLIENT: '0' });
+
+    assert.equal(local.sessionsPerClient, 0);
+    assert.equal(room.sessionsPerClient, 3);
+    assert.equal(proxied.sessionsPerClient, 3);
+    assert.deepEqual(proxied.trustProxy, ['loopback', '10.0.0.0/8']);
+    assert.equal(chosen.sessionsPerClient, 0);
+  });
+
+  test('rejects invalid proxy addresses', () => {
+    const error = captureError(() => loadConfig([], { LAB_TRUST_PROXY: '10.0.0.0/33', LAB_SESSIONS_PER_CLIENT: 'many' }));
+
+    assert.equal(error.problems.length, 2);
+    assert.match(error.problems.join('\n'), /^LAB_SESSIONS_PER_CLIENT="many": .*Set it to the lab sessions one client address may run at once/m);
+    assert.match(error.problems.join('\n'), /^LAB_TRUST_PROXY=\["10.0.0.0\/33"\]: .*CIDR ranges/m);
+  });
+
   test('rejects an unknown flag', () => {
     const error = captureError(() => loadConfig(['--hots', 'x'], {}));
 

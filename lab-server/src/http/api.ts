@@ -11,6 +11,8 @@ import type { LabMetrics } from '../metrics/metrics.ts';
 import type { SandboxRuntime } from '../sandbox/runtime.ts';
 import { checkStep, restartStep } from '../sessions/checks.ts';
 import type { Session, SessionManager } from '../sessions/manager.ts';
+import { ClientSessionCap } from './client-session-cap.ts';
+import { clientAddress } from './client-address.ts';
 import { learnerOf, setWebCookie, webPathOf } from './cookies.ts';
 import { createWebProxy } from './web-proxy.ts';
 
@@ -23,11 +25,13 @@ export function createApiRouter(deps: {
   sessions: SessionManager;
   runtime: SandboxRuntime;
   log: Logger;
-  /** The room's metrics and dashboard, told about starts and checks. */
-  room?: { metrics: LabMetrics; trainings: { changed(): void } };
+  /** The room's metrics and dashboard, told about starts and checks, and who is in a training. */
+  room?: { metrics: LabMetrics; trainings: { changed(): void; isTrainingLearner(learnerId: string): boolean } };
 }): Router {
   const { labs, sessions } = deps;
   const router = express.Router();
+  const cap = clientSessionCap(deps.config);
+  sessions.onEnd((sessionId) => cap.release(sessionId));
   // Before the JSON parser, so that proxied request bodies stream through untouched.
   router.use(createWebProxy(sessions, deps.log));
   router.use(express.json({ limit: '16kb' }));
@@ -58,7 +62,11 @@ export function createApiRouter(deps: {
     const learnerId = learnerOf(request, response);
 
     const requestedAt = Date.now();
-    const session = await sessions.create(labId, learnerId);
+    const start = () => sessions.create(labId, learnerId);
+    // A training's learners share the room's address; LAB_SESSIONS_PER_LEARNER and
+    // LAB_MAX_SESSIONS bound them. A learner's running session of this lab takes no new slot.
+    const exempt = deps.room?.trainings.isTrainingLearner(learnerId) === true || sessions.findForLearner(learnerId, labId) !== undefined;
+    const session = exempt ? await start() : await cap.admit(clientAddress(request), start, (id) => sessions.get(id) !== undefined);
     deps.room?.metrics.startRequested(session, requestedAt);
     response.status(201).json(describeSession(session, sessions, response));
   });
@@ -87,7 +95,10 @@ export function createApiRouter(deps: {
 
   router.post('/sessions/:sessionId/reset', async (request, response) => {
     const session = authorize(request, sessions);
+    // A reset replaces the session and keeps its slot; the cap never refuses it.
+    const holder = cap.holderOf(session.id);
     const fresh = await sessions.reset(session);
+    if (holder !== undefined) cap.hold(fresh.id, holder);
     response.status(201).json(describeSession(fresh, sessions, response));
   });
 
@@ -108,6 +119,13 @@ export function createApiRouter(deps: {
   });
 
   return router;
+}
+
+function clientSessionCap(config: Config): ClientSessionCap {
+  const endsOnItsOwn =
+    `when their page has been closed for ${config.closedGraceSeconds} seconds, after ${config.idleMinutes} minutes without activity, ` +
+    `and at the latest ${config.sessionMaxMinutes} minutes after they start`;
+  return new ClientSessionCap({ limit: config.sessionsPerClient, endsOnItsOwn });
 }
 
 function authorize(request: Request, sessions: SessionManager): Session {

@@ -55,6 +55,8 @@ export interface RoomDeps {
 export function createHttpServer(deps: Deps): Server {
   const app = express();
   app.disable('x-powered-by');
+  // Only the listed proxies' X-Forwarded-For counts; with none, the connection's peer is the client.
+  app.set('trust proxy', deps.config.trustProxy.length > 0 ? deps.config.trustProxy : false);
   app.use((_request, _response, next) => {
     if (deps.shutdown?.stopping) next(new LabError('ShuttingDown', 503, 'The lab server is shutting down. Try again when it is back.'));
     else next();

@@ -4,6 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 
 import { LabError } from '../errors.ts';
+import { clientAddress } from './client-address.ts';
 
 const WINDOW_MS = 60_000;
 
@@ -24,7 +25,7 @@ export function sessionRateLimit(limitPerMinute: number, what = 'lab session sta
   const starts = new Map<string, number[]>();
 
   return (request: Request, _response: Response, next: NextFunction) => {
-    const client = request.socket.remoteAddress ?? 'unknown';
+    const client = clientAddress(request);
     const now = Date.now();
     const recent = (starts.get(client) ?? []).filter((time) => now - time < WINDOW_MS);
 
