@@ -210,9 +210,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 }
 
 /**
- * The per-address cap that "auto" means. On loopback without a trusted proxy the one learner is
- * the person at this machine (or every client of an unconfigured reverse proxy, which shares
- * one address), so no cap; on a public host or behind a trusted proxy, a few sessions each.
+ * Resolves the per-address cap that "auto" means. On loopback without a trusted proxy, the one
+ * learner is the person at this machine, or every client of an unconfigured reverse proxy
+ * shares one address, so there is no cap. A public host or a trusted proxy gets a few each.
  */
 function sessionsPerClientFor(value: number | 'auto', host: string, trustProxy: string[]): number {
   if (value !== 'auto') return value;
@@ -220,7 +220,7 @@ function sessionsPerClientFor(value: number | 'auto', host: string, trustProxy: 
   return loopback && trustProxy.length === 0 ? 0 : PUBLIC_SESSIONS_PER_CLIENT;
 }
 
-/** An entry Express's "trust proxy" setting accepts: an address, a CIDR range or a named range. */
+/** Checks an entry for Express's "trust proxy" setting: an address, a CIDR range or a named range. */
 function isProxyAddress(entry: string): boolean {
   if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
   const [address = '', bits, ...more] = entry.split('/');

@@ -57,7 +57,7 @@ export async function listContainers(context: ProxyContext, { response, query }:
 }
 
 /**
- * The learner's list filters in the session's namespace: `before` and `since` name a container,
+ * Moves the learner's list filters into the session's namespace: `before` and `since` name a container,
  * looked up among the session's own, and anchored `name` patterns also match after the prefix.
  */
 async function containerFilters(context: ProxyContext, raw: string | null): Promise<Record<string, string[]>> {
@@ -75,9 +75,9 @@ async function containerFilters(context: ProxyContext, raw: string | null): Prom
 /** Creates a learner's container from an allowed image, on the session's network, within the caps. */
 export async function createContainer(context: ProxyContext, { request, response, query }: Call): Promise<void> {
   const body = await readJsonBody(request);
-  const asked = query.get('name');
-  if (asked && !CONTAINER_NAME.test(asked)) throw badRequest(`Invalid container name (${asked}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-  const name = asked ? asked.replace(/^\//, '') : undefined;
+  const requested = query.get('name');
+  if (requested && !CONTAINER_NAME.test(requested)) throw badRequest(`Invalid container name (${requested}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  const name = requested ? requested.replace(/^\//, '') : undefined;
   const prefix = containerNamePrefix(context.session);
 
   const run = async () => {
@@ -97,8 +97,8 @@ export async function createContainer(context: ProxyContext, { request, response
       pids: context.session.limits.pids,
       name,
     });
-    // A name clash can only be with a container of this session, as every name the proxy makes
-    // starts with the session's prefix; the engine's conflict message then shows the learner's name.
+    // Every name the proxy makes starts with the session's prefix, so a name clash is with a
+    // container of this session. The engine's conflict message then shows the learner's name.
     const engineName = name ? new URLSearchParams({ name: toEngineName(name, prefix) }) : new URLSearchParams();
     const path = withQuery('/containers/create', engineName);
     const call = { method: 'POST', path, body: { ...spec, Image: image } };

@@ -92,25 +92,25 @@ export function buildCreateBody(request: Json, context: CreateContext): Json {
 }
 
 /**
- * Names the container answers to on the session network. The engine's name carries the
+ * Lists the names the container has on the session network. The engine's name carries the
  * session's prefix, so the learner's --name is added as an alias, and `curl http://web` from
  * another container of the session reaches the container named web, as on any user network.
  * --network-alias values pass too; they live on the session's own network only.
  */
 function aliasesFor(request: Json, context: CreateContext): string[] {
   const endpoints = objectField(objectField(request, 'NetworkingConfig'), 'EndpointsConfig');
-  const asked: string[] = [];
+  const requested: string[] = [];
   for (const [network, endpoint] of Object.entries(endpoints)) {
     if (!NETWORK_DEFAULTS.has(network) && network !== context.networkId && network !== context.networkName) {
       throw notAllowed(`The network "${network}" (--network ${network})`, "containers join the session's network");
     }
     const values = (endpoint as Json | null)?.Aliases;
-    if (Array.isArray(values)) asked.push(...values.map(String));
+    if (Array.isArray(values)) requested.push(...values.map(String));
   }
 
-  const invalid = asked.find((alias) => !ALIAS.test(alias));
+  const invalid = requested.find((alias) => !ALIAS.test(alias));
   if (invalid !== undefined) throw badRequest(`Invalid network alias (${invalid}): use letters, digits, '_', '.' and '-'`);
-  const aliases = [...new Set([...(context.name ? [context.name] : []), ...asked])];
+  const aliases = [...new Set([...(context.name ? [context.name] : []), ...requested])];
   if (aliases.length > MAX_ALIASES) throw notAllowed(`More than ${MAX_ALIASES} network aliases`);
   return aliases;
 }

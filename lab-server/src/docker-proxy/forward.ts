@@ -105,7 +105,7 @@ export async function readJsonBody(request: http.IncomingMessage): Promise<Recor
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-/** The message of an engine error body, `{"message": "..."}`, or the body as text. */
+/** Extracts the message of an engine error body, `{"message": "..."}`, or returns the body as text. */
 function errorMessage(body: Buffer): string {
   const text = body.toString('utf8');
   try {

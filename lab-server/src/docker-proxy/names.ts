@@ -17,14 +17,14 @@ export interface ListedContainer {
 }
 
 /**
- * The engine-side prefix of a session's container names. The lab server names the lab's own
- * services `ddevlab-<instance>-<session>-<service>` (docker-runtime.ts), so they show by service name.
+ * Returns the engine-side prefix of a session's container names. The lab server names the lab's
+ * own services `ddevlab-<instance>-<session>-<service>` (docker-runtime.ts), so they show by service name.
  */
 export function containerNamePrefix(session: { instance: string; sessionId: string }): string {
   return `ddevlab-${session.instance}-${session.sessionId}-`;
 }
 
-/** The engine's name for a name the learner typed, with or without Docker's leading slash. */
+/** Returns the engine's name for a name the learner typed, with or without Docker's leading slash. */
 export function toEngineName(name: string, prefix: string): string {
   return `${prefix}${name.startsWith('/') ? name.slice(1) : name}`;
 }
@@ -44,15 +44,15 @@ export function toDisplayNames(names: string[] | null, prefix: string): string[]
   return names?.map((name) => toDisplayName(name, prefix)) ?? names;
 }
 
-/** An engine message with the session's prefix removed from every name it quotes. */
+/** Removes the session's prefix from every name an engine message quotes. */
 export function toDisplayMessage(message: string, prefix: string): string {
   return message.split(prefix).join('');
 }
 
 /**
- * The id of the container a learner's reference names, in the engine's order: a full id, then
+ * Finds the id of the container a learner's reference names, in the engine's order: a full id, then
  * a name (in the session's namespace first, then as the engine spells it), then a unique id
- * prefix. "ambiguous" when several containers start with the prefix, as the engine says.
+ * prefix. Returns "ambiguous" when several containers start with the prefix, as the engine reports.
  */
 export function findContainer(containers: ListedContainer[], ref: string, prefix: string): string | 'ambiguous' | undefined {
   const name = ref.startsWith('/') ? ref.slice(1) : ref;
@@ -70,7 +70,7 @@ export function findContainer(containers: ListedContainer[], ref: string, prefix
   return byPrefix[0]?.Id;
 }
 
-/** The session's containers, the lab's services included, as the engine lists them. */
+/** Lists the session's containers, the lab's services included. */
 export async function sessionContainers(context: ProxyContext): Promise<ListedContainer[]> {
   const query = new URLSearchParams({ all: '1', filters: JSON.stringify(labelFilter(context.sessionLabels())) });
   const { status, value } = await context.engine.json<ListedContainer[]>('GET', withQuery('/containers/json', query));
@@ -78,7 +78,7 @@ export async function sessionContainers(context: ProxyContext): Promise<ListedCo
   return value.filter((container) => context.belongs(container.Labels));
 }
 
-/** The session's container that a learner's reference names; anything else is "No such container". */
+/** Looks up the session's container that a learner's reference names, or raises "No such container". */
 export async function resolveContainer(context: ProxyContext, ref: string): Promise<ContainerInfo> {
   const id = await resolveContainerId(context, ref);
   return context.ownContainer(id);
@@ -92,7 +92,7 @@ export async function resolveContainerId(context: ProxyContext, ref: string, con
 }
 
 /**
- * The learner's `name` filter patterns for the engine. The engine matches each pattern as a
+ * Rewrites the learner's `name` filter patterns for the engine. The engine matches each pattern as a
  * regular expression against the name with and without its slash, and keeps a container when
  * any pattern matches. A pattern anchored with ^ gets a copy anchored after the session's
  * prefix, so `^web$` finds the container the learner named web. The original stays, so that it

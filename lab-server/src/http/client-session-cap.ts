@@ -31,7 +31,7 @@ export class ClientSessionCap {
     this.endsOnItsOwn = options.endsOnItsOwn;
   }
 
-  /** Live sessions and starts in progress of one address. */
+  /** Counts the live sessions and starts in progress of one address. */
   count(address: string): number {
     let held = this.starting.get(address) ?? 0;
     for (const holder of this.holders.values()) if (holder === address) held += 1;
@@ -40,8 +40,8 @@ export class ClientSessionCap {
 
   /**
    * Runs start when the address has a free slot and books the started session's slot to it;
-   * throws ClientSessionLimitError when it has none. isLive tells whether the session still runs
-   * once started, as one that ended meanwhile has already gone past release().
+   * throws ClientSessionLimitError when it has none. isLive reports whether the session still runs
+   * once started, because one that ended meanwhile has already gone past release().
    */
   async admit<T extends { id: string }>(address: string, start: () => Promise<T>, isLive: (sessionId: string) => boolean): Promise<T> {
     if (this.limit === 0) return start();
