@@ -1,10 +1,12 @@
 // SandboxRuntime on a Docker Engine, through dockerode. Every resource is labelled from
 // managedLabels() and found again by label only.
-import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 
+import { statusOf, waitForEnd } from './docker-calls.ts';
 import { createDockerClient, assertDockerReachable } from './docker-client.ts';
+import { openTerminal } from './docker-terminal.ts';
+import { inspectEngine, measureWritableLayers } from './engine-inspection.ts';
 import { labelFilter, LABELS, managedLabels } from './labels.ts';
 import { capabilitiesFor } from './policy.ts';
 import { createOnFreeSubnet, DEFAULT_SUBNET_POOL, gatewayOf, type SubnetPool } from './subnets.ts';
@@ -29,9 +31,6 @@ export const BRIDGE_PREFIX = 'dl-';
 
 const OUTPUT_LIMIT_BYTES = 64 * 1024;
 
-/** Environment variable that tags every process of one terminal, so they can be found and ended. */
-const TERMINAL_MARKER = 'DDEV_LAB_TERMINAL';
-
 export class DockerRuntime implements SandboxRuntime, EngineGuards {
   readonly docker: Docker;
   /** Set by inspectEngine(): whether containers get a StorageOpt size. */
@@ -50,58 +49,13 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   }
 
   async inspectEngine(): Promise<EngineFacts> {
-    const info = (await this.docker.info()) as {
-      ServerVersion: string;
-      Driver: string;
-      DriverStatus?: [string, string][];
-      SecurityOptions?: string[];
-      RuncCommit?: { ID?: string };
-    };
-    const version = (await this.docker.version()) as { Components?: { Name: string; Version: string }[] };
-
-    const runc = version.Components?.find((component) => component.Name.toLowerCase() === 'runc');
-    const backing = info.DriverStatus?.find(([key]) => key === 'Backing Filesystem')?.[1];
-    const security = info.SecurityOptions ?? [];
-    this.storageQuota = info.Driver === 'overlay2' && backing === 'xfs' && (await this.probeStorageQuota());
-
-    return {
-      serverVersion: info.ServerVersion,
-      runcVersion: info.RuncCommit?.ID && info.RuncCommit.ID !== 'N/A' ? info.RuncCommit.ID : runc?.Version,
-      userNamespaces: security.some((option) => option.includes('name=userns')),
-      seccomp: security.some((option) => option.includes('name=seccomp')),
-      storageQuota: this.storageQuota,
-    };
-  }
-
-  /** Creates (never starts) a throwaway container with a size quota: xfs without pquota refuses. */
-  private async probeStorageQuota(): Promise<boolean> {
-    const images = await this.docker.listImages({ filters: JSON.stringify(labelFilter({ [LABELS.managed]: 'true' })) });
-    const image = images[0]?.Id;
-    if (!image) return false;
-
-    try {
-      const container = await this.docker.createContainer({
-        Image: image,
-        Labels: managedLabels({ kind: 'sandbox', instance: 'storage-probe' }),
-        HostConfig: { StorageOpt: { size: '64M' } },
-      });
-      await container.remove({ force: true });
-      return true;
-    } catch {
-      return false;
-    }
+    const facts = await inspectEngine(this.docker);
+    this.storageQuota = facts.storageQuota;
+    return facts;
   }
 
   async measureWritableLayers(instance: string): Promise<WritableLayer[]> {
-    const filters = JSON.stringify(labelFilter({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.kind]: 'sandbox' }));
-    const containers = await this.docker.listContainers({ all: false, size: true, filters });
-
-    return containers.map((info) => ({
-      sessionId: info.Labels[LABELS.session] ?? '',
-      containerId: info.Id,
-      service: info.Labels[LABELS.service] ?? '',
-      bytes: (info as { SizeRw?: number }).SizeRw ?? 0,
-    }));
+    return measureWritableLayers(this.docker, instance);
   }
 
   async containerAddress(containerId: string, networkId: string): Promise<string | undefined> {
@@ -256,39 +210,7 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   }
 
   async openTerminal(containerId: string, options: TerminalOptions): Promise<TerminalProcess> {
-    const container = this.docker.getContainer(containerId);
-    const marker = randomBytes(12).toString('hex');
-
-    // API 1.41 (Docker 20.10) has no ConsoleSize for execs, so a wrapper sizes the TTY with stty
-    // before the shell starts: its first prompt already fits the page. The shell is interactive
-    // but not a login shell: Debian's /etc/profile drops /usr/sbin from a non-root user's PATH,
-    // where the labs' nginx and mariadbd live, while the image's PATH keeps it.
-    const exec = await container.exec({
-      Cmd: ['sh', '-c', 'stty cols "$1" rows "$2" 2>/dev/null; exec "$3" -i', 'ddev-lab-terminal', String(options.cols), String(options.rows), options.shell],
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: true,
-      User: options.user,
-      WorkingDir: options.workingDir,
-      Env: ['TERM=xterm-256color', `${TERMINAL_MARKER}=${marker}`],
-    });
-    const stream = await exec.start({ hijack: true, stdin: true, Tty: true });
-
-    let disposed = false;
-    return {
-      stream,
-      resize: async (cols, rows) => {
-        await exec.resize({ w: cols, h: rows });
-      },
-      dispose: async () => {
-        if (disposed) return;
-        disposed = true;
-        stream.end();
-        stream.destroy();
-        await killMarkedProcesses(container, options.user, marker);
-      },
-    };
+    return openTerminal(this.docker, containerId, options);
   }
 
   async runCommand(containerId: string, options: CommandOptions): Promise<CommandResult> {
@@ -342,46 +264,6 @@ class LimitedText {
   text(): string {
     return Buffer.concat(this.chunks).toString('utf8');
   }
-}
-
-/**
- * Ends every process of one terminal: the shell and whatever it started. Closing the exec's
- * stream is not enough, because Docker 20.10 keeps the TTY open and an interactive shell keeps
- * waiting on it. The cleanup runs as the terminal's user, who may read its processes' environ.
- * An engine that has already removed the container counts as done.
- */
-async function killMarkedProcesses(container: Docker.Container, user: string | undefined, marker: string): Promise<void> {
-  const script =
-    'for dir in /proc/[0-9]*; do ' +
-    'if tr "\\0" "\\n" < "$dir/environ" 2>/dev/null | grep -qxF "$1=$2"; then kill -KILL "${dir#/proc/}" 2>/dev/null; fi; ' +
-    'done';
-  try {
-    const exec = await container.exec({ Cmd: ['sh', '-c', script, 'ddev-lab-terminal-cleanup', TERMINAL_MARKER, marker], User: user, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    stream.resume();
-    await waitForEnd(stream, 10_000);
-  } catch (error) {
-    const status = statusOf(error);
-    if (status === 404 || status === 409) return;
-    throw error;
-  }
-}
-
-function waitForEnd(stream: NodeJS.ReadableStream, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    const finish = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    stream.once('end', finish);
-    stream.once('close', finish);
-    stream.once('error', finish);
-  });
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
 }
 
 /** Treats "no such resource" (404) and "removal already in progress" (409) as success. */
