@@ -354,7 +354,7 @@ describe('docker proxy', () => {
 });
 
 async function learnerContainers(instance: string, sessionId?: string) {
-  const session = sessionId ? { [LABELS.session]: sessionId } : {};
+  const session: Record<string, string> = sessionId ? { [LABELS.session]: sessionId } : {};
   const filters = JSON.stringify(labelFilter({ [LABELS.instance]: instance, ...session, [`${LABELS.managed}`]: 'true', 'dev.ddevlab.created-by': 'learner' }));
   return docker.listContainers({ all: true, filters });
 }
