@@ -245,7 +245,7 @@ function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map
   const check = step?.querySelector<HTMLButtonElement>('.lab-check');
   const last = [...(step?.querySelectorAll('.lab-run') ?? [])].at(-1) === button;
   if (session && last && step?.dataset.checkMode === 'poll' && check && !check.disabled && !step.classList.contains('passed')) {
-    void checkStep(root, check, session);
+    void checkStep(root, check, session, 'The last command of this step ran, so its check started. ');
   }
 }
 

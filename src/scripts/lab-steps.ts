@@ -47,14 +47,17 @@ export function withInlineCode(text: string): Node[] {
   });
 }
 
-/** Runs a step's check (waiting for a `poll` step) and shows the outcome. */
-export async function checkStep(root: HTMLElement, button: HTMLButtonElement, session: SessionInfo): Promise<void> {
+/**
+ * Runs a step's check (waiting for a `poll` step) and shows the outcome. `startedBecause` is the
+ * reason shown when the check runs without the learner pressing Check.
+ */
+export async function checkStep(root: HTMLElement, button: HTMLButtonElement, session: SessionInfo, startedBecause?: string): Promise<void> {
   const step = button.closest<HTMLElement>('.lab-step')!;
   const result = step.querySelector<HTMLElement>('.lab-check-result')!;
   const waits = step.dataset.checkMode === 'poll';
   button.disabled = true;
   result.dataset.passed = '';
-  result.textContent = waits ? 'Waiting for this step to be done…' : 'Checking…';
+  result.textContent = `${startedBecause ?? ''}${waits ? 'Waiting for this step to be done…' : 'Checking…'}`;
 
   try {
     const outcome = await runCheck(session, button.dataset.stepId!, waits);
@@ -70,7 +73,7 @@ export async function checkStep(root: HTMLElement, button: HTMLButtonElement, se
   }
 }
 
-/** Forgets the step (and later ones) as done and runs its setup again. */
+/** Forgets the step (and later ones) as done and runs its setup again, if it has one. */
 export async function redoStep(root: HTMLElement, button: HTMLButtonElement, session: SessionInfo): Promise<void> {
   const step = button.closest<HTMLElement>('.lab-step')!;
   const result = step.querySelector<HTMLElement>('.lab-check-result')!;
@@ -80,7 +83,10 @@ export async function redoStep(root: HTMLElement, button: HTMLButtonElement, ses
     const { passedSteps } = await restartStep(session, button.dataset.stepId!);
     showProgress(root, passedSteps);
     result.dataset.passed = '';
-    result.textContent = 'This step starts again: its setup has run.';
+    result.textContent =
+      step.dataset.hasSetup === 'true'
+        ? 'This step starts again: its setup has run.'
+        : 'This step starts again. It has no setup, so your containers are as you left them.';
   } catch (error) {
     result.textContent = error instanceof ApiError ? error.message : String(error);
   } finally {

@@ -53,6 +53,14 @@ describe('lab page in Chromium', () => {
     for (const stepId of steps) await completeStep(page, stepId);
 
     await page.getByTestId('lab-progress').filter({ hasText: `All ${steps.length} steps done` }).waitFor();
+
+    // A step's link scrolls its heading to just below the sticky terminal, not under it.
+    await page.evaluate(() => (location.hash = '#step-fetch-page'));
+    await page.waitForTimeout(500);
+    const heading = await page.locator('#step-fetch-page').boundingBox();
+    const terminals = await page.locator('.lab-terminals').boundingBox();
+    assert.ok(heading && terminals, 'the heading or the terminals have no box');
+    assert.ok(heading.y >= terminals.y + terminals.height - 1, `heading at ${heading.y} is under the terminals ending at ${terminals.y + terminals.height}`);
     assert.deepEqual(errors, []);
     await context.close();
   });
@@ -71,6 +79,10 @@ describe('lab page in Chromium', () => {
     await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 20_000 });
     assert.match((await page.getByTestId('step-pid-one').getAttribute('class')) ?? '', /\bpassed\b/);
     assert.match((await page.getByTestId('step-supervised').getAttribute('class')) ?? '', /\bcurrent\b/);
+    await page.getByTestId('restart-pid-one').click();
+    await page.getByTestId('result-pid-one').filter({ hasText: 'It has no setup' }).waitFor();
+    assert.doesNotMatch((await page.getByTestId('step-pid-one').getAttribute('class')) ?? '', /\bpassed\b/);
+    await completeStep(page, 'pid-one');
     const sessionsAfter = (await listManaged(instance)).containers.map((container) => container.Id).sort();
     assert.deepEqual(sessionsAfter, sessionsBefore);
     // The shell may be the one from before the reload, which prints its prompt again on Enter.
@@ -123,8 +135,12 @@ async function completeStep(page: Page, stepId: string): Promise<void> {
   const result = page.getByTestId(`result-${stepId}`);
   const runs = step.locator('button.lab-run');
 
-  for (let index = 0; index < (await runs.count()); index += 1) {
+  const count = await runs.count();
+  const waits = (await step.getAttribute('data-check-mode')) === 'poll';
+  for (let index = 0; index < count; index += 1) {
     await runs.nth(index).click();
+    // The last Run of a waiting step starts its check and shows that it did.
+    if (waits && index === count - 1) await result.filter({ hasText: /its check started|Passed/ }).waitFor({ timeout: 5000 });
     // Give the shell time to run the command before the next one or the check.
     await page.waitForTimeout(1500);
   }
