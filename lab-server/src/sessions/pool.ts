@@ -217,7 +217,7 @@ export class SandboxPool {
     this.deps.log.info({ labId, poolId: id, ms: Date.now() - startedAt }, 'pooled sandbox started');
   }
 
-  /** Removes a sandbox whose services never became healthy, unless a learner took it already. */
+  /** Removes a sandbox that failed to warm (a health check or a route), unless a learner took it already. */
   private dropUnhealthy(entry: PooledSandbox, error: unknown): void {
     const entries = this.idle.get(entry.labId) ?? [];
     const index = entries.indexOf(entry);
@@ -225,7 +225,7 @@ export class SandboxPool {
 
     entries.splice(index, 1);
     this.failedAt.set(entry.labId, Date.now());
-    this.deps.log.error({ labId: entry.labId, poolId: entry.id, err: error }, 'pooled sandbox never became healthy');
+    this.deps.log.error({ labId: entry.labId, poolId: entry.id, err: error }, 'pooled sandbox failed to warm: a health check or a router route failed');
     this.discard(entry, 'unhealthy');
   }
 
