@@ -57,7 +57,9 @@ describe('project build on Docker', () => {
       baseImage: BASE_IMAGE,
       release: 'trixie',
       allowedImages: [BASE_IMAGE],
-      limits: { memoryBytes: 768 * 1024 * 1024, nanoCpus: 1e9, timeoutSeconds: 600 },
+      limits: { memoryBytes: 768 * 1024 * 1024, nanoCpus: 1e9, pids: 512, diskBytes: 2048 * 1024 * 1024, timeoutSeconds: 600 },
+      // The fixture installs packages from Debian's archive.
+      egress: true,
       startTimeoutSeconds: 90,
       onEvent: (event) => events.push(event),
     };

@@ -1,22 +1,29 @@
 // The image calls a learner may make: list, inspect and history of the teaching images and of the
-// session's own, removal of the session's own, and builds that tag into the session's namespace.
+// session's own, removal of the session's own, and builds that tag into the session's namespace,
+// run by the lab server's step builder rather than the engine's.
 import type http from 'node:http';
 
 import { readLimited, BodyTooLargeError } from '../sandbox/engine-socket.ts';
 import { LABEL_PREFIX } from '../sandbox/labels.ts';
-import { appendContextFile, CHECKED_DOCKERFILE, plainTar, readContextFile } from './build-context.ts';
+import { plainTar, readContextFile } from './build-context.ts';
 import type { ImageInfo, ProxyContext } from './context.ts';
 import { checkDockerfile } from './dockerfile-check.ts';
-import { forward, forwardJson, pickQuery, sendJson, withQuery } from './forward.ts';
+import { forwardJson, pickQuery, sendJson, withQuery } from './forward.ts';
 import { parseFilters } from './filters.ts';
 import { TAG_NAMESPACE } from '../images/catalog.ts';
-import { isImageId, isSessionRef, isTeachingTag, sessionNamespace, toEngineRef } from './refs.ts';
+import { isImageId, isSessionRef, isTeachingTag, sessionNamespace, toDisplayRef, toEngineRef } from './refs.ts';
 import { badRequest, notAllowed } from './refusals.ts';
 
 type Call = { request: http.IncomingMessage; response: http.ServerResponse; query: URLSearchParams };
 
 /** Largest build context the proxy reads, in bytes: it holds the whole context to check it. */
 export const BUILD_CONTEXT_LIMIT = 32 * 1024 * 1024;
+
+/** A whole build's time limit, as a Restart's. */
+const BUILD_TIMEOUT_SECONDS = 600;
+
+/** What a build may add when the session has no disk quota of its own, as the default quota. */
+const DEFAULT_BUILD_DISK_BYTES = 2048 * 1024 * 1024;
 
 export async function listImages(context: ProxyContext, { response, query }: Call): Promise<void> {
   const forwarded = pickQuery(query, ['all', 'digests']);
@@ -70,8 +77,9 @@ export async function removeImage(context: ProxyContext, ref: string, { response
 }
 
 /**
- * Builds with the classic builder, after checking the Dockerfile: no network for RUN steps, the
- * session's limits, tags in the session's namespace, the session's labels on the result.
+ * Builds with the lab server's step builder, after checking the Dockerfile: each RUN in a
+ * container with the session's hardening and limits and no network, tags in the session's
+ * namespace, the session's labels on the result. The output is the classic builder's stream.
  */
 export async function build(context: ProxyContext, { request, response, query }: Call): Promise<void> {
   if (context.building) throw notAllowed('A second build at the same time', 'wait for the first to finish');
@@ -82,6 +90,7 @@ export async function build(context: ProxyContext, { request, response, query }:
   try {
     const tags = query.getAll('t').map((tag) => sessionTag(context, tag));
     const buildArgs = parseStringMap(query.get('buildargs'), 'buildargs');
+    const learnerLabels = Object.entries(parseStringMap(query.get('labels'), 'labels')).filter(([key]) => !key.startsWith(`${LABEL_PREFIX}.`));
     const tar = plainTar(await readContext(request));
 
     const dockerfileName = query.get('dockerfile') || 'Dockerfile';
@@ -91,42 +100,51 @@ export async function build(context: ProxyContext, { request, response, query }:
     const checked = checkDockerfile(text, buildArgs);
     const engineRefs = new Map<string, string>();
     for (const image of checked.images) engineRefs.set(image, await baseImage(context, image));
-    const body = appendContextFile(tar, CHECKED_DOCKERFILE, `${checked.render(engineRefs)}\n${labelLine(context)}\n`);
+    const dockerfile = `${checked.render(engineRefs)}\n${labelLine(context)}\n`;
 
-    const forwarded = buildQuery(context, query, tags, buildArgs);
-    await forward(context.engine, request, response, { method: 'POST', path: withQuery('/build', forwarded), body, contentType: 'application/x-tar' });
+    response.writeHead(200, { 'Content-Type': 'application/json' });
+    // The engine cancels a build whose client goes away (Ctrl-C on `docker build`); so does this.
+    const cancel = new AbortController();
+    response.once('close', () => cancel.abort());
+
+    const { instance, sessionId, labId, limits } = context.session;
+    await context.builder.build({
+      dockerfile,
+      context: tar,
+      tags,
+      showTag: (tag) => toDisplayRef(tag, sessionId),
+      buildArgs,
+      labels: Object.fromEntries(learnerLabels),
+      quiet: isSet(query.get('q')),
+      noCache: isSet(query.get('nocache')),
+      owner: { instance, sessionId, labId },
+      limits: {
+        memoryBytes: limits.memoryBytes,
+        nanoCpus: limits.nanoCpus,
+        pids: limits.pids,
+        diskBytes: limits.diskBytes ?? DEFAULT_BUILD_DISK_BYTES,
+        timeoutSeconds: BUILD_TIMEOUT_SECONDS,
+      },
+      network: 'none',
+      onMessage: (message) => {
+        if (!response.writableEnded) response.write(`${JSON.stringify(message)}\r\n`);
+      },
+      signal: cancel.signal,
+    });
+    response.end();
   } finally {
     context.building = false;
   }
 }
 
-function buildQuery(context: ProxyContext, query: URLSearchParams, tags: string[], buildArgs: Record<string, string>): URLSearchParams {
-  const forwarded = pickQuery(query, ['q', 'nocache']);
-  for (const tag of tags) forwarded.append('t', tag);
-
-  const learnerLabels = Object.entries(parseStringMap(query.get('labels'), 'labels')).filter(([key]) => !key.startsWith(`${LABEL_PREFIX}.`));
-  const { memoryBytes, nanoCpus } = context.session.limits;
-  const period = 100_000;
-
-  forwarded.set('dockerfile', CHECKED_DOCKERFILE);
-  forwarded.set('buildargs', JSON.stringify(buildArgs));
-  forwarded.set('labels', JSON.stringify(Object.fromEntries(learnerLabels)));
-  forwarded.set('networkmode', 'none');
-  forwarded.set('rm', '1');
-  forwarded.set('forcerm', '1');
-  forwarded.set('pull', '0');
-  forwarded.set('memory', String(memoryBytes));
-  forwarded.set('memswap', String(memoryBytes));
-  forwarded.set('cpuperiod', String(period));
-  forwarded.set('cpuquota', String(Math.max(1000, Math.round((nanoCpus / 1e9) * period))));
-  forwarded.set('version', '1');
-  return forwarded;
+function isSet(value: string | null): boolean {
+  return value !== null && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
 
 /**
- * The session's labels as one LABEL line at the end of the Dockerfile: the classic builder turns
- * the `labels` parameter into one step per label, which would crowd the history a lab teaches.
- * A build target would skip the last stage and its line, so the proxy passes no target.
+ * The session's labels as one LABEL line at the end of the Dockerfile: the `labels` parameter
+ * becomes one step per label, which would crowd the history a lab teaches. The builder builds
+ * every stage to the last, so the line always ends up in the result.
  */
 function labelLine(context: ProxyContext): string {
   const pairs = Object.entries(context.learnerLabels('image')).map(([key, value]) => `${key}=${JSON.stringify(value)}`);

@@ -2,6 +2,7 @@
 // that decide whether a container, an image or a network belongs to the session.
 import type { EngineSocket } from '../sandbox/engine-socket.ts';
 import type { DockerAccessSession } from '../sandbox/docker-proxy-access.ts';
+import type { StepBuilder } from '../sandbox/step-builder/builder.ts';
 import { LABEL_PREFIX, LABELS, labelFilter, managedLabels } from '../sandbox/labels.ts';
 import { isSessionRef, isTeachingTag, toDisplayRef, toEngineRef } from './refs.ts';
 import { noSuchContainer, noSuchImage, noSuchNetwork } from './refusals.ts';
@@ -35,6 +36,8 @@ export class ProxyContext {
   readonly engine: EngineSocket;
   readonly caps: ProxyCaps;
   readonly networkName: string;
+  /** Runs the learner's builds step by step, each RUN in a hardened container. */
+  readonly builder: StepBuilder;
   /** Exec instances this learner created; no other exec may be started, resized or read. */
   readonly execs = new Set<string>();
   builds = 0;
@@ -42,11 +45,12 @@ export class ProxyContext {
   /** Container creations run one at a time, so two at once cannot both pass the caps. */
   createQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(options: { session: DockerAccessSession; engine: EngineSocket; caps: ProxyCaps; networkName: string }) {
+  constructor(options: { session: DockerAccessSession; engine: EngineSocket; caps: ProxyCaps; networkName: string; builder: StepBuilder }) {
     this.session = options.session;
     this.engine = options.engine;
     this.caps = options.caps;
     this.networkName = options.networkName;
+    this.builder = options.builder;
   }
 
   get sessionId(): string {

@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import type { DockerAccessProvider, DockerAccessSession } from '../sandbox/docker-proxy-access.ts';
 import { EngineSocket } from '../sandbox/engine-socket.ts';
 import { LABELS, labelFilter } from '../sandbox/labels.ts';
+import { StepBuilder } from '../sandbox/step-builder/builder.ts';
 import { CREATED_BY_LABEL, CREATED_BY_LEARNER, ProxyContext, type ProxyCaps } from './context.ts';
 import { withQuery } from './forward.ts';
 import { SessionProxy } from './session-proxy.ts';
@@ -24,12 +25,14 @@ export class DockerProxies implements DockerAccessProvider {
   private readonly engine: EngineSocket;
   private readonly caps: ProxyCaps;
   private readonly log: Logger;
+  private readonly builder: StepBuilder;
 
-  constructor(options: { folder: string; caps: ProxyCaps; log: Logger; engine?: EngineSocket }) {
+  constructor(options: { folder: string; caps: ProxyCaps; log: Logger; engine?: EngineSocket; builder?: StepBuilder }) {
     this.folder = path.resolve(options.folder);
     this.caps = options.caps;
     this.log = options.log;
     this.engine = options.engine ?? new EngineSocket();
+    this.builder = options.builder ?? new StepBuilder();
   }
 
   async open(session: DockerAccessSession): Promise<string> {
@@ -43,7 +46,7 @@ export class DockerProxies implements DockerAccessProvider {
     await rm(socketPath, { force: true });
 
     const network = await this.engine.json<{ Name: string }>('GET', `/networks/${session.networkId}`);
-    const context = new ProxyContext({ session, engine: this.engine, caps: this.caps, networkName: network.value.Name });
+    const context = new ProxyContext({ session, engine: this.engine, caps: this.caps, networkName: network.value.Name, builder: this.builder });
     const proxy = new SessionProxy(context, this.log);
     await proxy.listen(socketPath);
     await handToLearner(socketPath, this.log);

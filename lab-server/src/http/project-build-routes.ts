@@ -125,11 +125,15 @@ function rebuildRequest(
     baseImage: imageTag(spec.image, DEFAULT_RELEASE),
     release: DEFAULT_RELEASE,
     allowedImages: allowedImages(),
+    // The sandboxes' limits; the disk quota bounds what one build may add in all.
     limits: {
       memoryBytes: deps.config.containerMemoryMb * 1024 * 1024,
       nanoCpus: Math.round(deps.config.containerCpus * 1e9),
+      pids: deps.config.containerPids,
+      diskBytes: deps.config.containerDiskMb * 1024 * 1024,
       timeoutSeconds: BUILD_TIMEOUT_SECONDS,
     },
+    egress: lab.projectBuild?.egress ?? false,
     startTimeoutSeconds: START_TIMEOUT_SECONDS,
     onEvent,
   };
@@ -140,10 +144,17 @@ function allowedImages(): string[] {
   return DEBIAN_RELEASES.flatMap((release) => [debianSlimTag(release), ...IMAGE_NAMES.map((name) => imageTag(name, release))]);
 }
 
+/**
+ * Removes what builds of an earlier run left: the containers of steps it was running when it
+ * stopped (no build runs yet in this one), then the images it built.
+ */
 function removeLeftoverImages(deps: ProjectBuildDeps, engine: ProjectBuildEngine): void {
   const labels = { [LABELS.managed]: 'true', [LABELS.instance]: deps.config.instance, [LABELS.session]: '' };
-  engine
-    .removeImages(labels)
+  Promise.resolve(engine.removeBuildContainers?.(deps.config.instance))
+    .then((containers) => {
+      if (containers) deps.log.info({ containers }, 'removed build step containers left by an earlier run');
+      return engine.removeImages(labels);
+    })
     .then((count) => {
       if (count > 0) deps.log.info({ images: count }, 'removed built images left by an earlier run');
     })

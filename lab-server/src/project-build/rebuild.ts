@@ -41,6 +41,8 @@ export interface RebuildRequest {
   /** Images a fragment may name in FROM or COPY --from. */
   allowedImages: readonly string[];
   limits: BuildLimits;
+  /** Lets RUN steps reach the internet; set from the lab's `projectBuild.egress`. */
+  egress: boolean;
   startTimeoutSeconds: number;
   onEvent: (event: RebuildEvent) => void;
 }
@@ -83,7 +85,7 @@ export async function rebuildProject(engine: ProjectBuildEngine, request: Rebuil
 /** Returns the Dockerfile a Restart would build, without building it. */
 export async function previewProjectBuild(
   engine: ProjectBuildEngine,
-  request: Omit<RebuildRequest, 'limits' | 'startTimeoutSeconds'>,
+  request: Omit<RebuildRequest, 'limits' | 'egress' | 'startTimeoutSeconds'>,
 ): Promise<{ tag: string; dockerfile: string; skipped: string[]; contextFiles: string[]; config: ProjectConfig }> {
   const workspace = await mkdtemp(path.join(tmpdir(), 'ddev-lab-preview-'));
   try {
@@ -103,7 +105,7 @@ export async function previewProjectBuild(
 /** Copies the config and the web-build folder out of the container and plans the build. */
 async function prepareBuild(
   engine: ProjectBuildEngine,
-  request: Omit<RebuildRequest, 'limits' | 'startTimeoutSeconds'>,
+  request: Omit<RebuildRequest, 'limits' | 'egress' | 'startTimeoutSeconds'>,
   workspace: string,
 ): Promise<{ config: ProjectConfig; plan: BuildPlan }> {
   request.onEvent({ type: 'phase', phase: 'reading', message: `Reading ${PROJECT_ROOT}/.ddev` });
@@ -160,6 +162,7 @@ async function build(engine: ProjectBuildEngine, request: RebuildRequest, plan: 
       [LABELS.service]: request.service,
     },
     limits: request.limits,
+    egress: request.egress,
     onLine: (line) => request.onEvent({ type: 'line', line }),
   });
 

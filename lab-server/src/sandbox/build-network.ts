@@ -1,18 +1,21 @@
-// The network that a session's web-build Restarts run on. A build needs Debian's archive for
-// `apt-get install`, so unlike a session network it is not internal. Each session gets its own,
-// so two learners' builds never share a bridge, and its bridge name starts with the session
+// The network that a session's web-build Restarts run their RUN steps on. Each session gets its
+// own, so two learners' builds never share a bridge, and its bridge name starts with the session
 // prefix, so the host firewall keeps builds from this host's services and from private and
-// link-local addresses (cloud metadata among them) as it does sandboxes. It carries the
+// link-local addresses (cloud metadata among them) as it does sandboxes. A build reaches the
+// internet only when its lab asks for egress (`projectBuild.egress`, for `apt-get install` from
+// Debian's archive); otherwise its network is internal, with no route out at all. A network's
+// internal flag cannot change, so the two kinds have different names and labels. It carries the
 // session's labels and goes with the session.
 import type Docker from 'dockerode';
 
 import { BRIDGE_PREFIX } from './docker-runtime.ts';
 import { labelFilter, LABELS, managedLabels } from './labels.ts';
 
-/** Returns the name of the session's build network, creating it when it is missing. */
-export async function ensureBuildNetwork(docker: Docker, instance: string, sessionId: string): Promise<string> {
-  const name = `ddevlab-${instance}-build-${sessionId}`;
-  const labels = { [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId, [LABELS.service]: 'build' };
+/** Returns the name of the session's build network of that kind, creating it when it is missing. */
+export async function ensureBuildNetwork(docker: Docker, instance: string, sessionId: string, egress: boolean): Promise<string> {
+  const service = egress ? 'build' : 'build-internal';
+  const name = `ddevlab-${instance}-${service}-${sessionId}`;
+  const labels = { [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId, [LABELS.service]: service };
   const existing = await docker.listNetworks({ filters: JSON.stringify(labelFilter(labels)) });
   if (existing.length > 0) return existing[0]!.Name;
 
@@ -20,10 +23,11 @@ export async function ensureBuildNetwork(docker: Docker, instance: string, sessi
     await docker.createNetwork({
       Name: name,
       Driver: 'bridge',
+      Internal: !egress,
       CheckDuplicate: true,
-      Labels: managedLabels({ kind: 'network', instance, sessionId, service: 'build' }),
-      // Linux limits interface names to 15 characters: the prefix, "b" and 11 hex digits.
-      Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}b${sessionId.slice(0, 11)}` },
+      Labels: managedLabels({ kind: 'network', instance, sessionId, service }),
+      // Linux limits interface names to 15 characters: the prefix, one letter and 11 hex digits.
+      Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${egress ? 'b' : 'i'}${sessionId.slice(0, 11)}` },
     });
   } catch (error) {
     // Two builds of one session starting at once both create it; the second finds the first's.

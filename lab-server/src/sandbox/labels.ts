@@ -17,7 +17,8 @@ export const LABELS = {
   pool: `${LABEL_PREFIX}.pool`,
 } as const;
 
-export type ResourceKind = 'sandbox' | 'network' | 'image';
+/** `build` marks the containers that run one step of an image build; they live minutes at most. */
+export type ResourceKind = 'sandbox' | 'network' | 'image' | 'build';
 
 export interface LabelFields {
   kind: ResourceKind;

@@ -23,3 +23,10 @@ for (const name of IMAGE_NAMES) {
 export function capabilitiesFor(tag: string): string[] {
   return [...(byTag.get(tag) ?? [])];
 }
+
+/**
+ * Capabilities of the containers that run a build's RUN steps, on top of none: what package
+ * installs and user setup need (owners and modes of files, switching to apt's `_apt` user,
+ * ending their own processes). NET_RAW, MKNOD and SYS_ADMIN are never granted.
+ */
+export const BUILD_STEP_CAPABILITIES: readonly string[] = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID'];

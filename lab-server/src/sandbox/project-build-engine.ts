@@ -1,19 +1,26 @@
 // Docker operations for project image builds: copying a folder out of a container, building a
-// `-built` image with limits, recreating a container from it, and removing built images by label.
+// `-built` image with the step builder under the session's limits, recreating a container from
+// it, and removing built images by label.
 // The project-build module calls these through ProjectBuildEngine and never imports dockerode.
 import type Docker from 'dockerode';
 
 import { createDockerClient } from './docker-client.ts';
-import { followJsonStream, isNotFound } from './image-stream.ts';
+import { isNotFound } from './image-stream.ts';
 import { LABELS } from './labels.ts';
 import { ignoreGone, recreateContainer, type RecreateRequest } from './project-build-recreate.ts';
 import { ensureBuildNetwork } from './build-network.ts';
+import { StepBuilder } from './step-builder/builder.ts';
+import { readContext } from './step-builder/context.ts';
+import { readAll } from './step-builder/engine.ts';
 
 export type { RecreateRequest };
 
 export interface BuildLimits {
   memoryBytes: number;
   nanoCpus: number;
+  pids: number;
+  /** Bytes a build may add in all; a RUN step that writes more is stopped. */
+  diskBytes: number;
   timeoutSeconds: number;
 }
 
@@ -24,6 +31,8 @@ export interface ProjectImageBuild {
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
   limits: BuildLimits;
+  /** Lets RUN steps reach the internet; without it their network is internal. */
+  egress?: boolean;
   onLine: (line: string) => void;
 }
 
@@ -48,24 +57,24 @@ export interface ProjectBuildEngine {
   imageUser(tag: string): Promise<string>;
   /** Removes the images that match every label, and the containers made from them. */
   removeImages(labels: Record<string, string>): Promise<number>;
+  /** Removes the containers of build steps, which only an interrupted build leaves behind. */
+  removeBuildContainers?(instance: string): Promise<number>;
 }
 
-const STEP_LINE = /^Step (\d+)\/\d+ : (.*)$/;
-const IMAGE_LINE = /^ ---> ([0-9a-f]{12})$/;
-
 /** Opens a ProjectBuildEngine on the local engine, or the one DOCKER_HOST names. */
-export function openProjectBuildEngine(docker: Docker = createDockerClient()): ProjectBuildEngine {
+export function openProjectBuildEngine(docker: Docker = createDockerClient(), builder: StepBuilder = new StepBuilder(docker)): ProjectBuildEngine {
   return {
     platform: async () => {
       const info = await docker.info();
       return { os: String(info.OSType ?? 'linux'), architecture: String(info.Architecture ?? 'x86_64') };
     },
     copyFromContainer: (containerId, path) => copyFromContainer(docker, containerId, path),
-    buildImage: (request) => buildProjectImage(docker, request),
+    buildImage: (request) => buildProjectImage(docker, builder, request),
     recreateContainer: (request) => recreateContainer(docker, request),
     layers: (imageId) => imageLayers(docker, imageId),
     imageUser: async (tag) => (await docker.getImage(tag).inspect()).Config.User ?? '',
     removeImages: (labels) => removeImages(docker, labels),
+    removeBuildContainers: (instance) => removeBuildContainers(docker, instance),
   };
 }
 
@@ -78,79 +87,64 @@ async function copyFromContainer(docker: Docker, containerId: string, path: stri
   }
 }
 
+/** Largest build context a Restart reads, in bytes; the web-build folder is capped below it. */
+const CONTEXT_LIMIT = 64 * 1024 * 1024;
+
 /**
- * Builds with the classic builder under memory and CPU limits, and stops the build when it runs
- * past its time limit: the engine cancels a build whose client disconnects.
+ * Builds with the step builder under the session's limits, on the session's build network,
+ * which reaches the internet only when the lab asks for egress. The step builder stops the
+ * build at its time limit and removes what a failed build made.
  */
-async function buildProjectImage(docker: Docker, request: ProjectImageBuild): Promise<ProjectImageBuildResult> {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), request.limits.timeoutSeconds * 1000);
-  const cpuPeriod = 100_000;
-  let step: { number: number; text: string } | undefined;
-  const stepImages = new Set<string>();
+async function buildProjectImage(docker: Docker, builder: StepBuilder, request: ProjectImageBuild): Promise<ProjectImageBuildResult> {
+  const instance = request.labels[LABELS.instance] ?? 'default';
+  const sessionId = request.labels[LABELS.session] ?? 'none';
+  const network = await ensureBuildNetwork(docker, instance, sessionId, request.egress ?? false);
+  const context = await readAll(request.context, CONTEXT_LIMIT);
+  const dockerfile = (await readContext(context)).get('Dockerfile')?.data.toString('utf8');
+  if (dockerfile === undefined) throw new Error('the build context has no Dockerfile');
 
-  const onLine = (line: string) => {
-    const match = STEP_LINE.exec(line);
-    if (match) step = { number: Number(match[1]), text: match[2]! };
-    const image = IMAGE_LINE.exec(line);
-    if (image) stepImages.add(image[1]!);
-    request.onLine(line);
-  };
-
-  try {
-    const network = await ensureBuildNetwork(docker, request.labels[LABELS.instance] ?? 'default', request.labels[LABELS.session] ?? 'none');
-    const stream = await docker.buildImage(request.context, {
-      t: request.tag,
-      networkmode: network,
-      buildargs: request.buildArgs,
-      labels: request.labels,
-      rm: true,
-      forcerm: true,
-      pull: false,
-      memory: request.limits.memoryBytes,
-      memswap: request.limits.memoryBytes,
-      cpuperiod: cpuPeriod,
-      cpuquota: Math.max(1000, Math.round((request.limits.nanoCpus / 1e9) * cpuPeriod)),
-      abortSignal: abort.signal,
-    } as Docker.ImageBuildOptions);
-
-    const messages = await followJsonStream(stream, onLine);
-    const failure = messages.find((message) => message.error);
-    if (failure) return { ok: false, timedOut: false, detail: String(failure.error).trim(), step };
-
-    const built = messages.findLast((message) => message.aux?.ID)?.aux?.ID;
-    const imageId = built ?? (await docker.getImage(request.tag).inspect()).Id;
-    return { ok: true, imageId };
-  } catch (error) {
-    if (abort.signal.aborted) return { ok: false, timedOut: true, detail: 'the time limit was reached', step };
-    throw error;
-  } finally {
-    clearTimeout(timer);
-    await removeLeftSteps(docker, stepImages);
-  }
+  const lines = new LineSplitter(request.onLine);
+  const result = await builder.build({
+    dockerfile,
+    context,
+    tags: [request.tag],
+    buildArgs: request.buildArgs,
+    labels: request.labels,
+    quiet: false,
+    noCache: false,
+    owner: { instance, sessionId, labId: request.labels[LABELS.lab] },
+    limits: request.limits,
+    network,
+    onMessage: (message) => {
+      if ('stream' in message) lines.add(message.stream);
+      if ('error' in message) {
+        lines.flush();
+        request.onLine(message.error);
+      }
+    },
+  });
+  lines.flush();
+  return result;
 }
 
-/**
- * Removes the step images a build left without a tag or a child: every step of a failed build and
- * the last step of each extra stage. They carry no session label, only the labels of the base
- * image, so they would outlive the session. A step image that is a parent of another image is
- * kept by the engine (409), and tagged images are never touched.
- */
-async function removeLeftSteps(docker: Docker, stepImages: Set<string>): Promise<void> {
-  for (const id of [...stepImages].reverse()) {
-    const info = await docker
-      .getImage(id)
-      .inspect()
-      .catch(() => undefined);
-    const tags = (info?.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>');
-    if (!info || tags.length > 0) continue;
+/** Passes the build's output on line by line, as the classic builder's stream was read. */
+class LineSplitter {
+  private pending = '';
+  private readonly onLine: (line: string) => void;
 
-    // NOTE: a build running at the same moment may be about to use this step as its cache parent.
-    // That build then fails, and pressing its Restart again succeeds.
-    await docker
-      .getImage(info.Id)
-      .remove({ noprune: false })
-      .catch(() => undefined);
+  constructor(onLine: (line: string) => void) {
+    this.onLine = onLine;
+  }
+
+  add(text: string): void {
+    const parts = (this.pending + text).split('\n');
+    this.pending = parts.pop() ?? '';
+    for (const part of parts) if (part.trim()) this.onLine(part.trimEnd());
+  }
+
+  flush(): void {
+    if (this.pending.trim()) this.onLine(this.pending.trimEnd());
+    this.pending = '';
   }
 }
 
@@ -159,9 +153,21 @@ async function imageLayers(docker: Docker, imageId: string): Promise<ImageLayer[
   return history.map((entry) => ({ createdBy: entry.CreatedBy, sizeBytes: entry.Size }));
 }
 
+async function removeBuildContainers(docker: Docker, instance: string): Promise<number> {
+  const filters = JSON.stringify({ label: [`${LABELS.managed}=true`, `${LABELS.instance}=${instance}`, `${LABELS.kind}=build`] });
+  const containers = await docker.listContainers({ all: true, filters });
+  await Promise.all(containers.map((container) => ignoreGone(docker.getContainer(container.Id).remove({ force: true, v: true }))));
+  return containers.length;
+}
+
+/**
+ * Removes the images with every label, step images included, children before their parents: the
+ * engine refuses to remove an image that another image builds on. An image a container of
+ * someone else still uses (409) stays and is not counted.
+ */
 async function removeImages(docker: Docker, labels: Record<string, string>): Promise<number> {
   const filters = JSON.stringify({ label: Object.entries(labels).map(([key, value]) => (value ? `${key}=${value}` : key)) });
-  const images = await docker.listImages({ filters });
+  let images = await docker.listImages({ all: true, filters });
   if (images.length === 0) return 0;
 
   // A container made from a built image keeps it in use; remove such containers first.
@@ -170,16 +176,27 @@ async function removeImages(docker: Docker, labels: Record<string, string>): Pro
   const users = containers.filter((container) => ids.has(container.ImageID));
   await Promise.all(users.map((container) => ignoreGone(docker.getContainer(container.Id).remove({ force: true }))));
 
-  // A 409 here means the image is still in use, so it is not treated as removed.
-  await Promise.all(
-    images.map((image) =>
-      docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch((error: unknown) => {
-          if (!isNotFound(error)) throw error;
-        }),
-    ),
-  );
-  return images.length;
+  let removed = 0;
+  for (let round = 0; round < 100 && images.length > 0; round += 1) {
+    const parents = new Set(images.map((image) => image.ParentId));
+    const leaves = images.filter((image) => !parents.has(image.Id));
+    if (leaves.length === 0) break;
+    const results = await Promise.all(leaves.map((image) => removeImage(docker, image.Id)));
+    removed += results.filter(Boolean).length;
+    if (!results.some(Boolean)) break;
+    images = await docker.listImages({ all: true, filters });
+  }
+  return removed;
+}
+
+/** Removes one image; true when it is gone, false when the engine keeps it in use (409). */
+async function removeImage(docker: Docker, imageId: string): Promise<boolean> {
+  try {
+    await docker.getImage(imageId).remove({ force: true });
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return true;
+    if ((error as { statusCode?: number }).statusCode === 409) return false;
+    throw error;
+  }
 }

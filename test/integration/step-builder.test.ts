@@ -1,0 +1,185 @@
+// The step builder on the real Docker Engine: the history reads as the classic builder's, an
+// identical build comes from the cache, FROM scratch with COPY --from squashes into one layer,
+// and a failed build leaves no container and no step image behind.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import { pack } from 'tar-stream';
+
+import { docker } from '../helpers/docker.ts';
+import { uniqueInstance } from '../helpers/lab-server.ts';
+import { LABELS, labelFilter } from '../../lab-server/src/sandbox/labels.ts';
+import { StepBuilder, type BuildMessage, type StepBuildRequest } from '../../lab-server/src/sandbox/step-builder/builder.ts';
+
+const BASE = 'ddev-lab/ddev-base:trixie';
+const MIB = 1024 * 1024;
+
+describe('step builder on Docker', () => {
+  const instance = uniqueInstance('it-step-builder');
+  const sessionId = randomBytes(8).toString('hex');
+  const builder = new StepBuilder();
+  const tag = `${instance}/learner:latest`;
+
+  after(async () => {
+    const filters = JSON.stringify(labelFilter({ [LABELS.instance]: instance }));
+    for (const container of await docker.listContainers({ all: true, filters })) await docker.getContainer(container.Id).remove({ force: true });
+    // Newest first, so that no image is removed before the images built on it.
+    const images = (await docker.listImages({ all: true, filters })).sort((a, b) => b.Created - a.Created);
+    for (const image of images) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+  });
+
+  async function build(dockerfile: string, options: Partial<StepBuildRequest> = {}) {
+    const messages: BuildMessage[] = [];
+    const result = await builder.build({
+      dockerfile,
+      context: await tarOf({ 'hello.txt': 'hello from the context\n', 'site/index.html': '<p>hi</p>\n' }),
+      tags: [tag],
+      buildArgs: { GREETING: 'hi' },
+      labels: { [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId },
+      quiet: false,
+      noCache: false,
+      owner: { instance, sessionId, labId: 'step-builder-test' },
+      limits: { memoryBytes: 512 * MIB, nanoCpus: 1e9, pids: 256, diskBytes: 512 * MIB, timeoutSeconds: 300 },
+      network: 'none',
+      onMessage: (message) => messages.push(message),
+      ...options,
+    });
+    const output = messages.map((message) => ('stream' in message ? message.stream : 'error' in message ? `${message.error}\n` : '')).join('');
+    return { result, output, messages };
+  }
+
+  const DOCKERFILE = [
+    `FROM ${BASE}`,
+    'ARG GREETING',
+    'ENV TARGET=world',
+    'RUN echo "$GREETING $TARGET" > /greeting.txt',
+    'COPY --chown=ddev:ddev hello.txt /srv/',
+    'WORKDIR /srv/app',
+    'EXPOSE 8080',
+    'USER ddev',
+    'CMD ["cat", "/greeting.txt"]',
+  ].join('\n');
+
+  test('history reads as the classic builder', { timeout: 300_000 }, async () => {
+    const { result, output } = await build(DOCKERFILE);
+
+    assert.ok(result.ok, output);
+    assert.match(output, /^Step 1\/12 : FROM ddev-lab\/ddev-base:trixie$/m);
+    assert.match(output, /^ ---> Running in [0-9a-f]{12}$/m);
+    assert.match(output, /^Removing intermediate container [0-9a-f]{12}$/m);
+    assert.match(output, /^Successfully built [0-9a-f]{12}$/m);
+    assert.match(output, new RegExp(`^Successfully tagged ${tag}$`, 'm'));
+
+    const history = (await docker.getImage(tag).history()) as Array<{ CreatedBy: string }>;
+    const mine = history.slice(0, 11).map((entry) => entry.CreatedBy).reverse();
+    assert.deepEqual(mine.slice(0, 2), ['/bin/sh -c #(nop)  ARG GREETING', '/bin/sh -c #(nop)  ENV TARGET=world']);
+    assert.equal(mine[2], '|1 GREETING=hi /bin/sh -c echo "$GREETING $TARGET" > /greeting.txt');
+    assert.match(mine[3]!, /^\/bin\/sh -c #\(nop\) COPY --chown=ddev:ddev file:[0-9a-f]{64} in \/srv\/ $/);
+    assert.deepEqual(mine.slice(4), [
+      '/bin/sh -c #(nop) WORKDIR /srv/app',
+      '/bin/sh -c #(nop)  EXPOSE 8080',
+      '/bin/sh -c #(nop)  USER ddev',
+      '/bin/sh -c #(nop)  CMD ["cat" "/greeting.txt"]',
+      `/bin/sh -c #(nop)  LABEL ${LABELS.instance}=${instance}`,
+      `/bin/sh -c #(nop)  LABEL ${LABELS.managed}=true`,
+      `/bin/sh -c #(nop)  LABEL ${LABELS.session}=${sessionId}`,
+    ]);
+
+    const image = await docker.getImage(tag).inspect();
+    assert.deepEqual(image.Config.Cmd, ['cat', '/greeting.txt']);
+    assert.equal(image.Config.User, 'ddev');
+    assert.equal(image.Config.WorkingDir, '/srv/app');
+    assert.ok(image.Config.Env.includes('TARGET=world'));
+    assert.ok(!image.Config.Env.some((entry) => entry.startsWith('GREETING=')), 'a build argument is no part of the image');
+    assert.equal(image.Config.Labels[LABELS.session], sessionId);
+    assert.equal(image.Config.Labels[LABELS.kind], 'image');
+    assert.equal(await runIn(tag, 'cat /greeting.txt; stat -c %U /srv/hello.txt'), 'hi world\nddev');
+  });
+
+  test('identical build comes from the cache', { timeout: 300_000 }, async () => {
+    const first = await build(DOCKERFILE);
+    const second = await build(DOCKERFILE);
+
+    assert.ok(first.result.ok && second.result.ok, second.output);
+    assert.equal(second.result.imageId, first.result.imageId);
+    assert.equal((second.output.match(/^ ---> Using cache$/gm) ?? []).length, 11);
+    assert.doesNotMatch(second.output, /Running in/);
+
+    const uncached = await build(DOCKERFILE, { noCache: true });
+    assert.ok(uncached.result.ok, uncached.output);
+    assert.doesNotMatch(uncached.output, /Using cache/);
+  });
+
+  test('scratch stage squashes into one layer', { timeout: 300_000 }, async () => {
+    const { result, output } = await build(
+      [`FROM ${BASE} AS layered`, 'RUN head -c 2M /dev/urandom > /tmp/waste.bin', 'RUN rm /tmp/waste.bin', 'FROM scratch', 'COPY --from=layered / /', 'CMD ["bash"]'].join('\n'),
+    );
+
+    assert.ok(result.ok, output);
+    const image = await docker.getImage(tag).inspect();
+    assert.equal(image.RootFS.Layers?.length, 1);
+    assert.deepEqual(image.Config.Cmd, ['bash']);
+    assert.equal(await runIn(tag, 'test ! -e /tmp/waste.bin && stat -c %U /home/ddev'), 'ddev');
+  });
+
+  test('failed step leaves nothing behind', { timeout: 300_000 }, async () => {
+    const before = await sessionImageIds();
+    const { result, output, messages } = await build([`FROM ${BASE}`, 'RUN echo one > /one.txt', 'RUN exit 3'].join('\n'), { tags: [] });
+
+    assert.equal(result.ok, false);
+    assert.ok(!result.ok && result.step?.number === 3);
+    assert.ok(messages.some((message) => 'error' in message && message.errorDetail.code === 3));
+    assert.match(output, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+    assert.deepEqual(await sessionImageIds(), before);
+    assert.deepEqual(await buildContainers(), []);
+  });
+
+  test('unsupported instruction names itself', async () => {
+    const { result, output } = await build([`FROM ${BASE}`, 'ONBUILD RUN true'].join('\n'), { tags: [] });
+
+    assert.equal(result.ok, false);
+    assert.match(output, /the instruction ONBUILD is not supported/);
+  });
+
+  async function sessionImageIds(): Promise<string[]> {
+    const images = await docker.listImages({ all: true, filters: JSON.stringify(labelFilter({ [LABELS.session]: sessionId })) });
+    return images.map((image) => image.Id).sort();
+  }
+
+  async function buildContainers() {
+    return docker.listContainers({ all: true, filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'build' })) });
+  }
+});
+
+/** Runs a command in a throwaway container of the image and returns its trimmed output. */
+async function runIn(image: string, command: string): Promise<string> {
+  const container = await docker.createContainer({ Image: image, Cmd: ['sh', '-c', command], User: 'root', Labels: { [LABELS.instance]: 'step-builder-check' } });
+  try {
+    await container.start();
+    await container.wait();
+    const logs = await container.logs({ stdout: true, stderr: true });
+    return stripFrames(logs).trim();
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+/** Reads the text of a non-TTY log stream: 8-byte frame headers, then the data. */
+function stripFrames(buffer: Buffer): string {
+  let text = '';
+  for (let offset = 0; offset + 8 <= buffer.length; ) {
+    const size = buffer.readUInt32BE(offset + 4);
+    text += buffer.toString('utf8', offset + 8, offset + 8 + size);
+    offset += 8 + size;
+  }
+  return text;
+}
+
+async function tarOf(files: Record<string, string>): Promise<Buffer> {
+  const packer = pack();
+  for (const [name, text] of Object.entries(files)) packer.entry({ name, mode: 0o644 }, text);
+  packer.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of packer as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
