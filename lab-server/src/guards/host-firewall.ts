@@ -6,9 +6,10 @@
 // closes it for every bridge whose name has the session prefix. New connections to the host are
 // dropped, while the lab server's own connections into a sandbox, and their replies, still pass.
 //
-// The build network must reach Debian's archive, so it is not internal; the other rules, in
-// Docker's DOCKER-USER chain for forwarded traffic, keep it from private and link-local
-// addresses: other hosts of the local network and cloud metadata services.
+// A session's build network is internal too, unless its lab sets `projectBuild.egress` so that
+// a Restart can install from Debian's archive. For such a network the other rules, in Docker's
+// DOCKER-USER chain for forwarded traffic, keep it from private and link-local addresses:
+// other hosts of the local network and cloud metadata services.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';

@@ -82,7 +82,9 @@ async function copyFromContainer(docker: Docker, containerId: string, path: stri
   try {
     return await docker.getContainer(containerId).getArchive({ path });
   } catch (error) {
-    if (isNotFound(error) && (error as { reason?: string }).reason !== 'no such container') return undefined;
+    // dockerode gives every 404 of this call the reason "no such container"; the engine's message
+    // tells a missing path apart.
+    if (isNotFound(error) && /Could not find the file/i.test((error as Error).message)) return undefined;
     throw error;
   }
 }
@@ -176,14 +178,17 @@ async function removeImages(docker: Docker, labels: Record<string, string>): Pro
   const users = containers.filter((container) => ids.has(container.ImageID));
   await Promise.all(users.map((container) => ignoreGone(docker.getContainer(container.Id).remove({ force: true }))));
 
+  // The session's Docker proxy removes the learner's images at the same moment, so an image may
+  // be busy for a moment: a round that removes nothing is tried again a few times.
   let removed = 0;
-  for (let round = 0; round < 100 && images.length > 0; round += 1) {
+  let idleRounds = 0;
+  for (let round = 0; round < 100 && images.length > 0 && idleRounds < 4; round += 1) {
     const parents = new Set(images.map((image) => image.ParentId));
     const leaves = images.filter((image) => !parents.has(image.Id));
-    if (leaves.length === 0) break;
     const results = await Promise.all(leaves.map((image) => removeImage(docker, image.Id)));
     removed += results.filter(Boolean).length;
-    if (!results.some(Boolean)) break;
+    idleRounds = results.some(Boolean) ? 0 : idleRounds + 1;
+    if (idleRounds > 0) await new Promise((resolve) => setTimeout(resolve, 500));
     images = await docker.listImages({ all: true, filters });
   }
   return removed;
