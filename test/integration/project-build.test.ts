@@ -94,6 +94,10 @@ describe('project build on Docker', () => {
     assert.ok((info.HostConfig.Memory ?? 0) > 0);
     await assert.rejects(docker.getContainer(oldId).inspect(), { statusCode: 404 });
 
+    // A lab with egress builds on a network with a route out; one without gets an internal one.
+    const network = await docker.getNetwork(`ddevlab-${instance}-build-${sessionId}`).inspect();
+    assert.equal(network.Internal, false);
+
     const image = await docker.getImage(result.imageId).inspect();
     assert.equal(image.Config.Labels[LABELS.session], sessionId);
     assert.equal(image.Config.Labels[LABELS.instance], instance);

@@ -1,6 +1,7 @@
 // The step builder on the real Docker Engine: the history reads as the classic builder's, an
 // identical build comes from the cache, FROM scratch with COPY --from squashes into one layer,
-// and a failed build leaves no container and no step image behind.
+// a failed or timed-out build leaves no container and no step image behind, and a quiet build
+// prints the image id alone.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
@@ -44,7 +45,11 @@ describe('step builder on Docker', () => {
       onMessage: (message) => messages.push(message),
       ...options,
     });
-    const output = messages.map((message) => ('stream' in message ? message.stream : 'error' in message ? `${message.error}\n` : '')).join('');
+    let output = '';
+    for (const message of messages) {
+      if ('stream' in message) output += message.stream;
+      if ('error' in message) output += `${message.error}\n`;
+    }
     return { result, output, messages };
   }
 
@@ -100,7 +105,8 @@ describe('step builder on Docker', () => {
     const first = await build(DOCKERFILE);
     const second = await build(DOCKERFILE);
 
-    assert.ok(first.result.ok && second.result.ok, second.output);
+    assert.ok(first.result.ok, first.output);
+    assert.ok(second.result.ok, second.output);
     assert.equal(second.result.imageId, first.result.imageId);
     assert.equal((second.output.match(/^ ---> Using cache$/gm) ?? []).length, 11);
     assert.doesNotMatch(second.output, /Running in/);
@@ -127,11 +133,30 @@ describe('step builder on Docker', () => {
     const { result, output, messages } = await build([`FROM ${BASE}`, 'RUN echo one > /one.txt', 'RUN exit 3'].join('\n'), { tags: [] });
 
     assert.equal(result.ok, false);
-    assert.ok(!result.ok && result.step?.number === 3);
+    assert.equal(result.ok ? undefined : result.step?.number, 3);
     assert.ok(messages.some((message) => 'error' in message && message.errorDetail.code === 3));
     assert.match(output, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
     assert.deepEqual(await sessionImageIds(), before);
     assert.deepEqual(await buildContainers(), []);
+  });
+
+  test('time limit stops the running step', { timeout: 120_000 }, async () => {
+    const { result, output } = await build([`FROM ${BASE}`, 'RUN sleep 300'].join('\n'), {
+      tags: [],
+      limits: { memoryBytes: 256 * MIB, nanoCpus: 1e9, pids: 64, diskBytes: 64 * MIB, timeoutSeconds: 3 },
+    });
+
+    assert.equal(result.ok, false);
+    assert.equal(result.ok ? undefined : result.timedOut, true);
+    assert.match(output, /the build ran past its time limit of 3 seconds and was stopped/);
+    assert.deepEqual(await buildContainers(), []);
+  });
+
+  test('quiet build prints only the image id', { timeout: 120_000 }, async () => {
+    const { result, output } = await build(DOCKERFILE, { quiet: true });
+
+    assert.ok(result.ok, output);
+    assert.equal(output, `${result.imageId}\n`);
   });
 
   test('unsupported instruction names itself', async () => {

@@ -22,7 +22,7 @@ export const BUILD_CONTEXT_LIMIT = 32 * 1024 * 1024;
 /** A whole build's time limit, as a Restart's. */
 const BUILD_TIMEOUT_SECONDS = 600;
 
-/** What a build may add when the session has no disk quota of its own, as the default quota. */
+/** Bytes a build may add when the session has no disk quota of its own: the default quota. */
 const DEFAULT_BUILD_DISK_BYTES = 2048 * 1024 * 1024;
 
 export async function listImages(context: ProxyContext, { response, query }: Call): Promise<void> {

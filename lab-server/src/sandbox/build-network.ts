@@ -2,10 +2,10 @@
 // own, so two learners' builds never share a bridge, and its bridge name starts with the session
 // prefix, so the host firewall keeps builds from this host's services and from private and
 // link-local addresses (cloud metadata among them) as it does sandboxes. A build reaches the
-// internet only when its lab asks for egress (`projectBuild.egress`, for `apt-get install` from
-// Debian's archive); otherwise its network is internal, with no route out at all. A network's
-// internal flag cannot change, so the two kinds have different names and labels. It carries the
-// session's labels and goes with the session.
+// internet only when its lab sets `projectBuild.egress`, for `apt-get install` from Debian's
+// archive. Otherwise its network is internal: the engine drops its traffic to anything outside.
+// A network's internal flag cannot change, so the two kinds have different names and labels.
+// It carries the session's labels and goes with the session.
 import type Docker from 'dockerode';
 
 import { BRIDGE_PREFIX } from './docker-runtime.ts';

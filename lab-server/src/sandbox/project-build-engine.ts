@@ -82,8 +82,8 @@ async function copyFromContainer(docker: Docker, containerId: string, path: stri
   try {
     return await docker.getContainer(containerId).getArchive({ path });
   } catch (error) {
-    // dockerode gives every 404 of this call the reason "no such container"; the engine's message
-    // tells a missing path apart.
+    // dockerode gives every 404 of this call the reason "no such container", so the engine's
+    // message is what distinguishes a missing path.
     if (isNotFound(error) && /Could not find the file/i.test((error as Error).message)) return undefined;
     throw error;
   }
@@ -94,7 +94,7 @@ const CONTEXT_LIMIT = 64 * 1024 * 1024;
 
 /**
  * Builds with the step builder under the session's limits, on the session's build network,
- * which reaches the internet only when the lab asks for egress. The step builder stops the
+ * which reaches the internet only when the lab sets `projectBuild.egress`. The step builder stops the
  * build at its time limit and removes what a failed build made.
  */
 async function buildProjectImage(docker: Docker, builder: StepBuilder, request: ProjectImageBuild): Promise<ProjectImageBuildResult> {

@@ -38,7 +38,7 @@ export interface StepBuildRequest {
   context: Buffer;
   /** Engine references to tag the result with. */
   tags: string[];
-  /** How a tag is shown in `Successfully tagged`; the engine reference by default. */
+  /** Display form of a tag for `Successfully tagged`; the engine reference by default. */
   showTag?: (tag: string) => string;
   buildArgs: Record<string, string>;
   /** Labels for the result, one LABEL step each at the end, as the classic builder's `labels` option. */
@@ -58,7 +58,7 @@ export type StepBuildResult =
   | { ok: true; imageId: string }
   | { ok: false; timedOut: boolean; detail: string; step?: { number: number; text: string } };
 
-/** Build arguments the classic builder knows without an ARG line; none is recorded in history. */
+/** Build arguments the classic builder accepts without an ARG line; none is recorded in history. */
 const BUILTIN_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 const CACHE_ENTRIES = 5000;
@@ -208,7 +208,7 @@ class BuildRun {
     if (this.timedOut) return `the build ran past its time limit of ${this.request.limits.timeoutSeconds} seconds and was stopped`;
     if (this.abort.signal.aborted) return 'the build was cancelled';
     if (error instanceof BuildFailure || error instanceof BuildStepError || error instanceof DockerfileSyntaxError) return error.message;
-    // An engine call failed: the learner sees the engine's message, as the classic builder shows it.
+    // An engine call failed: the output carries the engine's message, as the classic builder's does.
     return `the build failed on the lab server: ${(error as Error).message ?? String(error)}`;
   }
 
@@ -236,7 +236,9 @@ class BuildRun {
       throw new BuildFailure('only ARG instructions may come before the first FROM');
     }
 
-    for (const [key, value] of Object.entries(this.request.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const labelKeys = Object.keys(this.request.labels).sort();
+    for (const key of labelKeys) {
+      const value = this.request.labels[key]!;
       // Quoted with $ escaped, so the value is taken as given, as the classic builder takes it.
       const quoted = `"${value.replace(/[\\"$]/g, '\\$&')}"`;
       instructions.push({ keyword: 'LABEL', flags: {}, args: `${key}=${quoted}`, original: `LABEL ${key}=${value}`, line: 0 });
@@ -319,7 +321,7 @@ class BuildRun {
     }
   }
 
-  /** The values of declared build arguments: passed ones first, then defaults. */
+  /** Returns the values of declared build arguments: passed ones first, then defaults. */
   private argValues(declared: Map<string, string | undefined>): Record<string, string> {
     const values: Record<string, string> = {};
     for (const [name, fallback] of declared) {
@@ -476,7 +478,8 @@ class BuildRun {
     const context = this.context!;
     const selections = selectSources(context, sources, keyword);
     const hash = hashSelections(selections);
-    const kind = selections.length > 1 ? 'multi' : selections[0]!.isDirectory ? 'dir' : 'file';
+    let kind = selections[0]!.isDirectory ? 'dir' : 'file';
+    if (selections.length > 1) kind = 'multi';
     return {
       cmd: [...shell, `#(nop) ${keyword} ${chownText}${kind}:${hash} in ${written} `],
       config,
@@ -500,7 +503,7 @@ class BuildRun {
     };
   }
 
-  /** The image id that COPY --from names: an earlier stage by name or number, or an image. */
+  /** Returns the image that COPY --from names: an earlier stage by name or number, or an image. */
   private sourceImage(from: string): string {
     const byIndex = /^\d+$/.test(from) ? this.stages[Number(from)] : undefined;
     const byName = this.stages.find((stage) => stage.name === from.toLowerCase());
@@ -548,12 +551,11 @@ class BuildRun {
   // ---- running and committing one step ---------------------------------------------------
 
   private async commitStep(stage: Stage, step: Step): Promise<void> {
-    const commitConfig: ImageConfig = {
-      ...step.config,
-      Labels: { ...(step.config.Labels ?? {}), ...this.stepLabels },
-      // A commit fills an empty entrypoint from the container's; an empty list keeps it empty.
-      Entrypoint: step.config.Entrypoint && step.config.Entrypoint.length > 0 ? step.config.Entrypoint : step.run?.entrypoint ? [] : null,
-    };
+    // A commit fills an empty entrypoint from the container's, so an empty list keeps the
+    // build-argument wrapper out of the image.
+    let entrypoint: string[] | null = step.run?.entrypoint ? [] : null;
+    if (step.config.Entrypoint && step.config.Entrypoint.length > 0) entrypoint = step.config.Entrypoint;
+    const commitConfig: ImageConfig = { ...step.config, Labels: { ...(step.config.Labels ?? {}), ...this.stepLabels }, Entrypoint: entrypoint };
     const key = cacheKey(this.request.owner.sessionId, stage.imageId, step, commitConfig);
 
     if (!this.request.noCache) {

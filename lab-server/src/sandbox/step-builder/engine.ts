@@ -70,8 +70,8 @@ export async function createStepContainer(docker: Docker, spec: StepContainerSpe
     Volumes: config.Volumes ?? undefined,
     StopSignal: config.StopSignal || undefined,
     Shell: config.Shell ?? undefined,
-    // A health check does not run during a step; "NONE" is set only where the image has one,
-    // since a commit copies the container's check into an image that has none.
+    // A step runs no health check. "NONE" is set only where the image has a check, because a
+    // commit copies the container's check into an image that has none.
     Healthcheck: config.Healthcheck ? { Test: ['NONE'] } : undefined,
     Labels: spec.labels,
     AttachStdout: true,

@@ -52,7 +52,7 @@ export interface HealthcheckConfig {
   Retries?: number;
 }
 
-/** The history text of a HEALTHCHECK, as the classic builder writes it with %q. */
+/** Writes the history text of a HEALTHCHECK, as the classic builder does with %q. */
 export function healthcheckText(check: HealthcheckConfig): string {
   const durations = [check.Interval, check.Timeout, check.StartPeriod].map((value) => JSON.stringify(goDuration(value ?? 0)));
   return `HEALTHCHECK &{${quoteList(check.Test ?? [])} ${durations.join(' ')} ${quoteRune(check.Retries ?? 0)}}`;
