@@ -116,6 +116,9 @@ describe('docker proxy', () => {
     assert.equal(inspect.output.trim(), '/web');
     assert.equal(logs.exitCode, 0, logs.output);
     assert.match(top.output, /sleep infinity/);
+    const renamed = await learner(`docker top ${mine.webName} -ouid=PID -oargs -e --forest`);
+    assert.notEqual(renamed.exitCode, 0, renamed.output);
+    assert.match(renamed.output, /The ps options "-ouid=PID -oargs -e --forest"/);
     assert.equal(stats.exitCode, 0, stats.output);
     assert.match(stats.output, /\sweb\s/);
     assert.doesNotMatch(stats.output, new RegExp(mine.sessionId));

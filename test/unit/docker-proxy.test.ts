@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { appendContextFile, readContextFile } from '../../lab-server/src/docker-proxy/build-context.ts';
-import { displayStatsName } from '../../lab-server/src/docker-proxy/calls-containers.ts';
+import { allowedPsArgs, displayStatsName } from '../../lab-server/src/docker-proxy/calls-containers.ts';
 import { buildCreateBody, buildExecBody } from '../../lab-server/src/docker-proxy/container-spec.ts';
 import { checkDockerfile } from '../../lab-server/src/docker-proxy/dockerfile-check.ts';
 import {
@@ -193,4 +193,14 @@ test('create body rejects links and foreign aliases', () => {
   assert.throws(() => buildCreateBody({ HostConfig: { Links: ['/web:db'] } }, CONTEXT), /Links \(--link \/web:db\) is not allowed in this lab/);
   assert.throws(() => buildCreateBody({ NetworkingConfig: { EndpointsConfig: { other: { Aliases: ['x'] } } } }, CONTEXT), /network "other"/);
   assert.throws(() => buildCreateBody({ NetworkingConfig: { EndpointsConfig: { net1: { Aliases: ['a b'] } } } }, CONTEXT), /Invalid network alias \(a b\)/);
+});
+
+test('docker top options are a fixed list', () => {
+  for (const allowed of ['', '-ef', 'aux', '-o pid,user,args', '-eo pid,ppid,%cpu,comm']) {
+    assert.equal(allowedPsArgs(allowed), true, allowed);
+  }
+  // Each of these lets the engine's ps print host processes or their environments.
+  for (const refused of ['-ouid=PID -oargs -e --forest', '-ouid=PID -oargs ax e f', 'aux e', 'axf', '-o pid,args --forest', '-o vsz=PID', '-o pid,args -q 1', '-o pid,environ']) {
+    assert.equal(allowedPsArgs(refused), false, refused);
+  }
 });

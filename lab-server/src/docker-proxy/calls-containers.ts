@@ -38,7 +38,17 @@ export const CONTAINER_QUERIES: Partial<Record<ContainerCall, readonly string[]>
 };
 
 const CONTAINER_NAME = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
-const PS_ARGS = /^[A-Za-z0-9 ,=%-]{0,64}$/;
+/**
+ * The `docker top` options a learner may pass. The engine runs ps on the host and keeps the lines
+ * whose PID column contains one of the container's process ids, so free-form options could rename
+ * another column to PID (`-o uid=PID`), show environments (`e`) or force a listing of every host
+ * process (`--forest`). Only these plain forms and `-o`/`-eo` with the columns below pass.
+ */
+const PS_ARGS_PLAIN = new Set(['', '-ef', '-e', '-f', '-eF', '-A', 'aux', 'ax', 'au', 'x']);
+const PS_COLUMNS = new Set([
+  'pid', 'ppid', 'pgid', 'user', 'uid', 'group', 'gid', 'comm', 'args', 'cmd', 'etime', 'time',
+  'stime', 'start', 'stat', 'state', 'pcpu', '%cpu', 'pmem', '%mem', 'rss', 'vsz', 'tty', 'nice', 'ni',
+]);
 
 export async function listContainers(context: ProxyContext, { response, query }: Call): Promise<void> {
   const prefix = containerNamePrefix(context.session);
@@ -163,7 +173,9 @@ export async function containerCall(context: ProxyContext, call: ContainerCall, 
 
   const forwarded = pickQuery(query, CONTAINER_QUERIES[call] ?? []);
   const psArgs = forwarded.get('ps_args');
-  if (psArgs !== null && !PS_ARGS.test(psArgs)) throw notAllowed(`The ps options "${psArgs}"`);
+  if (psArgs !== null && !allowedPsArgs(psArgs)) {
+    throw notAllowed(`The ps options "${psArgs}"`, `use one of ${[...PS_ARGS_PLAIN].filter(Boolean).join(', ')} or -o with plain column names such as -o pid,user,args`);
+  }
 
   const action = call.slice('containers.'.length);
   const reads: readonly ContainerCall[] = ['containers.top', 'containers.logs', 'containers.stats', 'containers.changes'];
@@ -214,3 +226,10 @@ export async function execCall(context: ProxyContext, call: 'exec.start' | 'exec
   });
 }
 
+/** Accepts the plain ps forms and `-o`/`-eo` followed by known column names, without renames. */
+export function allowedPsArgs(psArgs: string): boolean {
+  if (PS_ARGS_PLAIN.has(psArgs)) return true;
+
+  const match = /^-e?o ([a-z%]+(?:,[a-z%]+)*)$/.exec(psArgs);
+  return match !== null && match[1]!.split(',').every((column) => PS_COLUMNS.has(column));
+}
