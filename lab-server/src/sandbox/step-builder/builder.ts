@@ -537,6 +537,7 @@ class BuildRun {
           destinationExists: existing !== undefined,
           owner,
           limitBytes: this.request.limits.diskBytes - this.addedBytes,
+          signal: this.abort.signal,
         }).catch((error: unknown) => {
           if (error instanceof CopyTooLargeError) throw this.diskFailure(`COPY --from`);
           throw error;
@@ -553,6 +554,8 @@ class BuildRun {
   private async commitStep(stage: Stage, step: Step): Promise<void> {
     // A commit fills an empty entrypoint from the container's, so an empty list keeps the
     // build-argument wrapper out of the image.
+    // NOTE: a commit also fills an empty Cmd from the container's, so a step image with neither
+    // CMD nor ENTRYPOINT (a scratch stage before its CMD) gets the step's history line as Cmd.
     let entrypoint: string[] | null = step.run?.entrypoint ? [] : null;
     if (step.config.Entrypoint && step.config.Entrypoint.length > 0) entrypoint = step.config.Entrypoint;
     const commitConfig: ImageConfig = { ...step.config, Labels: { ...(step.config.Labels ?? {}), ...this.stepLabels }, Entrypoint: entrypoint };

@@ -23,6 +23,8 @@ export interface CopyFromOptions {
   /** Owner to set; without it the source's owners stay, as the classic builder keeps them. */
   owner: Owner | undefined;
   limitBytes: number;
+  /** Stops the copy, for a build past its time limit. */
+  signal: AbortSignal;
 }
 
 /** Copies and returns the bytes of file data copied. */
@@ -53,6 +55,8 @@ export async function copyFromContainer(options: CopyFromOptions): Promise<numbe
     }
   });
   reader.on('finish', () => writer.finalize());
+  const onAbort = () => reader.destroy(new Error('the build was stopped'));
+  options.signal.addEventListener('abort', onAbort, { once: true });
   reader.on('error', (error) => writer.destroy(error));
   (archive as Readable).on('error', (error) => reader.destroy(error));
   (archive as Readable).pipe(reader as unknown as NodeJS.WritableStream);
@@ -65,6 +69,8 @@ export async function copyFromContainer(options: CopyFromOptions): Promise<numbe
     await options.target.putArchive(Readable.from(writer as unknown as AsyncIterable<Buffer>), { path: '/' });
   } catch (error) {
     throw failure ?? error;
+  } finally {
+    options.signal.removeEventListener('abort', onAbort);
   }
   if (failure) throw failure;
   return bytes;
