@@ -16,7 +16,7 @@ const schema = z.object({
   siteDir: z.string().min(1),
   labsDir: z.string().min(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-  prettyLogs: z.boolean(),
+  logFormat: z.enum(['text', 'json'], { error: 'expected text, json or auto' }),
   buildImages: z.boolean(),
   buildSite: z.boolean(),
   sessionMinutes: z.coerce.number().positive().max(24 * 60),
@@ -75,7 +75,10 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   siteDir: { env: 'LAB_SITE_DIR', help: 'folder of the built site (default dist)' },
   labsDir: { env: 'LAB_LABS_DIR', help: 'folder of lab definitions (default content/labs)' },
   logLevel: { env: 'LAB_LOG_LEVEL', flag: 'log-level', help: 'pino log level (default info)' },
-  prettyLogs: { env: 'LAB_PRETTY_LOGS', help: '1 for human-readable logs, 0 for JSON (default 1 on a terminal)' },
+  logFormat: {
+    env: 'LAB_LOG_FORMAT',
+    help: 'log format: text (a readable line per entry), json (a JSON object per line), or auto, which picks text on a terminal and json otherwise (default auto)',
+  },
   buildImages: { env: 'LAB_BUILD_IMAGES', flag: 'no-build-images', help: 'build missing images at start (default 1)' },
   buildSite: { env: 'LAB_BUILD_SITE', flag: 'no-build-site', help: 'build the site at start when its sources changed (default 1)' },
   sessionMinutes: { env: 'LAB_SESSION_MINUTES', help: 'minutes a lab session lasts (default 45)' },
@@ -159,7 +162,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     siteDir: env.LAB_SITE_DIR ?? 'dist',
     labsDir: env.LAB_LABS_DIR ?? 'content/labs',
     logLevel: flags['log-level'] ?? env.LAB_LOG_LEVEL ?? 'info',
-    prettyLogs: parseSwitch(env.LAB_PRETTY_LOGS, process.stdout.isTTY === true),
+    logFormat: logFormatFrom(env),
     buildImages: flags['no-build-images'] ? false : parseSwitch(env.LAB_BUILD_IMAGES, true),
     buildSite: flags['no-build-site'] ? false : parseSwitch(env.LAB_BUILD_SITE, true),
     sessionMinutes: env.LAB_SESSION_MINUTES ?? '45',
@@ -259,6 +262,14 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
   // A secret that is nearly right is still a secret: never echo it.
   const shown = field === 'instructorToken' ? '(hidden)' : JSON.stringify(raw[field]);
   return `${name}=${shown}: ${issue.message}. Set it to the ${source.help}.`;
+}
+
+/** Reads LAB_LOG_FORMAT. While it is unset or auto, LAB_PRETTY_LOGS, the older 0 or 1 setting, still applies. */
+function logFormatFrom(env: NodeJS.ProcessEnv): string {
+  const format = env.LAB_LOG_FORMAT || 'auto';
+  if (format !== 'auto') return format;
+  if (env.LAB_PRETTY_LOGS) return parseSwitch(env.LAB_PRETTY_LOGS, false) ? 'text' : 'json';
+  return process.stdout.isTTY === true ? 'text' : 'json';
 }
 
 function parseSwitch(value: string | undefined, fallback: boolean): boolean {

@@ -26,7 +26,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
-  const log = createLogger({ level: config.logLevel, pretty: config.prettyLogs });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
 
   const runtime = new DockerRuntime();
   runtime.subnetPool = { range: config.subnetPool, prefix: config.subnetPrefix };
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   log.info({ url, roomUrls: room.roomUrls, labs: labs.size }, 'lab server listening');
   process.stdout.write(`\n  ddev-lab is running at ${url}\n${roomBanner(room, url)}`);
 
-  installShutdown(server, sessions, shutdown, log, room);
+  installShutdown({ server, sessions, runtime, shutdown, log, room });
 }
 
 /** Fills the pools of ready sandboxes that LAB_POOL requests; each lab id it names must exist. */
@@ -138,24 +138,52 @@ function displayHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function installShutdown(
-  server: ReturnType<typeof createHttpServer>,
-  sessions: SessionManager,
-  shutdown: { stopping: boolean },
-  log: Logger,
-  room: Room,
-): void {
+function installShutdown(parts: {
+  server: ReturnType<typeof createHttpServer>;
+  sessions: SessionManager;
+  runtime: DockerRuntime;
+  shutdown: { stopping: boolean };
+  log: Logger;
+  room: Room;
+}): void {
+  const { server, sessions, shutdown, log, room } = parts;
   const stop = async (signal: string) => {
     if (shutdown.stopping) return;
     shutdown.stopping = true;
     log.info({ signal }, 'stopping: ending every session but those of open trainings');
+    const removed = tallyRemovals(parts.runtime);
     server.close();
     await sessions.endAll('shutdown', { keep: (session) => room.trainings.isTrainingLearner(session.learnerId) });
     server.closeAllConnections();
+    log.info({ ...removed, kept: sessions.size }, stoppedMessage(removed, sessions.size));
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** Counts, from now on, what the runtime removes per sandbox: learners' sessions and the pool's. */
+function tallyRemovals(runtime: DockerRuntime): { sandboxes: number; containers: number; networks: number } {
+  const tally = { sandboxes: 0, containers: 0, networks: 0 };
+  const remove = runtime.removeSandbox.bind(runtime);
+  runtime.removeSandbox = async (instance, sessionId) => {
+    const removed = await remove(instance, sessionId);
+    tally.sandboxes += 1;
+    tally.containers += removed.containers;
+    tally.networks += removed.networks;
+    return removed;
+  };
+  return tally;
+}
+
+/** Describes what the stop removed and what it kept for the next start, for the log's last line. */
+function stoppedMessage(removed: { sandboxes: number; containers: number; networks: number }, kept: number): string {
+  const count = (value: number, one: string, many: string) => `${value} ${value === 1 ? one : many}`;
+  const containers = count(removed.containers, 'container', 'containers');
+  const networks = count(removed.networks, 'network', 'networks');
+  const what = `removed ${count(removed.sandboxes, 'sandbox', 'sandboxes')} (${containers}, ${networks})`;
+  const left = kept > 0 ? `, kept ${count(kept, 'lab session', 'lab sessions')} of open trainings for the next start` : '';
+  return `stopped: ${what}${left}`;
 }
 
 main().catch((error: unknown) => {

@@ -49,6 +49,21 @@ describe('config', () => {
     assert.match(error.problems.join('\n'), /^LAB_TRUST_PROXY=\["10.0.0.0\/33"\]: .*CIDR ranges/m);
   });
 
+  test('log format follows the setting', () => {
+    assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'text' }).logFormat, 'text');
+    assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'json' }).logFormat, 'json');
+    assert.equal(loadConfig([], { LAB_PRETTY_LOGS: '1' }).logFormat, 'text');
+    assert.equal(loadConfig([], { LAB_PRETTY_LOGS: '0' }).logFormat, 'json');
+    assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'json', LAB_PRETTY_LOGS: '1' }).logFormat, 'json');
+    assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'auto' }).logFormat, process.stdout.isTTY === true ? 'text' : 'json');
+  });
+
+  test('rejects an unknown log format', () => {
+    const error = captureError(() => loadConfig([], { LAB_LOG_FORMAT: 'pretty' }));
+
+    assert.match(error.problems[0]!, /^LAB_LOG_FORMAT="pretty": expected text, json or auto\. Set it to the log format/);
+  });
+
   test('rejects an unknown flag', () => {
     const error = captureError(() => loadConfig(['--hots', 'x'], {}));
 
