@@ -252,9 +252,21 @@ export class TerminalShell {
       await this.process.dispose();
       this.log.info({ state }, 'shell ended');
     } catch (error) {
-      this.log.warn({ err: error }, 'ending the shell failed');
+      if (isContainerGoing(error)) this.log.debug({ reason: (error as Error).message }, 'the shell ended with its container');
+      else this.log.warn({ err: error }, 'ending the shell failed');
     }
   }
+}
+
+/**
+ * Whether ending a shell failed only because its container is already gone or being removed, as
+ * when a web-build Restart replaces it. Docker 20.10 rejects an exec there with a 500 whose
+ * message is "Container … is not running: Removal In Progress", so the status alone is not enough.
+ */
+export function isContainerGoing(error: unknown): boolean {
+  const status = (error as { statusCode?: number } | null)?.statusCode;
+  if (status === 404 || status === 409) return true;
+  return /is not running|removal in progress|no such container/i.test(String((error as Error | null)?.message ?? ''));
 }
 
 /** Groups views into frames of at most `limit` bytes, splitting a view that crosses the limit. */
