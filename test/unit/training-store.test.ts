@@ -9,8 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import { SessionStore, tokenDigest } from '../../lab-server/src/store/session-store.ts';
 import { StateStore } from '../../lab-server/src/store/state-store.ts';
 import { checkDisplayName, formatJoinCode, JOIN_CODE_ALPHABET, newJoinCode, normalizeJoinCode } from '../../lab-server/src/trainings/join-code.ts';
-import { learnerKey } from '../../lab-server/src/trainings/roster.ts';
-import { TrainingStore } from '../../lab-server/src/trainings/training-store.ts';
+import type { Lab } from '../../lab-server/src/labs/schema.ts';
+import type { Session } from '../../lab-server/src/sessions/manager.ts';
+import { CONNECTED_WITHIN_MS, learnerKey, rosterEntry, type RosterSources } from '../../lab-server/src/trainings/roster.ts';
+import { TrainingStore, type Training } from '../../lab-server/src/trainings/training-store.ts';
 import { poolSizeFor } from '../../lab-server/src/trainings/trainings.ts';
 
 const FIELDS = { name: 'Contributor day', labs: ['inside-the-web-container', 'the-router'], minutes: 90, expectedLearners: 12 };
@@ -151,5 +153,44 @@ describe('join codes and names', () => {
     assert.equal(poolSizeFor(30, 60), 15);
     assert.equal(poolSizeFor(31, 60), 16);
     assert.equal(poolSizeFor(200, 60), 60);
+  });
+});
+
+describe('roster connected', () => {
+  const now = 1_000_000_000;
+  const lab = { id: 'inside-the-web-container', title: 'Inside', steps: [{ id: 'one', title: 'One' }], terminals: [] } as unknown as Lab;
+  const training = { id: 't', labs: [lab.id] } as Training;
+  const learner = { learnerId: 'learner-a', displayName: 'Ada', joinedAt: now };
+
+  function connected(options: { lastSeenAt: number; attached: number; detachedAt?: number }): boolean {
+    const session = { id: 's', labId: lab.id, learnerId: 'learner-a', expiresAt: now + 60_000, lastSeenAt: options.lastSeenAt } as Session;
+    const sources: RosterSources = {
+      labs: new Map([[lab.id, lab]]),
+      sessionsOf: () => [session],
+      passedSteps: () => [],
+      attachedTerminals: () => options.attached,
+      detachedAt: () => options.detachedAt,
+    };
+    return rosterEntry(training, learner, sources, now).connected;
+  }
+
+  test('attached terminal is connected', () => {
+    assert.equal(connected({ lastSeenAt: now - 10 * CONNECTED_WITHIN_MS, attached: 1, detachedAt: now - 1 }), true);
+  });
+
+  test('closed tab is gone at once', () => {
+    assert.equal(connected({ lastSeenAt: now - 5_000, attached: 0, detachedAt: now - 1_000 }), false);
+  });
+
+  test('heartbeat after close counts', () => {
+    assert.equal(connected({ lastSeenAt: now - 1_000, attached: 0, detachedAt: now - 5_000 }), true);
+  });
+
+  test('heartbeat without sockets counts', () => {
+    assert.equal(connected({ lastSeenAt: now - 1_000, attached: 0 }), true);
+  });
+
+  test('old heartbeat is not connected', () => {
+    assert.equal(connected({ lastSeenAt: now - CONNECTED_WITHIN_MS, attached: 0 }), false);
   });
 });

@@ -7,7 +7,11 @@ import type { Lab } from '../labs/schema.ts';
 import type { Session } from '../sessions/manager.ts';
 import type { Training, TrainingLearner } from './training-store.ts';
 
-/** A page that sent a heartbeat this recently counts as connected; the page beats every 30 s. */
+/**
+ * A page that sent a heartbeat this recently counts as connected; the page beats every 30 s. A
+ * heartbeat from before the session's last terminal socket closed does not count, so a closed
+ * tab reads as gone at once, while a network that drops without a close waits for this window.
+ */
 export const CONNECTED_WITHIN_MS = 75_000;
 
 export interface RosterEntry {
@@ -29,6 +33,8 @@ export interface RosterSources {
   passedSteps(learnerId: string, labId: string): string[];
   /** Terminal sockets attached now, by session id. */
   attachedTerminals(sessionId: string): number;
+  /** When the session's last attached terminal socket closed, in epoch ms; undefined if none has. */
+  detachedAt(sessionId: string): number | undefined;
 }
 
 export function learnerKey(learnerId: string): string {
@@ -54,8 +60,17 @@ export function rosterEntry(training: Training, learner: TrainingLearner, source
     stepsPassed: labs.reduce((sum, each) => sum + passedByLab.get(each.id)!.filter((id) => each.steps.some((s) => s.id === id)).length, 0),
     stepsTotal: labs.reduce((sum, each) => sum + each.steps.length, 0),
     session: session ? describeSession(session, sources.labs.get(session.labId), now) : null,
-    connected: session !== undefined && (sources.attachedTerminals(session.id) > 0 || now - session.lastSeenAt < CONNECTED_WITHIN_MS),
+    connected: session !== undefined && isConnected(session, sources, now),
   };
+}
+
+/** Checks for an attached terminal socket, or a recent heartbeat sent after the last socket closed. */
+function isConnected(session: Session, sources: RosterSources, now: number): boolean {
+  if (sources.attachedTerminals(session.id) > 0) return true;
+
+  const heartbeatRecent = now - session.lastSeenAt < CONNECTED_WITHIN_MS;
+  const detachedAt = sources.detachedAt(session.id);
+  return heartbeatRecent && (detachedAt === undefined || session.lastSeenAt > detachedAt);
 }
 
 /** The lab of the running session, else the first lab not finished, else the last lab. */

@@ -35,6 +35,8 @@ export class Trainings {
   /** Emits `changed` whenever something on a dashboard may have changed. */
   readonly changes = new EventEmitter();
   private readonly attached = new Map<string, number>();
+  /** When each session's last terminal socket closed, so the roster drops a closed tab at once. */
+  private readonly detached = new Map<string, number>();
   private poolLabs = new Set<string>();
 
   private readonly sessions: SessionManager;
@@ -49,7 +51,10 @@ export class Trainings {
     this.changes.setMaxListeners(0);
 
     this.sessions.onStart(() => this.changed());
-    this.sessions.onEnd(() => this.changed());
+    this.sessions.onEnd((sessionId) => {
+      this.detached.delete(sessionId);
+      this.changed();
+    });
   }
 
   /** Something a dashboard shows has changed: a check, a session, a terminal, a join. */
@@ -111,6 +116,7 @@ export class Trainings {
       sessionsOf: (learnerId: string) => this.sessions.list().filter((session) => session.learnerId === learnerId),
       passedSteps: (learnerId: string, labId: string) => this.sessions.store.passedSteps(learnerId, labId),
       attachedTerminals: (sessionId: string) => this.attached.get(sessionId) ?? 0,
+      detachedAt: (sessionId: string) => this.detached.get(sessionId),
     };
     return this.store.learners(training.id).map((learner) => rosterEntry(training, learner, sources));
   }
@@ -121,10 +127,15 @@ export class Trainings {
   }
 
   /** Counts a page's terminal socket in or out, for the dashboard's "connected". */
-  terminalAttached(sessionId: string, delta: 1 | -1): void {
+  terminalAttached(sessionId: string, delta: 1 | -1, now = Date.now()): void {
     const count = (this.attached.get(sessionId) ?? 0) + delta;
-    if (count > 0) this.attached.set(sessionId, count);
-    else this.attached.delete(sessionId);
+    if (count > 0) {
+      this.attached.set(sessionId, count);
+    } else {
+      this.attached.delete(sessionId);
+      // A socket that closes because its session ended leaves nothing to remember.
+      if (this.sessions.get(sessionId)) this.detached.set(sessionId, now);
+    }
     this.changed();
   }
 
