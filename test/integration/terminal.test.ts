@@ -149,6 +149,20 @@ describe('terminal on Docker', () => {
     assert.match(second.output(), /first-2/);
   });
 
+  test('input the shell does not read is dropped', async () => {
+    const session = await startSession(server);
+    await using terminal = await open(server, session);
+    terminal.type('echo before-$((5+5)); sleep 20\r');
+    await terminal.waitFor(/^before-10\r?$/m);
+
+    // sleep reads no input, so after the TTY's buffers fill the rest waits in the server.
+    const chunk = new Uint8Array(60 * 1024).fill(0x61);
+    for (let index = 0; index < 40; index += 1) terminal.send({ type: 'input', data: chunk });
+    await waitUntil(() => terminal.statuses.some((status) => status.includes('Input was dropped')), 'the input-dropped notice');
+
+    assert.equal(terminal.statuses.filter((status) => status.includes('Input was dropped')).length, 1);
+  });
+
   test('flood to slow client stays bounded', async (t) => {
     const session = await startSession(server);
     await using terminal = await open(server, session, { ackMode: 'manual', keepChars: 4096 });

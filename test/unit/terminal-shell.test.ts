@@ -5,7 +5,7 @@ import { pino } from 'pino';
 
 import type { TerminalState } from '../../lab-server/src/terminal/protocol.ts';
 import { ReplayBuffer } from '../../lab-server/src/terminal/replay-buffer.ts';
-import { flowLimits, TerminalShell, type ShellClient } from '../../lab-server/src/terminal/shell.ts';
+import { flowLimits, MAX_INPUT_BACKLOG_BYTES, TerminalShell, type ShellClient } from '../../lab-server/src/terminal/shell.ts';
 
 const BUFFER_BYTES = 256 * 1024;
 
@@ -226,6 +226,46 @@ describe('terminal shell resize', () => {
 
     shell.input(client, Buffer.from('pwd\r'));
     assert.equal(Buffer.concat(stream.inputs).toString(), 'stty size\rls\rpwd\r');
+    await shell.dispose('closed', 'test over');
+  });
+
+  test('resize storm makes one call at a time', async () => {
+    const finishers: Array<() => void> = [];
+    const sizes: string[] = [];
+    const { shell, stream } = startShell(60_000, (cols, rows) => {
+      sizes.push(`${cols}x${rows}`);
+      return new Promise((resolve) => finishers.push(resolve));
+    });
+    const client = new FakeClient();
+    shell.attach(client, {});
+
+    for (let cols = 80; cols < 200; cols += 1) shell.resize(client, cols, 24);
+    shell.input(client, Buffer.from('ls\r'));
+    await tick();
+    assert.deepEqual(sizes, ['80x24']);
+
+    finishers.shift()!();
+    await tick();
+    assert.deepEqual(sizes, ['80x24', '199x24']);
+    assert.equal(stream.inputs.length, 0);
+
+    finishers.shift()!();
+    await tick();
+    assert.equal(Buffer.concat(stream.inputs).toString(), 'ls\r');
+    await shell.dispose('closed', 'test over');
+  });
+
+  test('input over the backlog is dropped', async () => {
+    const { shell } = startShell(60_000, () => new Promise(() => undefined));
+    const client = new FakeClient();
+    shell.attach(client, {});
+    shell.resize(client, 90, 30);
+
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const accepted = [1, 2, 3, 4, 5].map(() => shell.input(client, chunk));
+
+    assert.deepEqual(accepted, [true, true, true, true, false]);
+    assert.ok(MAX_INPUT_BACKLOG_BYTES >= 4 * chunk.length);
     await shell.dispose('closed', 'test over');
   });
 

@@ -12,6 +12,8 @@ export const CLOSE_CODES = { normal: 1000, replaced: 4001, unresponsive: 4002 } 
 
 export class TerminalConnection implements ShellClient {
   private lastHeard = Date.now();
+  /** True after input was dropped, until the shell takes input again, so the page gets one notice. */
+  private droppingInput = false;
   private readonly pingTimer: NodeJS.Timeout;
 
   private readonly socket: WebSocket;
@@ -85,7 +87,7 @@ export class TerminalConnection implements ShellClient {
   private handle(frame: Frame): void {
     switch (frame.type) {
       case 'input':
-        this.shell.input(this, frame.data);
+        this.receiveInput(frame.data);
         break;
       case 'resize':
         this.shell.resize(this, frame.cols, frame.rows);
@@ -101,6 +103,22 @@ export class TerminalConnection implements ShellClient {
       default:
         this.reject(`a page may not send ${frame.type} frames`);
     }
+  }
+
+  private receiveInput(data: Uint8Array): void {
+    if (this.shell.input(this, data)) {
+      this.droppingInput = false;
+      return;
+    }
+    if (this.droppingInput) return;
+
+    this.droppingInput = true;
+    this.log.warn({ bytes: data.length }, 'terminal input dropped: the shell is not reading it');
+    this.send({
+      type: 'status',
+      state: 'error',
+      message: 'Input was dropped: more than 256 KiB of typed or pasted text is already waiting for the shell to read it.',
+    });
   }
 
   /** Sends a PING, or drops a socket that stayed silent through two pings. */

@@ -18,6 +18,11 @@ const ECHO_WINDOW_MS = 50;
 const JOIN_BELOW_BYTES = 16 * 1024;
 /** Maximum wait for a resize before held input goes to the shell anyway. */
 const RESIZE_HOLD_MS = 2000;
+/**
+ * Maximum input waiting for the shell to read it, or for a resize. Input beyond it is dropped,
+ * so a page cannot grow the server's memory by typing into a shell that does not read.
+ */
+export const MAX_INPUT_BACKLOG_BYTES = 256 * 1024;
 
 export interface ShellSettings {
   /** Milliseconds a shell with no page attached stays alive. */
@@ -65,9 +70,13 @@ export class TerminalShell {
   private graceTimer: NodeJS.Timeout | undefined;
   private echoUntil = 0;
   private disposed = false;
-  /** The resize in flight; input that arrives meanwhile is held, so it runs at the new size. */
-  private resizing: Promise<void> | undefined;
+  /** True while a resize is on its way to the engine; input that arrives meanwhile is held. */
+  private resizing = false;
+  /** The latest size asked for while a resize was on its way: older ones are skipped. */
+  private nextSize: { cols: number; rows: number } | undefined;
   private heldInput: Uint8Array[] = [];
+  private heldBytes = 0;
+  private heldSince = 0;
 
   private readonly process: TerminalProcess;
   private readonly settings: ShellSettings;
@@ -126,32 +135,59 @@ export class TerminalShell {
     this.startGraceTimer();
   }
 
-  input(client: ShellClient, data: Uint8Array): void {
-    if (this.client !== client) return;
+  /**
+   * Writes input to the shell, or keeps it back while a resize is on its way. Returns false when the
+   * input was dropped because too much is already waiting for the shell.
+   */
+  input(client: ShellClient, data: Uint8Array): boolean {
+    if (this.client !== client) return true;
+    if (this.process.stream.writableLength + this.heldBytes + data.length > MAX_INPUT_BACKLOG_BYTES) return false;
+
     this.echoUntil = Date.now() + ECHO_WINDOW_MS;
-    if (this.resizing) this.heldInput.push(data);
-    else this.process.stream.write(data);
+    if (this.resizing) {
+      if (this.heldInput.length === 0) this.heldSince = Date.now();
+      if (Date.now() - this.heldSince < RESIZE_HOLD_MS) {
+        this.heldInput.push(data);
+        this.heldBytes += data.length;
+        return true;
+      }
+    }
+
+    this.releaseInput();
+    this.process.stream.write(data);
+    return true;
   }
 
   /**
    * Resizes the TTY through an engine call. Input that arrives before the call returns waits for
-   * it, so a command typed right after a takeover or a window resize runs at the new size.
+   * it, so a command typed right after a takeover or a window resize runs at the new size. One
+   * call runs at a time and only the latest size waits behind it, so a storm of resizes costs
+   * the engine one call at a time and delays input for at most RESIZE_HOLD_MS.
    */
   resize(client: ShellClient, cols: number, rows: number): void {
     if (this.client !== client) return;
+    if (this.resizing) {
+      this.nextSize = { cols, rows };
+      return;
+    }
 
-    const previous = this.resizing ?? Promise.resolve();
-    const resized = previous
-      .then(() => withTimeout(this.process.resize(cols, rows), RESIZE_HOLD_MS))
-      .catch((error: unknown) => this.log.warn({ err: error, cols, rows }, 'resize failed'));
-    this.resizing = resized;
+    this.resizing = true;
+    void withTimeout(this.process.resize(cols, rows), RESIZE_HOLD_MS)
+      .catch((error: unknown) => this.log.warn({ err: error, cols, rows }, 'resize failed'))
+      .then(() => {
+        this.resizing = false;
+        const next = this.nextSize;
+        this.nextSize = undefined;
+        if (next && this.client && !this.disposed) this.resize(this.client, next.cols, next.rows);
+        else this.releaseInput();
+      });
+  }
 
-    void resized.then(() => {
-      if (this.resizing !== resized) return;
-      this.resizing = undefined;
-      if (this.disposed) return;
-      for (const data of this.heldInput.splice(0)) this.process.stream.write(data);
-    });
+  private releaseInput(): void {
+    const held = this.heldInput.splice(0);
+    this.heldBytes = 0;
+    if (this.disposed) return;
+    for (const data of held) this.process.stream.write(data);
   }
 
   /** Records that the page has processed every byte before `offset`; ignores stale or impossible ones. */
