@@ -4,6 +4,8 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 
+import { settingName } from './http/host-check.ts';
+
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 
@@ -34,6 +36,7 @@ const schema = z.object({
   terminalBufferKb: positiveInt.min(128).max(64 * 1024),
   terminalPingSeconds: positiveInt.max(30),
   allowedOrigins: z.array(z.url()),
+  allowedHosts: z.array(z.string().refine((entry) => settingName(entry) !== undefined, 'comma-separated host names or addresses, each with an optional port, such as lab.example.org')),
   containerDiskMb: positiveInt.min(16),
   diskCheckSeconds: z.coerce.number().positive().max(3600),
   runcPolicy: z.enum(['auto', 'learner', 'strict']),
@@ -105,6 +108,10 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
     help: 'seconds between keepalive pings on a terminal socket, at most 30 so 60-second proxy idle timeouts never fire (default 20)',
   },
   allowedOrigins: { env: 'LAB_ALLOWED_ORIGINS', help: 'comma-separated extra origins allowed to open terminals' },
+  allowedHosts: {
+    env: 'LAB_ALLOWED_HOSTS',
+    help: "comma-separated host names browsers use to reach this server besides its own addresses, such as a reverse proxy's name; a request for any other name gets status 421 (default none)",
+  },
   containerDiskMb: { env: 'LAB_CONTAINER_DISK_MB', help: "writable layer quota per container in MiB; a session past it ends (default 2048)" },
   diskCheckSeconds: { env: 'LAB_DISK_CHECK_SECONDS', help: 'seconds between measurements of writable layers (default 5)' },
   runcPolicy: {
@@ -180,6 +187,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     terminalBufferKb: env.LAB_TERMINAL_BUFFER_KB ?? '512',
     terminalPingSeconds: env.LAB_TERMINAL_PING_SECONDS ?? '20',
     allowedOrigins: splitList(env.LAB_ALLOWED_ORIGINS),
+    allowedHosts: splitList(env.LAB_ALLOWED_HOSTS),
     containerDiskMb: env.LAB_CONTAINER_DISK_MB ?? '2048',
     diskCheckSeconds: env.LAB_DISK_CHECK_SECONDS ?? '5',
     runcPolicy: env.LAB_RUNC_POLICY ?? 'auto',

@@ -2,6 +2,8 @@
 // case asserts that the host and the other sessions are unaffected and the server still serves.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -324,6 +326,53 @@ class FloodClient implements AsyncDisposable {
   }
 }
 
+/** An HTTP request with headers fetch() would not send as given, Host among them. */
+function rawRequest(baseUrl: string, requestPath: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: hostname, port, path: requestPath, headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.once('error', reject);
+    request.end();
+  });
+}
+
+/** A terminal WebSocket handshake with the given Host and Origin; resolves with the status. */
+function rawUpgrade(baseUrl: string, requestPath: string, token: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({
+      host: hostname,
+      port,
+      path: requestPath,
+      headers: {
+        ...headers,
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': randomBytes(16).toString('base64'),
+        'sec-websocket-protocol': `ddev-lab.v1, ddev-lab.token.${token}`,
+      },
+    });
+    request.once('upgrade', (response, socket) => {
+      socket.destroy();
+      resolve({ status: response.statusCode ?? 0, body: '' });
+    });
+    request.once('response', (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.once('error', reject);
+    request.end();
+  });
+}
+
 describe('hostile clients', () => {
   const instance = uniqueInstance('sec-client');
   let server: RunningServer;
@@ -348,6 +397,30 @@ describe('hostile clients', () => {
     const session = await startSession(server);
 
     await assert.rejects(TestTerminal.open(server.url, session.sessionId, session.token, 'web', 'https://attacker.invalid'), { status: 403 });
+  });
+
+  test('foreign host name is misdirected', async () => {
+    const session = await startSession(server);
+    const { port } = new URL(server.url);
+    const evil = { host: `evil.example:${port}`, origin: `http://evil.example:${port}` };
+    const terminalPath = `/ws/sessions/${session.sessionId}/terminals/web`;
+    await using named = await startLabServer({ instance: `${instance}-h`, env: { LAB_ALLOWED_HOSTS: 'lab.example.test' } });
+
+    const api = await rawRequest(server.url, '/api/labs', evil);
+    const site = await rawRequest(server.url, '/', evil);
+    const upgrade = await rawUpgrade(server.url, terminalPath, session.token, evil);
+    const local = await rawRequest(server.url, '/api/labs', { host: `localhost:${port}` });
+    const localUpgrade = await rawUpgrade(server.url, terminalPath, session.token, { host: `localhost:${port}`, origin: `http://localhost:${port}` });
+    const proxied = await rawRequest(named.url, '/api/labs', { host: 'lab.example.test' });
+
+    assert.equal(api.status, 421, api.body);
+    assert.match(JSON.parse(api.body).message, /LAB_ALLOWED_HOSTS/);
+    assert.equal(site.status, 421);
+    assert.equal(upgrade.status, 421, upgrade.body);
+    assert.match(JSON.parse(upgrade.body).message, /LAB_ALLOWED_HOSTS/);
+    assert.equal(local.status, 200, local.body);
+    assert.equal(localUpgrade.status, 101, localUpgrade.body);
+    assert.equal(proxied.status, 200, proxied.body);
   });
 
   test('check without the token', async () => {

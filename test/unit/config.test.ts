@@ -49,6 +49,15 @@ describe('config', () => {
     assert.match(error.problems.join('\n'), /^LAB_TRUST_PROXY=\["10.0.0.0\/33"\]: .*CIDR ranges/m);
   });
 
+  test('allowed hosts are names, not URLs', () => {
+    const config = loadConfig([], { LAB_ALLOWED_HOSTS: 'lab.example.org, proxy.example.org:8443' });
+    const error = captureError(() => loadConfig([], { LAB_ALLOWED_HOSTS: 'https://lab.example.org/' }));
+
+    assert.deepEqual(config.allowedHosts, ['lab.example.org', 'proxy.example.org:8443']);
+    assert.deepEqual(loadConfig([], {}).allowedHosts, []);
+    assert.match(error.problems[0]!, /^LAB_ALLOWED_HOSTS=\["https:\/\/lab.example.org\/"\]: comma-separated host names/);
+  });
+
   test('log format follows the setting', () => {
     assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'text' }).logFormat, 'text');
     assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'json' }).logFormat, 'json');

@@ -18,6 +18,7 @@ import { prestartPoolShells } from '../terminal/pool-shells.ts';
 import { TerminalRegistry } from '../terminal/registry.ts';
 import type { Trainings } from '../trainings/trainings.ts';
 import { createApiRouter } from './api.ts';
+import { createHostCheck, misdirected } from './host-check.ts';
 import { requireInstructor } from './instructor-auth.ts';
 import { createInstructorRouter } from './instructor-routes.ts';
 import { upgradeViewer, VIEWER_PATH } from './instructor-terminal.ts';
@@ -57,6 +58,11 @@ export function createHttpServer(deps: Deps): Server {
   app.disable('x-powered-by');
   // Only the listed proxies' X-Forwarded-For counts; with none, the connection's peer is the client.
   app.set('trust proxy', deps.config.trustProxy.length > 0 ? deps.config.trustProxy : false);
+  const hostAllowed = createHostCheck(deps.config);
+  app.use((request, _response, next) => {
+    if (!hostAllowed(request.headers.host)) next(misdirected(request.headers.host ?? ''));
+    else next();
+  });
   app.use((_request, _response, next) => {
     if (deps.shutdown?.stopping) next(new LabError('ShuttingDown', 503, 'The lab server is shutting down. Try again when it is back.'));
     else next();
@@ -83,7 +89,11 @@ export function createHttpServer(deps: Deps): Server {
 
   const terminals = createTerminalRegistry(deps);
   server.on('upgrade', (request, socket, head) => {
-    handleUpgrade(deps, terminals, sockets, request, socket, head).catch((error) => rejectUpgrade(deps.log, socket, error));
+    if (!hostAllowed(request.headers.host)) {
+      rejectUpgrade(deps.log, socket, misdirected(request.headers.host ?? ''));
+      return;
+    }
+    handleUpgrade({ ...deps, hostAllowed }, terminals, sockets, request, socket, head).catch((error) => rejectUpgrade(deps.log, socket, error));
   });
   return server;
 }
@@ -129,7 +139,7 @@ function createTerminalRegistry(deps: Deps): TerminalRegistry {
 }
 
 async function handleUpgrade(
-  deps: Deps,
+  deps: Deps & { hostAllowed: (header: string | undefined) => boolean },
   terminals: TerminalRegistry,
   sockets: WebSocketServer,
   request: IncomingMessage,
@@ -139,7 +149,7 @@ async function handleUpgrade(
   const url = new URL(request.url ?? '/', 'http://localhost');
   const viewer = VIEWER_PATH.exec(url.pathname);
   if (viewer && deps.room) {
-    checkOrigin(deps.config, request);
+    checkOrigin(deps.config, request, deps.hostAllowed);
     const metrics = deps.room.metrics;
     const context = { ...deps, ...deps.room, terminals, sockets, onOpen: () => metrics.readOnlyViewers.inc() };
     await upgradeViewer(context, { request, socket, head, match: viewer });
@@ -149,7 +159,7 @@ async function handleUpgrade(
   const match = TERMINAL_PATH.exec(url.pathname);
   if (!match) throw new LabError('NotFound', 404, 'No WebSocket endpoint at this path.');
 
-  checkOrigin(deps.config, request);
+  checkOrigin(deps.config, request, deps.hostAllowed);
 
   const [, sessionId, terminalId] = match as unknown as [string, string, string];
   const session = deps.sessions.authorize(sessionId, tokenFromProtocols(request));
@@ -190,13 +200,17 @@ function resumeRequest(params: URLSearchParams): { shellId?: string; offset?: nu
   return { shellId, offset };
 }
 
-/** Accepts the page's own origin (the Host it was served from) and the configured extra origins. */
-function checkOrigin(config: Config, request: IncomingMessage): void {
+/**
+ * Accepts the page's own origin and the configured extra origins. The page's own origin is the
+ * Host it was served from only when that Host is one of this server's names, so a name of
+ * someone else's never counts as this server's own.
+ */
+function checkOrigin(config: Config, request: IncomingMessage, hostAllowed: (header: string | undefined) => boolean): void {
   const origin = request.headers.origin;
   const host = request.headers.host;
   if (!origin) return;
 
-  const own = host ? [`http://${host}`, `https://${host}`] : [];
+  const own = host && hostAllowed(host) ? [`http://${host}`, `https://${host}`] : [];
   if (own.includes(origin) || config.allowedOrigins.includes(origin)) return;
   throw new LabError('ForbiddenOrigin', 403, `Origin ${origin} may not open terminals on this server.`);
 }
@@ -251,5 +265,5 @@ function createErrorHandler(log: Logger) {
 }
 
 function statusText(status: number): string {
-  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 503: 'Service Unavailable' }[status] ?? 'Error';
 }
