@@ -12,6 +12,8 @@ export interface TrainingInfo {
   endsAt: string;
   endedAt: string | null;
   open: boolean;
+  /** Minutes one press of Add time gives a learner's lab session (LAB_EXTEND_MINUTES). */
+  addTimeMinutes: number;
 }
 
 export interface RosterEntry {

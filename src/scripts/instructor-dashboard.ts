@@ -1,7 +1,7 @@
 // The instructor dashboard: the token form, the new-training form, the live roster and its
 // actions. The roster is redrawn from each snapshot the server streams, so it never drifts.
-import { InstructorApi, type RosterEntry, type RosterSnapshot, type TrainingInfo } from './instructor-api.ts';
-import type { TerminalView } from './instructor-viewer.ts';
+import { InstructorApi, type TrainingInfo } from './instructor-api.ts';
+import { renderRoster, type RosterContext } from './instructor-roster.ts';
 
 const TOKEN_KEY = 'ddevlab-instructor-token';
 /** Wait before opening the live roster again after its stream broke. */
@@ -42,17 +42,7 @@ async function showDashboard(root: HTMLElement, api: InstructorApi, labs: { id: 
   const createForm = root.querySelector<HTMLFormElement>('.instructor-create-form')!;
   main.hidden = false;
 
-  root.querySelector('.instructor-lab-choices')!.replaceChildren(
-    ...labs.map((lab, index) => {
-      const label = document.createElement('label');
-      label.innerHTML = `<input type="checkbox" name="labs" ${index === 0 ? 'checked' : ''}> `;
-      const box = label.querySelector('input')!;
-      box.value = lab.id;
-      box.dataset.testid = `training-lab-${lab.id}`;
-      label.append(lab.title);
-      return label;
-    }),
-  );
+  root.querySelector('.instructor-lab-choices')!.replaceChildren(...labChoices(labs, guideOrderOf(root)));
 
   let following: AbortController | undefined;
   const follow = (trainingId: string) => {
@@ -95,129 +85,46 @@ async function showDashboard(root: HTMLElement, api: InstructorApi, labs: { id: 
   await refreshList();
 }
 
+/** Lab ids in the order of the guide's Labs section, as the page was built with them. */
+function guideOrderOf(root: HTMLElement): string[] {
+  try {
+    return JSON.parse(root.dataset.labOrder ?? '[]') as string[];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Builds one checkbox per lab, in the guide's order, with labs the guide does not list last. Only
+ * the first is ticked, so a training starts as the guide does unless the instructor picks others.
+ */
+function labChoices(labs: { id: string; title: string }[], guideOrder: string[]): HTMLLabelElement[] {
+  const rank = (id: string) => (guideOrder.includes(id) ? guideOrder.indexOf(id) : guideOrder.length);
+  const ordered = [...labs].sort((a, b) => rank(a.id) - rank(b.id) || a.title.localeCompare(b.title));
+
+  return ordered.map((lab, index) => {
+    const label = document.createElement('label');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.name = 'labs';
+    box.value = lab.id;
+    box.checked = index === 0;
+    box.dataset.testid = `training-lab-${lab.id}`;
+    label.append(box, lab.title);
+    return label;
+  });
+}
+
 /** Follows one training's live roster until aborted, reopening the stream when it breaks. */
 async function followRoster(root: HTMLElement, api: InstructorApi, trainingId: string, signal: AbortSignal, setStatus: (message: string) => void) {
-  const viewer = { current: undefined as TerminalView | undefined };
+  const context: RosterContext = { root, api, setStatus, viewer: { current: undefined } };
   while (!signal.aborted) {
     try {
-      await api.follow(trainingId, (snapshot) => render(root, api, snapshot, viewer, setStatus), signal);
+      await api.follow(trainingId, (snapshot) => renderRoster(context, snapshot), signal);
     } catch (error) {
       if (signal.aborted) return;
       setStatus(`${(error as Error).message} Reconnecting…`);
     }
     await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
   }
-}
-
-function render(root: HTMLElement, api: InstructorApi, snapshot: RosterSnapshot, viewer: { current: TerminalView | undefined }, setStatus: (message: string) => void) {
-  const box = root.querySelector<HTMLElement>('.instructor-training')!;
-  box.hidden = false;
-  box.querySelector('.instructor-code')!.textContent = snapshot.joinCode;
-  box.querySelector('.instructor-links')!.replaceChildren(
-    ...snapshot.joinUrls.map((url) => {
-      const link = document.createElement('a');
-      link.href = url;
-      link.textContent = url;
-      return link;
-    }),
-  );
-  const ends = new Date(snapshot.endedAt ?? snapshot.endsAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  box.querySelector('.instructor-ends')!.textContent = snapshot.open ? `Ends at ${ends}. Labs: ${snapshot.labs.map((lab) => lab.title).join(', ')}.` : `Ended at ${ends}.`;
-
-  const endButton = box.querySelector<HTMLButtonElement>('.instructor-end-training')!;
-  endButton.hidden = !snapshot.open;
-  endButton.onclick = async () => {
-    if (!window.confirm(`End "${snapshot.name}"? Every learner's containers are removed; progress is kept.`)) return;
-    await act(api, 'POST', `/trainings/${snapshot.id}/end`, setStatus, 'The training has ended.');
-  };
-
-  root.querySelector('[data-testid="roster"]')!.replaceChildren(...snapshot.learners.map((entry) => row(root, api, entry, viewer, setStatus)));
-}
-
-function row(root: HTMLElement, api: InstructorApi, entry: RosterEntry, viewer: { current: TerminalView | undefined }, setStatus: (message: string) => void): HTMLTableRowElement {
-  const tr = document.createElement('tr');
-  tr.dataset.testid = 'roster-row';
-  tr.dataset.name = entry.name;
-  tr.dataset.connected = String(entry.connected);
-
-  const cells = [
-    entry.name,
-    entry.lab?.title ?? '—',
-    entry.step ? `${entry.step.number} of ${entry.step.of}: ${entry.step.title}` : entry.lab ? 'all done' : '—',
-    `${entry.stepsPassed} of ${entry.stepsTotal}`,
-    entry.session ? clock(entry.session.secondsLeft) : 'no session',
-    entry.connected ? 'yes' : 'no',
-  ];
-  const names = ['name', 'lab', 'step', 'passed', 'left', 'connected'];
-  for (const [index, text] of cells.entries()) {
-    const td = document.createElement('td');
-    td.textContent = text;
-    td.dataset.testid = `cell-${names[index]}`;
-    tr.append(td);
-  }
-
-  const actions = document.createElement('td');
-  const session = entry.session;
-  if (session) {
-    actions.append(
-      button('Add time', 'extend', () => act(api, 'POST', `/sessions/${session.id}/extend`, setStatus, `${entry.name} has more time.`)),
-      button('Reset', 'reset', async () => {
-        if (!window.confirm(`Reset ${entry.name}'s lab? Their containers are replaced and their progress in this lab is cleared.`)) return;
-        await act(api, 'POST', `/sessions/${session.id}/reset`, setStatus, `${entry.name}'s lab starts again.`);
-      }),
-      button('End', 'end', async () => {
-        if (!window.confirm(`End ${entry.name}'s session? Their progress is kept.`)) return;
-        await act(api, 'POST', `/sessions/${session.id}/end`, setStatus, `${entry.name}'s session has ended.`);
-      }),
-      ...session.terminals.map((terminal) =>
-        button(`Watch ${terminal.title}`, `watch-${terminal.id}`, () => watch(root, api, entry, session.id, terminal, viewer, setStatus)),
-      ),
-    );
-  }
-  tr.append(actions);
-  return tr;
-}
-
-async function watch(
-  root: HTMLElement,
-  api: InstructorApi,
-  entry: RosterEntry,
-  sessionId: string,
-  terminal: { id: string; title: string },
-  viewer: { current: TerminalView | undefined },
-  setStatus: (message: string) => void,
-): Promise<void> {
-  const panel = root.querySelector<HTMLElement>('.instructor-viewer')!;
-  const { openView } = await import('./instructor-viewer.ts');
-  viewer.current?.dispose();
-  panel.hidden = false;
-  panel.querySelector('.instructor-viewer-title')!.textContent = `${entry.name}: ${terminal.title}`;
-  viewer.current = openView(panel.querySelector('.instructor-viewer-screen')!, `/ws/instructor/sessions/${sessionId}/terminals/${terminal.id}`, api.subprotocols, setStatus);
-  panel.querySelector<HTMLButtonElement>('.instructor-viewer-close')!.onclick = () => {
-    viewer.current?.dispose();
-    viewer.current = undefined;
-    panel.hidden = true;
-  };
-}
-
-async function act(api: InstructorApi, method: string, path: string, setStatus: (message: string) => void, done: string): Promise<void> {
-  try {
-    await api.call(method, path);
-    setStatus(done);
-  } catch (error) {
-    setStatus((error as Error).message);
-  }
-}
-
-function button(label: string, action: string, run: () => unknown): HTMLButtonElement {
-  const element = document.createElement('button');
-  element.type = 'button';
-  element.textContent = label;
-  element.dataset.testid = `action-${action}`;
-  element.addEventListener('click', () => void run());
-  return element;
-}
-
-function clock(seconds: number): string {
-  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
 }

@@ -2,9 +2,10 @@
 // learners join with the code and complete a step; the instructor's dashboard follows them live,
 // adds time to one session and resets another; the lab server is killed and started again on
 // the same database, and the training, the progress and the very same containers come back;
-// /metrics moves along the way.
+// /metrics moves along the way. The dashboard fits a 390 px wide screen, and a learner who
+// closes the tab shows as not connected.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 import { launchBrowser } from '../helpers/browser.ts';
 import { listManaged, removeInstance } from '../helpers/docker.ts';
-import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
+import { ROOT, startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
 
 const LAB = 'inside-the-web-container';
 const TOKEN = 'e2e-instructor-token-0123456789';
@@ -67,10 +68,22 @@ describe('training in Chromium', () => {
     }
     assert.equal(await rows.count(), 3);
     assert.match((await rowOf(instructor, 'Ada').getByTestId('cell-step').textContent()) ?? '', /^2 of \d+: /);
+    assert.equal(await instructor.getByTestId('roster-empty').isVisible(), false);
+    await assertActionsApart(instructor, 'Ada');
+
+    // On a phone-sized screen the page does not scroll sideways and the actions are in reach.
+    await instructor.setViewportSize({ width: 390, height: 844 });
+    assert.equal(await horizontalOverflow(instructor), 0);
+    const extend = rowOf(instructor, 'Ada').getByTestId('action-extend');
+    const box = (await extend.boundingBox())!;
+    assert.ok(box.x >= 0, `Add time starts left of the screen, at x=${box.x}`);
+    assert.ok(box.x + box.width <= 390, `Add time ends right of the screen, at x=${box.x + box.width}`);
 
     const leftBefore = await minutesLeft(instructor, 'Ada');
-    await rowOf(instructor, 'Ada').getByTestId('action-extend').click();
+    await extend.click();
     await waitUntil(async () => (await minutesLeft(instructor, 'Ada')) > leftBefore + 10, 'Ada has more time on the dashboard');
+    assert.match((await instructor.getByTestId('instructor-status').textContent()) ?? '', /^Ada's lab session now ends at /);
+    await instructor.setViewportSize({ width: 1280, height: 900 });
 
     instructor.once('dialog', (dialog) => void dialog.accept());
     await rowOf(instructor, 'Grace').getByTestId('action-reset').click();
@@ -106,6 +119,12 @@ describe('training in Chromium', () => {
     const after = await metrics(server.url);
     assert.ok(after.sum('ddevlab_checks_total', 'result="passed"') >= 1);
     assert.equal(after.value('ddevlab_sessions_active'), 3);
+
+    // A closed tab closes its terminal sockets, and the dashboard shows that without waiting for
+    // the heartbeat window (75 s) to pass.
+    await rowOf(instructor, 'Linus').getByTestId('cell-connected').filter({ hasText: 'yes' }).waitFor({ timeout: 20_000 });
+    await learners[2]!.context().close();
+    await rowOf(instructor, 'Linus').getByTestId('cell-connected').filter({ hasText: 'no' }).waitFor({ timeout: 20_000 });
   });
 });
 
@@ -121,6 +140,14 @@ async function createTraining(page: Page, url: string): Promise<string> {
   await page.getByTestId('instructor-open').click();
   await page.getByTestId('training-create').locator('summary').click();
   await page.getByTestId('training-name').fill('Contributor day');
+
+  // The labs are listed as the guide's sidebar orders them, with only the first ticked.
+  const boxes = page.locator('[data-testid^="training-lab-"]');
+  const listed = await boxes.evaluateAll((inputs) => inputs.map((input) => (input as HTMLInputElement).value));
+  assert.deepEqual(listed, await guideLabOrder());
+  const ticked = await boxes.evaluateAll((inputs) => inputs.filter((input) => (input as HTMLInputElement).checked).map((input) => (input as HTMLInputElement).value));
+  assert.deepEqual(ticked, [listed[0]]);
+
   for (const box of await page.locator('[data-testid^="training-lab-"]').all()) {
     await box.setChecked((await box.getAttribute('data-testid')) === `training-lab-${LAB}`);
   }
@@ -129,7 +156,55 @@ async function createTraining(page: Page, url: string): Promise<string> {
 
   const code = page.getByTestId('training-code');
   await code.filter({ hasText: /^[A-Z0-9]{3}-[A-Z0-9]{3}$/ }).waitFor();
-  return (await code.textContent())!;
+  const codeText = (await code.textContent())!;
+
+  // Before anyone joins: the code and the link are separate elements, and the roster is empty.
+  const links = await page.getByTestId('training-links').locator('li > a').allTextContents();
+  assert.ok(links.length > 0);
+  for (const link of links) assert.match(link, /^http:\/\/\S+\/training\/join\/\?code=[A-Z0-9]{6}$/);
+  const empty = page.getByTestId('roster-empty');
+  await empty.filter({ hasText: `No learners have joined yet. They join with the code ${codeText}` }).waitFor();
+  assert.equal(await page.getByTestId('roster-table').isVisible(), false);
+  const headers = await page.locator('.instructor-roster th').allTextContents();
+  assert.ok(headers.includes('Step in current lab'));
+  assert.ok(headers.includes('Steps passed in all labs'));
+  return codeText;
+}
+
+/** Lab ids in the order of the guide's Labs sidebar: each page's `sidebar.order`, then file name. */
+async function guideLabOrder(): Promise<string[]> {
+  const folder = path.join(ROOT, 'content/docs/labs');
+  const pages = [];
+  for (const name of (await readdir(folder)).filter((file) => file.endsWith('.mdx')).sort()) {
+    const text = await readFile(path.join(folder, name), 'utf8');
+    const order = Number(/^\s+order:\s*(\d+)/m.exec(text)?.[1] ?? 1000);
+    const labId = /<Lab\s+id="([^"]+)"/.exec(text)?.[1];
+    if (labId) pages.push({ labId, order });
+  }
+  return pages.sort((a, b) => a.order - b.order).map((page) => page.labId);
+}
+
+/** Width by which the page is wider than the window; 0 when nothing scrolls sideways. */
+function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
+/** Checks that no two action buttons of a learner's row touch or overlap. */
+async function assertActionsApart(page: Page, name: string): Promise<void> {
+  const boxes = await rowOf(page, name).locator('.instructor-actions button').evaluateAll((buttons) =>
+    buttons.map((button) => {
+      const rect = button.getBoundingClientRect();
+      return { left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom };
+    }),
+  );
+  assert.ok(boxes.length >= 3);
+  for (const [index, a] of boxes.entries()) {
+    for (const b of boxes.slice(index + 1)) {
+      const apartSideways = a.right < b.left || b.right < a.left;
+      const apartVertically = a.bottom < b.top || b.bottom < a.top;
+      assert.ok(apartSideways || apartVertically, `actions touch: ${JSON.stringify([a, b])}`);
+    }
+  }
 }
 
 /** Joins with the code from a join link, opens the training's first lab and presses Start. */

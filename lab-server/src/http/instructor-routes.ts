@@ -109,6 +109,8 @@ function describe(training: Training, deps: InstructorDeps, request: Request) {
     endsAt: new Date(training.endsAt).toISOString(),
     endedAt: training.endedAt === null ? null : new Date(training.endedAt).toISOString(),
     open: isOpen(training),
+    // Add time extends the learner's lab session by this much, never the training.
+    addTimeMinutes: deps.sessions.config.extendMinutes,
   };
 }
 
