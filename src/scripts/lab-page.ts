@@ -190,6 +190,7 @@ export function mountLab(root: HTMLElement): void {
     if (button.classList.contains('lab-restart') && session) await redoStep(root, button, session);
   });
   root.querySelector('.lab-tabs')!.addEventListener('keydown', (event) => moveTab(root, event as KeyboardEvent, terminals));
+  followStickyHeight(root, terminalsBox);
 
   void restore(root, labId, begin, setStatus);
 }
@@ -239,6 +240,7 @@ function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map
   selectTab(root, terminalId, terminals);
   if (button.dataset.interrupt === 'true') terminal.send('\x03');
   terminal.send(`${button.dataset.command}\r`);
+  showWhereItRan(root, terminalId);
 
   // A step whose check waits starts waiting once its last command runs.
   const step = button.closest<HTMLElement>('.lab-step');
@@ -248,6 +250,38 @@ function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map
     void checkStep(root, check, session, 'The last command of this step ran, so its check started. ');
   }
 }
+
+/**
+ * Keeps --lab-sticky-height at the sticky terminal box's height (0 while it is hidden), so a step
+ * scrolled to by its link stops below the box at any screen size and build bar height.
+ */
+function followStickyHeight(root: HTMLElement, box: HTMLElement): void {
+  const update = () => root.style.setProperty('--lab-sticky-height', `${box.offsetHeight}px`);
+  new ResizeObserver(update).observe(box);
+  update();
+}
+
+/**
+ * Shows where a Run button's command went: the terminal is scrolled into view when it is out of
+ * it, and outlined for a moment.
+ */
+function showWhereItRan(root: HTMLElement, terminalId: string): void {
+  const panel = root.querySelector<HTMLElement>(`.lab-terminal[data-terminal-id="${terminalId}"]`);
+  if (!panel) return;
+
+  const box = panel.getBoundingClientRect();
+  // Starlight's page header is fixed at the top and covers what is under it.
+  const header = document.querySelector('header.header')?.getBoundingClientRect().bottom ?? 0;
+  if (box.top < header || box.bottom > window.innerHeight) {
+    root.querySelector<HTMLElement>('.lab-terminals')!.scrollIntoView({ block: 'start' });
+  }
+
+  panel.dataset.ran = 'true';
+  window.clearTimeout(ranTimers.get(panel));
+  ranTimers.set(panel, window.setTimeout(() => delete panel.dataset.ran, 1200));
+}
+
+const ranTimers = new WeakMap<HTMLElement, number>();
 
 async function copyCommand(button: HTMLButtonElement): Promise<void> {
   try {

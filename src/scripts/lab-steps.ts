@@ -12,6 +12,8 @@ export function showProgress(root: HTMLElement, passedSteps: readonly string[]):
     step.classList.toggle('passed', passed);
     step.classList.toggle('current', step === current);
     step.querySelector<HTMLElement>('.lab-step-done')!.hidden = !passed;
+    // A "✓ Passed" beside a step that is no longer done (redone, reset) would contradict it.
+    if (!passed) clearPassedResult(step);
   }
 
   const progress = root.querySelector<HTMLElement>('.lab-progress')!;
@@ -19,6 +21,13 @@ export function showProgress(root: HTMLElement, passedSteps: readonly string[]):
   if (done === steps.length) progress.textContent = `All ${done} steps done. Well done!`;
   else if (done > 0) progress.textContent = `${done} of ${steps.length} steps done.`;
   else progress.textContent = '';
+}
+
+function clearPassedResult(step: HTMLElement): void {
+  const result = step.querySelector<HTMLElement>('.lab-check-result')!;
+  if (result.dataset.passed !== 'true') return;
+  result.dataset.passed = '';
+  result.textContent = '';
 }
 
 export function showHints(step: HTMLElement, hints: readonly string[]): void {
@@ -57,7 +66,7 @@ export async function checkStep(root: HTMLElement, button: HTMLButtonElement, se
   const waits = step.dataset.checkMode === 'poll';
   button.disabled = true;
   result.dataset.passed = '';
-  result.textContent = `${startedBecause ?? ''}${waits ? 'Waiting for this step to be done…' : 'Checking…'}`;
+  result.textContent = `${startedBecause ?? ''}${waits ? waitingText(step) : 'Checking…'}`;
 
   try {
     const outcome = await runCheck(session, button.dataset.stepId!, waits);
@@ -77,19 +86,43 @@ export async function checkStep(root: HTMLElement, button: HTMLButtonElement, se
 export async function redoStep(root: HTMLElement, button: HTMLButtonElement, session: SessionInfo): Promise<void> {
   const step = button.closest<HTMLElement>('.lab-step')!;
   const result = step.querySelector<HTMLElement>('.lab-check-result')!;
+  const passedBefore = passedStepIds(root);
   button.disabled = true;
 
   try {
     const { passedSteps } = await restartStep(session, button.dataset.stepId!);
     showProgress(root, passedSteps);
     result.dataset.passed = '';
-    result.textContent =
+    const setup =
       step.dataset.hasSetup === 'true'
         ? 'This step starts again: its setup has run.'
         : 'This step starts again. It has no setup, so your containers are as you left them.';
+    result.textContent = `${setup}${undoneLaterText(root, step, passedBefore, passedSteps)}`;
   } catch (error) {
     result.textContent = error instanceof ApiError ? error.message : String(error);
   } finally {
     button.disabled = false;
   }
+}
+
+function passedStepIds(root: HTMLElement): string[] {
+  return [...root.querySelectorAll<HTMLElement>('.lab-step.passed')].map((step) => step.dataset.stepId!);
+}
+
+/** Lists, by number, the later steps that were done before a redo and are not done any more. */
+function undoneLaterText(root: HTMLElement, step: HTMLElement, passedBefore: readonly string[], passedNow: readonly string[]): string {
+  const steps = [...root.querySelectorAll<HTMLElement>('.lab-step')];
+  const numbers = steps
+    .map((candidate, index) => ({ id: candidate.dataset.stepId!, number: index + 1 }))
+    .filter(({ number, id }) => number > steps.indexOf(step) + 1 && passedBefore.includes(id) && !passedNow.includes(id))
+    .map(({ number }) => String(number));
+
+  if (numbers.length === 0) return '';
+  if (numbers.length === 1) return ` Step ${numbers[0]}, which builds on it, is to do again too.`;
+  return ` Steps ${numbers.slice(0, -1).join(', ')} and ${numbers.at(-1)}, which build on it, are to do again too.`;
+}
+
+/** Describes how often and how long a `poll` step's check runs, from its intervalSeconds and waitSeconds. */
+function waitingText(step: HTMLElement): string {
+  return `Checking every ${step.dataset.checkInterval} s until this step is done, for up to ${step.dataset.checkWait} s…`;
 }

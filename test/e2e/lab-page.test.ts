@@ -1,6 +1,7 @@
 // A learner's path through the lab page in a real browser: open the page, press Start, type into
-// the terminal, complete a whole lab with its Run buttons and checks, reload and find the progress
-// and the session again, open a web service through the proxy, and start over.
+// the terminal, complete a whole lab with its Run buttons and checks, do a step again, reload and
+// find the progress and the session again, open a web service through the proxy, and start over.
+// On short and narrow screens the terminal stays in view and Run shows where its command went.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -53,6 +54,16 @@ describe('lab page in Chromium', () => {
     for (const stepId of steps) await completeStep(page, stepId);
 
     await page.getByTestId('lab-progress').filter({ hasText: `All ${steps.length} steps done` }).waitFor();
+    const [pollCheck, onceCheck] = [page.getByTestId('check-restart-nginx'), page.getByTestId('check-pid-one')];
+    assert.equal((await pollCheck.textContent())?.trim(), 'Check until done');
+    assert.equal((await pollCheck.boundingBox())?.height, (await onceCheck.boundingBox())?.height, 'the waiting Check button wraps');
+
+    // Doing the last but one step again undoes the last step too, and the page says so.
+    await page.getByTestId('restart-restart-nginx').click();
+    await page.getByTestId('result-restart-nginx').filter({ hasText: 'Step 5, which builds on it, is to do again too.' }).waitFor();
+    assert.equal(await page.getByTestId('result-web-server-type').textContent(), '');
+    assert.doesNotMatch((await page.getByTestId('step-web-server-type').getAttribute('class')) ?? '', /\bpassed\b/);
+    assert.equal(await page.getByTestId('lab-progress').textContent(), `3 of ${steps.length} steps done.`);
 
     // A step's link scrolls its heading to just below the sticky terminal, not under it.
     await page.evaluate(() => (location.hash = '#step-fetch-page'));
@@ -62,6 +73,43 @@ describe('lab page in Chromium', () => {
     assert.ok(heading && terminals, 'the heading or the terminals have no box');
     assert.ok(heading.y >= terminals.y + terminals.height - 1, `heading at ${heading.y} is under the terminals ending at ${terminals.y + terminals.height}`);
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('terminal stays in view on short and narrow screens', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/labs/${LAB}/`);
+    await page.getByTestId('lab-start').click();
+    await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 60_000 });
+
+    for (const viewport of [{ width: 1280, height: 800 }, { width: 1280, height: 900 }, { width: 390, height: 844 }]) {
+      const size = `${viewport.width}x${viewport.height}`;
+      await page.setViewportSize(viewport);
+      await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      const run = page.getByTestId('step-web-server-type').locator('button.lab-run').last();
+      await run.click();
+
+      const header = await page.locator('header.header').boundingBox();
+      const terminal = await page.locator('.lab-terminal:not([hidden])').boundingBox();
+      assert.ok(header && terminal, `${size}: the header or the terminal has no box`);
+      assert.ok(terminal.y >= header.y + header.height - 1 && terminal.y + terminal.height <= viewport.height, `${size}: the terminal is out of view after Run`);
+      const sticky = await page.locator('.lab-terminals').boundingBox();
+      assert.ok(sticky && sticky.height <= viewport.height / 2, `${size}: the terminal box takes ${sticky?.height} of ${viewport.height} px`);
+
+      await page.evaluate(() => (location.hash = '#step-supervised'));
+      await page.waitForTimeout(500);
+      const heading = await page.locator('#step-supervised').boundingBox();
+      const below = await page.locator('.lab-terminals').boundingBox();
+      assert.ok(heading && below, `${size}: the heading or the terminals have no box`);
+      assert.ok(heading.y >= below.y + below.height - 1, `${size}: heading at ${heading.y} is under the terminals ending at ${below.y + below.height}`);
+      await page.evaluate(() => (location.hash = ''));
+    }
+
+    // At phone width a command gets the whole width, its buttons below it.
+    const command = await page.locator('.lab-command pre').first().boundingBox();
+    assert.ok(command && command.width > 300, `a command box is ${command?.width} px wide at 390 px`);
+    await page.getByTestId('lab-stop').click();
     await context.close();
   });
 

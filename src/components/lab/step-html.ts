@@ -35,8 +35,8 @@ function toButton(command: AnnotatedCommand, terminalIds: readonly string[]): Co
 /** Renders a code block with its Run (when it has a terminal) and Copy buttons as one line of HTML. */
 export function commandHtml(command: CommandButton, terminals: readonly LabTerminal[]): string {
   return (
-    // tabindex lets keyboard users scroll a long command sideways.
-    `<div class="lab-command"><pre tabindex="0"><code>${escapeHtml(command.run)}</code></pre>` +
+    // The command wraps (lab.css), so the block never scrolls and needs no tabindex.
+    `<div class="lab-command"><pre><code>${escapeHtml(command.run)}</code></pre>` +
     `<div class="lab-command-actions">${buttonsHtml(command, terminals)}</div></div>`
   );
 }
