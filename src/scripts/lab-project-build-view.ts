@@ -2,6 +2,8 @@
 // the generated Dockerfile, split into the sections each file or DDEV step wrote. A Restart adds
 // the builder's output and the new image's layers, or a failure with its step and source file.
 import { listInstructions } from '../../lab-server/src/project-build/instructions.ts';
+import { describeLayer, parseAnsi } from './lab-build-text.ts';
+import { withInlineCode } from './lab-steps.ts';
 
 export interface DockerfileSection {
   /** A file of .ddev/web-build, such as `web-build/pre.Dockerfile.x`, or the block ddev-lab wrote. */
@@ -56,9 +58,14 @@ export class ProjectBuildView {
   private readonly logBox: HTMLDetailsElement;
   private readonly log: HTMLElement;
   private readonly layersBox: HTMLDetailsElement;
+  private readonly extraNote: HTMLElement;
   private dockerfileText = '';
   private sections: DockerfileSection[] = [];
+  /** Number of instructions in the Dockerfile shown. The builder also counts the lab server's LABEL steps. */
+  private ownSteps = 0;
   private logLines = 0;
+  /** Whether the output left red on at the end of the last line. */
+  private red = false;
 
   constructor(root: HTMLElement) {
     this.panel = root.querySelector<HTMLElement>('.lab-build')!;
@@ -68,6 +75,7 @@ export class ProjectBuildView {
     this.logBox = this.panel.querySelector<HTMLDetailsElement>('.lab-build-log')!;
     this.log = this.logBox.querySelector<HTMLElement>('code')!;
     this.layersBox = this.panel.querySelector<HTMLDetailsElement>('.lab-build-layers')!;
+    this.extraNote = this.logBox.querySelector<HTMLElement>('.lab-build-extra')!;
   }
 
   /** `running`, `done` or `failed`: how the last Restart or preview ended, if it has. */
@@ -84,11 +92,15 @@ export class ProjectBuildView {
     this.hideError();
     this.dockerfileBox.hidden = true;
     this.logBox.hidden = true;
+    this.logBox.open = false;
     this.log.textContent = '';
     this.logLines = 0;
+    this.red = false;
+    this.extraNote.hidden = true;
     this.layersBox.hidden = true;
     this.dockerfileText = '';
     this.sections = [];
+    this.ownSteps = 0;
   }
 
   /** Hides the panel, for a session that ended. */
@@ -97,12 +109,15 @@ export class ProjectBuildView {
     this.showState('');
   }
 
-  showState(message: string): void {
+  showState(message: string, outcome = ''): void {
     this.state.textContent = message;
+    this.state.dataset.outcome = outcome;
   }
 
+  /** Adds a phase. The phase that was running ends as done, or as failed when this one is `failed`. */
   addPhase(phase: string, message: string): void {
-    for (const item of this.phases.querySelectorAll<HTMLElement>('li[data-state="running"]')) item.dataset.state = 'done';
+    const ended = phase === 'failed' ? 'failed' : 'done';
+    for (const item of this.phases.querySelectorAll<HTMLElement>('li[data-state="running"]')) item.dataset.state = ended;
     const item = document.createElement('li');
     item.dataset.phase = phase;
     item.dataset.state = phase === 'done' || phase === 'failed' ? phase : 'running';
@@ -114,6 +129,7 @@ export class ProjectBuildView {
   showDockerfile(text: string, notes: string, tag?: string): void {
     this.dockerfileText = text;
     this.sections = splitSections(text);
+    this.ownSteps = listInstructions(text).length;
     this.dockerfileBox.querySelector('.lab-build-tag')!.textContent = tag ? `for ${tag}` : '';
     this.dockerfileBox.querySelector('.lab-build-notes')!.textContent = notes;
     this.dockerfileBox.querySelector('.lab-build-sections')!.replaceChildren(...this.sections.map(sectionElement));
@@ -123,14 +139,39 @@ export class ProjectBuildView {
   /** Appends a line of the builder's output and marks the section its step came from. */
   addLine(line: string): void {
     this.logBox.hidden = false;
-    if (this.logLines < MAX_LOG_LINES) this.log.append(`${line}\n`);
+    const { runs, red } = parseAnsi(line, this.red);
+    this.red = red;
+    if (this.logLines < MAX_LOG_LINES) this.log.append(...runs.map(runNode), '\n');
     this.logLines += 1;
 
     const step = STEP_LINE.exec(line);
-    if (!step) return;
-    const section = sectionOfStep(this.dockerfileText, this.sections, Number(step[1]));
-    this.showState(`Building: step ${step[1]} of ${step[2]}${section ? `, from ${section.source}` : ''}`);
+    if (step) this.showStep(Number(step[1]), Number(step[2]));
+  }
+
+  /**
+   * Shows the step being built, counted as in the Dockerfile shown. The builder's count also has
+   * the LABEL steps the lab server adds at the end, which the output's note names.
+   */
+  private showStep(number: number, total: number): void {
+    const own = this.ownSteps || total;
+    if (total > own) this.showExtraSteps(own + 1, total);
+    if (number > own) {
+      this.showState(`Building: labelling the image for the lab server (step ${number} of ${total} in the output)`);
+      this.markSection(undefined, 'running');
+      return;
+    }
+
+    const section = sectionOfStep(this.dockerfileText, this.sections, number);
+    this.showState(`Building: step ${number} of ${own}${section ? `, from ${section.source}` : ''}`);
     this.markSection(section?.source, 'running');
+  }
+
+  private showExtraSteps(first: number, last: number): void {
+    if (!this.extraNote.hidden) return;
+    this.extraNote.textContent =
+      `Steps ${first} to ${last} are not in the Dockerfile: they are LABEL lines (dev.ddevlab.*) that the lab server adds, ` +
+      'by which it finds and removes the images it built.';
+    this.extraNote.hidden = false;
   }
 
   finish(message: string, layers: readonly ImageLayer[]): void {
@@ -141,21 +182,34 @@ export class ProjectBuildView {
     this.layersBox.hidden = layers.length === 0;
   }
 
-  /** Shows why the Restart or preview failed, and which step and file, when the server named them. */
+  /**
+   * Shows why the Restart or preview failed in the panel's error box, with the failing step and
+   * file when the server named them. The bar above only points there, so the message appears once.
+   * The builder's output opens at its end, where the error is.
+   */
   fail(message: string, failing: { step?: string; source?: string } = {}): void {
     this.panel.hidden = false;
     this.panel.dataset.outcome = 'failed';
     this.markSection(undefined, 'running');
-    this.addPhase('failed', 'Failed.');
-    this.showState(message);
+    this.addPhase('failed', '✗ Failed.');
+    this.showState('✗ Failed: the build panel below says why.', 'failed');
 
     const box = this.panel.querySelector<HTMLElement>('.lab-build-error')!;
-    box.querySelector('.lab-build-error-message')!.textContent = message;
+    box.querySelector('.lab-build-error-message')!.replaceChildren(...withInlineCode(message));
     const where = box.querySelector<HTMLElement>('.lab-build-error-where')!;
-    where.textContent = failing.step ? `Failing step: ${failing.step}${failing.source ? `, from ${failing.source}` : ''}.` : '';
-    where.hidden = !failing.step;
+    where.replaceChildren(...withInlineCode(failing.step ? `Failing step: ${failing.step}${failing.source ? `, from ${failing.source}` : ''}.` : ''));
+    // The server's message usually names the step already, so a second line would repeat it.
+    where.hidden = !failing.step || message.includes(failing.step);
     box.hidden = false;
     this.markSection(failing.source, 'failed');
+    this.openLogAtEnd();
+  }
+
+  private openLogAtEnd(): void {
+    if (this.logBox.hidden) return;
+    this.logBox.open = true;
+    const pre = this.logBox.querySelector<HTMLElement>('pre')!;
+    pre.scrollTop = pre.scrollHeight;
   }
 
   private hideError(): void {
@@ -197,12 +251,20 @@ function layerRow(layer: ImageLayer): HTMLTableRowElement {
   const size = document.createElement('td');
   size.textContent = formatBytes(layer.sizeBytes);
   const madeBy = document.createElement('td');
-  const code = document.createElement('code');
-  // The classic builder records metadata steps as `/bin/sh -c #(nop) ` plus the instruction.
-  code.textContent = layer.createdBy.replace(/^\/bin\/(?:ba)?sh -c #\(nop\)\s+/, '');
-  madeBy.append(code);
+  const text = describeLayer(layer.createdBy);
+  // A layer with no step gets words, not code.
+  if (layer.createdBy.trim() === '') madeBy.textContent = text;
+  else madeBy.append(Object.assign(document.createElement('code'), { textContent: text }));
   row.append(size, madeBy);
   return row;
+}
+
+function runNode(run: { text: string; red: boolean }): Node {
+  if (!run.red) return document.createTextNode(run.text);
+  const span = document.createElement('span');
+  span.className = 'lab-build-red';
+  span.textContent = run.text;
+  return span;
 }
 
 function formatBytes(bytes: number): string {

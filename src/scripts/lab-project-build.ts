@@ -117,8 +117,8 @@ async function show(options: ProjectBuildOptions, view: ProjectBuildView, event:
       break;
     }
     case 'error':
+      // The message is shown once, in the build panel, and the bar above the steps points to it.
       view.fail(event.message, { step: event.step, source: event.source });
-      options.setStatus(event.message);
       break;
   }
 }

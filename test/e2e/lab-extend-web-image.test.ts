@@ -1,7 +1,8 @@
 // Restart on the lab page in Chromium: a Run button edits .ddev/config.yaml, Preview Dockerfile
 // shows the package step, Restart streams its progress to Done, and the terminal reconnects to
-// the new web container, which has the package. A broken Dockerfile.* file shows its error with
-// the failing file, and the old container keeps running commands.
+// the new web container, which has the package. The layer list reads like Dockerfile lines. A
+// broken Dockerfile.* file shows its error once, with the failing file and the builder's output
+// opened at the error, and the old container keeps running commands.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -64,7 +65,12 @@ describe('Restart on the lab page', () => {
     assert.deepEqual(phases, ['requested', 'reading', 'building', 'recreating', 'done']);
     assert.match((await page.getByTestId('build-log').textContent()) ?? '', /Step \d+\/\d+ : RUN \(timeout/);
     assert.match((await page.getByTestId('build-state').textContent()) ?? '', /^Done in [\d.]+ s: the web container now runs \S+-extend-web-built\./);
-    assert.ok((await page.locator('.lab-build-layers tbody tr').count()) > 0);
+    const madeBy = await page.locator('.lab-build-layers tbody td:nth-child(2)').allTextContents();
+    assert.ok(madeBy.length > 0, 'the layer list is empty');
+    assert.ok(madeBy.every((text) => text.trim() !== '' && !text.includes('&{')), `a layer reads oddly: ${madeBy.filter((text) => !text.trim() || text.includes('&{'))}`);
+    assert.ok(madeBy.some((text) => /^HEALTHCHECK --interval=\S+ .*CMD \["\/healthcheck\.sh"\]$/.test(text)), 'no HEALTHCHECK layer reads as a Dockerfile line');
+    assert.match(madeBy.at(-1)!, /base image/);
+    await assertExtraStepsNamed(page);
     const newId = await webContainerId(instance);
     assert.notEqual(newId, oldId);
 
@@ -90,10 +96,23 @@ describe('Restart on the lab page', () => {
     await page.getByTestId('build-restart').click();
     await page.locator('.lab-build[data-outcome="failed"]').waitFor({ timeout: RESTART_MS });
 
-    assert.match((await page.getByTestId('build-error-message').textContent()) ?? '', /returned a non-zero code: 127.*still running/);
-    assert.match((await page.getByTestId('build-error-where').textContent()) ?? '', /^Failing step: step \d+ `RUN no-such-tool --version`, from web-build\/Dockerfile\.broken\.$/);
+    const message = page.getByTestId('build-error-message');
+    assert.match((await message.textContent()) ?? '', /step \d+ RUN no-such-tool --version \(from web-build\/Dockerfile\.broken\).*returned a non-zero code: 127.*still running/);
+    assert.equal(await message.locator('code').first().textContent(), 'RUN no-such-tool --version');
+    assert.equal(await page.getByTestId('build-error-where').isVisible(), false, 'the failing step is named twice');
+    assert.equal(await page.getByTestId('build-state').textContent(), '✗ Failed: the build panel below says why.');
+    assert.doesNotMatch((await page.getByTestId('lab-status').textContent()) ?? '', /non-zero code/);
+    const phases = await page.locator('.lab-build-phases li').evaluateAll((items) => items.map((item) => `${(item as HTMLElement).dataset.phase}:${(item as HTMLElement).dataset.state}`));
+    assert.deepEqual(phases.slice(-2), ['building:failed', 'failed:failed']);
     await page.locator('.lab-build-section[data-source="web-build/Dockerfile.broken"][data-state="failed"]').waitFor();
     assert.equal(await webContainerId(instance), runningId);
+
+    // The builder's output is open at its end, where the error is, and shows no escape codes.
+    assert.equal(await page.getByTestId('build-log').getAttribute('open'), '');
+    const output = page.locator('.lab-build-log pre');
+    assert.ok(await output.evaluate((pre) => pre.scrollTop > 0 && pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 2), 'the output is not scrolled to its end');
+    assert.doesNotMatch((await output.textContent()) ?? '', /\x1b/);
+    await assertExtraStepsNamed(page);
 
     assert.equal(await terminal.getAttribute('data-connection'), 'open');
     await terminal.click();
@@ -103,6 +122,28 @@ describe('Restart on the lab page', () => {
     assert.deepEqual(errors, []);
   });
 });
+
+/**
+ * When the builder counts steps the Dockerfile lacks (the lab server's LABEL lines at the end),
+ * the output's note names them, and only them.
+ */
+async function assertExtraStepsNamed(page: Page): Promise<void> {
+  const log = (await page.locator('.lab-build-log code').textContent()) ?? '';
+  const steps = [...log.matchAll(/^Step (\d+)\/(\d+) : (.*)$/gm)].map((match) => ({ number: Number(match[1]), total: Number(match[2]), text: match[3]! }));
+  const note = page.getByTestId('build-extra-steps');
+
+  // The note sits in the output's box, which may be closed: its hidden attribute is what counts.
+  if (await note.evaluate((element) => (element as HTMLElement).hidden)) {
+    assert.ok(steps.every((step) => !step.text.startsWith('LABEL dev.ddevlab.')), 'the output has LABEL steps of the lab server but no note on them');
+    return;
+  }
+  const named = /^Steps (\d+) to (\d+) are not in the Dockerfile: they are LABEL lines/.exec((await note.textContent()) ?? '');
+  assert.ok(named, `the note reads: ${await note.textContent()}`);
+  assert.equal(Number(named[2]), steps[0]?.total);
+  for (const step of steps) {
+    assert.equal(step.number >= Number(named[1]), step.text.startsWith('LABEL dev.ddevlab.'), `step ${step.number} (${step.text}) is counted wrongly`);
+  }
+}
 
 async function webContainerId(instance: string): Promise<string> {
   const { containers } = await listManaged(instance);
