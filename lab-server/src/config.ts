@@ -116,7 +116,7 @@ export const SOURCES: Record<keyof z.infer<typeof schema>, { env: string; flag?:
   diskCheckSeconds: { env: 'LAB_DISK_CHECK_SECONDS', help: 'seconds between measurements of writable layers (default 5)' },
   runcPolicy: {
     env: 'LAB_RUNC_POLICY',
-    help: '"strict" rejects a runc with any known container escape, "learner" only one a learner reaches from a shell; "auto" is strict when listening beyond loopback (default auto)',
+    help: '"strict" rejects a runc with any known container escape, "learner" only one a learner reaches from a shell; "auto" is strict when listening beyond loopback or trusting a reverse proxy (default auto)',
   },
   sessionsPerClientPerMinute: { env: 'LAB_SESSIONS_PER_CLIENT_PER_MINUTE', help: 'lab sessions one client address may start per minute (default 10)' },
   sessionsPerClient: {

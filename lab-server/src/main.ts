@@ -13,7 +13,7 @@ import type { ImageName } from './images/catalog.ts';
 import { loadLabs } from './labs/load.ts';
 import { LabDefinitionError, type Lab } from './labs/schema.ts';
 import { DiskWatch } from './guards/disk-watch.ts';
-import { checkEngine, type RuncPolicy } from './guards/engine-check.ts';
+import { checkEngine, effectiveRuncPolicy } from './guards/engine-check.ts';
 import { installHostFirewall } from './guards/host-firewall.ts';
 import { createLogger, type Logger } from './log.ts';
 import { DockerProxies } from './docker-proxy/proxies.ts';
@@ -81,24 +81,10 @@ function startPools(sessions: SessionManager, labs: Map<string, Lab>, config: Co
   for (const entry of config.pool) sessions.setPoolTarget(entry.labId, entry.size);
 }
 
-/**
- * Learners may build images (a lab's `docker` command, a web-build Restart), so an escape through
- * a crafted image is within their reach. On loopback the only learner is the person at this
- * machine; beyond it, in a room, the server is strict unless the operator chose otherwise.
- */
-function effectiveRuncPolicy(config: Config): RuncPolicy {
-  if (config.runcPolicy !== 'auto') return config.runcPolicy;
-  return isLoopback(config.host) ? 'learner' : 'strict';
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 /** Rejects an engine whose runc learners could escape through, and logs what weakens isolation. */
 async function guardEngine(runtime: DockerRuntime, config: Config, log: Logger): Promise<void> {
   const facts = await runtime.inspectEngine();
-  const verdict = checkEngine(facts, effectiveRuncPolicy(config));
+  const verdict = checkEngine(facts, effectiveRuncPolicy(config.runcPolicy, config.host, config.trustProxy));
   for (const warning of verdict.warnings) log.warn({ runc: facts.runcVersion }, warning);
 
   if (config.hostFirewall) await installHostFirewall(log);

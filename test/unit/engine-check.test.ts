@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { checkEngine, UnsafeRuntimeError } from '../../lab-server/src/guards/engine-check.ts';
+import { checkEngine, effectiveRuncPolicy, UnsafeRuntimeError } from '../../lab-server/src/guards/engine-check.ts';
 import type { EngineFacts } from '../../lab-server/src/sandbox/runtime.ts';
 
 function facts(overrides: Partial<EngineFacts>): EngineFacts {
@@ -42,5 +42,23 @@ describe('engine check', () => {
     assert.equal(verdict.warnings.length, 2);
     assert.match(verdict.warnings[0]!, /User namespaces are off/);
     assert.match(verdict.warnings[1]!, /cannot cap a container's writable layer/);
+  });
+});
+
+describe('runc policy auto', () => {
+  test('loopback alone is lenient', () => {
+    assert.equal(effectiveRuncPolicy('auto', '127.0.0.1', []), 'learner');
+    assert.equal(effectiveRuncPolicy('auto', 'localhost', []), 'learner');
+  });
+
+  test('a room or a proxy is strict', () => {
+    assert.equal(effectiveRuncPolicy('auto', '0.0.0.0', []), 'strict');
+    assert.equal(effectiveRuncPolicy('auto', '192.168.1.10', []), 'strict');
+    assert.equal(effectiveRuncPolicy('auto', '127.0.0.1', ['loopback']), 'strict');
+  });
+
+  test('an explicit setting wins', () => {
+    assert.equal(effectiveRuncPolicy('learner', '0.0.0.0', ['loopback']), 'learner');
+    assert.equal(effectiveRuncPolicy('strict', '127.0.0.1', []), 'strict');
   });
 });
