@@ -2,6 +2,7 @@
 // on the real Docker Engine: what a lab allows works, what it forbids fails with its message,
 // another session's objects stay invisible, and everything the learner made ends with the session.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -293,6 +294,67 @@ describe('docker proxy', () => {
     assert.equal((await learnerContainers(instance, mine.sessionId)).length, 0);
   });
 
+  test('health check interval is clamped', async () => {
+    const run = await learner(`docker run -d -m 64m --health-cmd true --health-interval 1ms --health-timeout 1ms --health-retries 100000 ${BASE} sleep 300`);
+    const built = await learner(
+      `mkdir -p /tmp/fast && printf 'FROM ${BASE}\\nHEALTHCHECK --interval=1ms CMD true\\n' > /tmp/fast/Dockerfile && docker build -q -t fast /tmp/fast`,
+    );
+    const inherited = await learner(`docker run -d -m 64m fast sleep 300`);
+    const check = (await docker.getContainer(run.output.trim()).inspect()).Config.Healthcheck;
+    const fromImage = (await docker.getContainer(inherited.output.trim()).inspect()).Config.Healthcheck;
+    await learner(`docker rm -f ${run.output.trim()} ${inherited.output.trim()}`);
+
+    assert.equal(run.exitCode, 0, run.output);
+    assert.equal(check?.Interval, 5e9);
+    assert.equal(check?.Timeout, 5e9);
+    assert.equal(check?.Retries, 10);
+    assert.equal(built.exitCode, 0, built.output);
+    assert.equal(inherited.exitCode, 0, inherited.output);
+    assert.equal(fromImage?.Interval, 5e9);
+  });
+
+  test('volumes never escape the quota', async () => {
+    const build = await learner(`mkdir -p /tmp/vol && printf 'FROM ${BASE}\\nVOLUME /data\\n' > /tmp/vol/Dockerfile && docker build -t vol /tmp/vol`);
+    const anonymous = await learner(`docker run --rm -m 64m -v /data ${BASE} true`);
+    const repo = `lab-${mine.sessionId}/withvolume`;
+    const labels = [`${LABELS.managed}=true`, `${LABELS.instance}=${instance}`, `${LABELS.session}=${mine.sessionId}`, `${LABELS.kind}=image`, 'dev.ddevlab.created-by=learner'];
+    execFileSync('docker', ['commit', '--change', 'VOLUME /data', ...labels.flatMap((label) => ['--change', `LABEL ${label}`]), mine.web, `${repo}:latest`]);
+    const fromImage = await learner('docker run --rm -m 64m withvolume true');
+
+    assert.notEqual(build.exitCode, 0);
+    assert.match(build.output, /The line "VOLUME \/data" is not allowed in this lab/);
+    assert.notEqual(anonymous.exitCode, 0);
+    assert.match(anonymous.output, /Anonymous volumes \(-v \/data\) is not allowed in this lab/);
+    assert.notEqual(fromImage.exitCode, 0);
+    assert.match(fromImage.output, /declares VOLUME \/data, is not allowed in this lab/);
+    assert.equal((await learnerContainers(instance, mine.sessionId)).length, 0);
+  });
+
+  test('service names are not aliases', async () => {
+    // The CLI sends aliases only with --network; the session's network is the one listed.
+    const run = (alias: string) => learner(`docker run --rm -m 64m --network "$(docker network ls --format '{{.Name}}' | head -n 1)" --network-alias ${alias} ${BASE} true`);
+    const alias = await run('workbench');
+    const upper = await run('WEB');
+    const other = await run('api');
+
+    assert.notEqual(alias.exitCode, 0);
+    assert.match(alias.output, /network alias "workbench" \(--network-alias\) is not allowed in this lab/);
+    assert.notEqual(upper.exitCode, 0);
+    assert.match(upper.output, /"web" is the name of a service of this lab/);
+    assert.equal(other.exitCode, 0, other.output);
+  });
+
+  test('oversized create body gets 413', async () => {
+    const result = await learner(
+      `(printf '{"Image":"'; head -c 2097152 /dev/zero | tr '\\0' a; printf '"}') | curl -s -o /tmp/reply -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @- --unix-socket ${SOCKET} http://docker/v1.41/containers/create; echo; cat /tmp/reply`,
+    );
+    const [status = '', ...rest] = result.output.split('\n');
+
+    assert.equal(status, '413', result.output);
+    assert.match(JSON.parse(rest.join('\n')).message, /larger than 1 MiB/);
+    assert.doesNotMatch(server.output(), /docker call failed in the proxy/);
+  });
+
   test('docker exec -it and run -it get a TTY that follows resizes', async () => {
     await using terminal = await TestTerminal.open(server.url, mine.sessionId, mine.token, { terminalId: 'workbench', cols: 80, rows: 24 });
 
@@ -312,6 +374,21 @@ describe('docker proxy', () => {
 
     // The --rm container counts against the session's memory until the engine has removed it.
     await waitUntil(async () => (await learnerContainers(instance, mine.sessionId)).length === 0);
+  });
+
+  test('exec creation is rate limited', async () => {
+    // Exec creations without a start are quick: 100 of them take far less than the 70 s that
+    // would refill the bucket.
+    const result = await learner(
+      `for i in $(seq 100); do curl -s -o /tmp/exec-reply -w '%{http_code}\\n' -X POST -H 'Content-Type: application/json' -d '{"Cmd":["true"]}' --unix-socket ${SOCKET} http://docker/v1.41/containers/web/exec; done; cat /tmp/exec-reply`,
+      theirs,
+    );
+    const codes = result.output.split('\n').filter((line) => /^\d{3}$/.test(line));
+
+    assert.equal(codes.length, 100, result.output);
+    assert.ok(codes.slice(0, 30).every((code) => code === '201'), codes.join(' '));
+    assert.ok(codes.includes('429'), codes.join(' '));
+    assert.match(result.output, /Too many docker exec calls/);
   });
 
   test('session end removes what the learner made', async () => {

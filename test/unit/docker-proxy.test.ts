@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { appendContextFile, readContextFile } from '../../lab-server/src/docker-proxy/build-context.ts';
-import { allowedPsArgs, displayStatsName } from '../../lab-server/src/docker-proxy/calls-containers.ts';
-import { buildCreateBody, buildExecBody } from '../../lab-server/src/docker-proxy/container-spec.ts';
+import { allowedPsArgs, displayStatsName, EXEC_BURST, EXEC_PER_SECOND, RateBucket } from '../../lab-server/src/docker-proxy/calls-containers.ts';
+import { buildCreateBody, buildExecBody, healthcheckFor } from '../../lab-server/src/docker-proxy/container-spec.ts';
 import { checkDockerfile } from '../../lab-server/src/docker-proxy/dockerfile-check.ts';
 import {
   containerNamePrefix,
@@ -203,4 +203,64 @@ test('docker top options are a fixed list', () => {
   for (const refused of ['-ouid=PID -oargs -e --forest', '-ouid=PID -oargs ax e f', 'aux e', 'axf', '-o pid,args --forest', '-o vsz=PID', '-o pid,args -q 1', '-o pid,environ']) {
     assert.equal(allowedPsArgs(refused), false, refused);
   }
+});
+
+test('health check durations are clamped', () => {
+  const body = buildCreateBody({ Image: 'x', Healthcheck: { Test: ['CMD', 'true'], Interval: 1e6, Timeout: 1e6, StartPeriod: 1e6, Retries: 1e6 } }, CONTEXT);
+
+  assert.deepEqual(body.Healthcheck, { Test: ['CMD', 'true'], Interval: 5e9, Timeout: 5e9, StartPeriod: 5e9, Retries: 10 });
+});
+
+test('health check keeps longer durations', () => {
+  const check = healthcheckFor({ Test: ['CMD-SHELL', 'curl -f http://localhost/'], Interval: 30e9, Retries: 3 }, undefined);
+
+  assert.deepEqual(check, { Test: ['CMD-SHELL', 'curl -f http://localhost/'], Interval: 30e9, Timeout: 0, StartPeriod: 0, Retries: 3 });
+});
+
+test('health check from the image is clamped', () => {
+  const image = { Test: ['CMD', 'true'], Interval: 1e6, Timeout: 3e9, Retries: 3 };
+
+  assert.deepEqual(healthcheckFor(undefined, image), { Test: ['CMD', 'true'], Interval: 5e9, Timeout: 5e9, StartPeriod: 0, Retries: 3 });
+  assert.deepEqual(healthcheckFor({ Interval: 60e9 }, image), { Test: ['CMD', 'true'], Interval: 60e9, Timeout: 5e9, StartPeriod: 0, Retries: 3 });
+  assert.deepEqual(healthcheckFor({ Test: ['NONE'] }, image), { Test: ['NONE'] });
+  assert.equal(healthcheckFor(undefined, undefined), undefined);
+});
+
+test('health check rejects invalid values', () => {
+  assert.throws(() => healthcheckFor({ Test: ['CMD', 'true'], Interval: -1 }, undefined), /Invalid healthcheck Interval \(-1\)/);
+  assert.throws(() => healthcheckFor({ Test: ['CMD', 'true'], Retries: 'many' }, undefined), /Invalid healthcheck Retries/);
+  assert.throws(() => healthcheckFor({ Test: [1] }, undefined), /Invalid healthcheck test/);
+});
+
+test('create body rejects anonymous volumes', () => {
+  assert.throws(() => buildCreateBody({ Image: 'x', Volumes: { '/data': {} } }, CONTEXT), /Anonymous volumes \(-v \/data\) is not allowed in this lab/);
+});
+
+test('dockerfile check rejects VOLUME', () => {
+  assert.throws(() => checkDockerfile('FROM x\nVOLUME /data', {}), /The line "VOLUME \/data" is not allowed in this lab/);
+  assert.throws(() => checkDockerfile('FROM x\nvolume ["/a", "/b"]', {}), /not allowed in this lab/);
+});
+
+test('aliases may not take service names', () => {
+  const context = { ...CONTEXT, serviceNames: ['workbench', 'web'] };
+  const alias = (aliases: string[], name?: string) => buildCreateBody({ Image: 'x', NetworkingConfig: { EndpointsConfig: { net1: { Aliases: aliases } } } }, { ...context, name });
+
+  assert.throws(() => alias(['workbench']), /The network alias "workbench" \(--network-alias\) is not allowed in this lab/);
+  assert.throws(() => alias(['WEB']), /"web" is the name of a service of this lab/);
+  assert.throws(() => alias([], 'Web'), /The name "Web" \(--name\) is not allowed in this lab/);
+  assert.deepEqual(alias(['api'], 'db').NetworkingConfig, { EndpointsConfig: { net1: { Aliases: ['db', 'api'] } } });
+  // The engine reports a --name equal to a service's as taken, with the container that has it.
+  assert.deepEqual(alias([], 'web').NetworkingConfig, { EndpointsConfig: { net1: { Aliases: ['web'] } } });
+});
+
+test('exec bucket refills at its rate', () => {
+  const bucket = new RateBucket(EXEC_BURST, EXEC_PER_SECOND, 0);
+  const burst = Array.from({ length: EXEC_BURST }, () => bucket.take(0));
+
+  assert.ok(burst.every(Boolean));
+  assert.equal(bucket.take(0), false);
+  assert.equal(bucket.take(500), false);
+  assert.equal(bucket.take(1500), true);
+  assert.equal(bucket.take(1500), false);
+  assert.equal(bucket.take(1_000_000), true);
 });

@@ -3,7 +3,7 @@ import type http from 'node:http';
 
 import { LABELS } from '../sandbox/labels.ts';
 import { buildCreateBody, buildExecBody, MEMORY_LABEL } from './container-spec.ts';
-import { CREATED_BY_LABEL, CREATED_BY_LEARNER, type ProxyContext } from './context.ts';
+import { CREATED_BY_LABEL, CREATED_BY_LEARNER, type ImageInfo, type ProxyContext } from './context.ts';
 import { forward, forwardJson, pickQuery, readJsonBody, withQuery } from './forward.ts';
 import { parseFilters, withLabels } from './filters.ts';
 import {
@@ -18,7 +18,7 @@ import {
   toEngineName,
 } from './names.ts';
 import { toDisplayRef, toEngineRef } from './refs.ts';
-import { badRequest, noSuchExec, notAllowed } from './refusals.ts';
+import { badRequest, noSuchExec, notAllowed, ProxyRefusal } from './refusals.ts';
 import type { ContainerCall } from './routes.ts';
 
 type Call = { request: http.IncomingMessage; response: http.ServerResponse; query: URLSearchParams };
@@ -93,6 +93,7 @@ export async function createContainer(context: ProxyContext, { request, response
   const run = async () => {
     const image = await allowedImage(context, String(body.Image ?? ''));
     const used = await learnerContainers(context);
+    const serviceNames = await labServiceNames(context);
     if (used.count >= context.caps.containers) {
       throw notAllowed(`More than ${context.caps.containers} containers of your own`, 'remove one with `docker rm -f NAME` first');
     }
@@ -106,12 +107,14 @@ export async function createContainer(context: ProxyContext, { request, response
       nanoCpus: context.session.limits.nanoCpus,
       pids: context.session.limits.pids,
       name,
+      serviceNames,
+      imageHealthcheck: image.config.Healthcheck,
     });
     // Every name the proxy makes starts with the session's prefix, so a name clash is with a
     // container of this session. The engine's conflict message then shows the learner's name.
     const engineName = name ? new URLSearchParams({ name: toEngineName(name, prefix) }) : new URLSearchParams();
     const path = withQuery('/containers/create', engineName);
-    const call = { method: 'POST', path, body: { ...spec, Image: image } };
+    const call = { method: 'POST', path, body: { ...spec, Image: image.ref } };
     await forwardJson(context.engine, response, call, (value) => value, (message) => toDisplayMessage(message, prefix));
   };
 
@@ -120,18 +123,46 @@ export async function createContainer(context: ProxyContext, { request, response
   await turn;
 }
 
-async function allowedImage(context: ProxyContext, ref: string): Promise<string> {
+/** The parts of an image's config that a learner's container inherits and the proxy checks. */
+interface ImageConfig {
+  Volumes?: Record<string, unknown> | null;
+  Healthcheck?: unknown;
+}
+
+/**
+ * Returns the engine's reference for an allowed image, with its config. An image that declares
+ * a VOLUME is rejected: `docker run` would make an anonymous volume, which the disk quota of
+ * the container's writable layer does not cover. Teaching images declare none.
+ */
+async function allowedImage(context: ProxyContext, ref: string): Promise<{ ref: string; config: ImageConfig }> {
   const refusal = notAllowed(`The image "${ref}"`, 'use a teaching image (`docker images` lists them) or one you built');
   const engineRef = toEngineRef(ref, context.sessionId);
   if (!ref || !engineRef) throw refusal;
 
+  let info: ImageInfo & { Config?: ImageConfig | null };
   try {
-    const info = await context.ownImage(ref);
-    return engineRef.startsWith('sha256:') || /^[a-f0-9]{12,64}$/.test(engineRef) ? info.Id : engineRef;
+    info = await context.ownImage(ref);
   } catch (error) {
     if ((error as { status?: number }).status === 404) throw refusal;
     throw error;
   }
+
+  const config = info.Config ?? {};
+  const volumes = Object.keys(config.Volumes ?? {});
+  if (volumes.length > 0) {
+    throw notAllowed(`A container of the image "${ref}", which declares VOLUME ${volumes.join(' ')},`, 'build the image without VOLUME');
+  }
+  return { ref: engineRef.startsWith('sha256:') || /^[a-f0-9]{12,64}$/.test(engineRef) ? info.Id : engineRef, config };
+}
+
+/** Lists the service names of the lab's own containers in the session, which are their network aliases. */
+async function labServiceNames(context: ProxyContext): Promise<string[]> {
+  const containers = await sessionContainers(context);
+  return containers.flatMap((container) => {
+    const labels = container.Labels ?? {};
+    const service = labels[LABELS.service];
+    return service && labels[CREATED_BY_LABEL] !== CREATED_BY_LEARNER ? [service] : [];
+  });
 }
 
 /** The learner's own containers and the memory they hold, from the labels set at creation. */
@@ -192,10 +223,52 @@ export function displayStatsName(line: string, prefix: string): string {
   return line.split(`"/${prefix}`).join('"/');
 }
 
+/** Exec creations a session may make at once, and how many more it gets back each second. */
+export const EXEC_BURST = 30;
+export const EXEC_PER_SECOND = 1;
+
+/**
+ * A token bucket: `take` spends one token, and tokens come back at a steady rate up to the
+ * bucket's size. Each `docker exec` makes the engine and containerd start a process outside
+ * the container's CPU limit, so a loop of them would keep those busy.
+ */
+export class RateBucket {
+  private tokens: number;
+  private updatedAt: number;
+  private readonly size: number;
+  private readonly perSecond: number;
+
+  constructor(size: number, perSecond: number, now: number) {
+    this.size = size;
+    this.perSecond = perSecond;
+    this.tokens = size;
+    this.updatedAt = now;
+  }
+
+  /** Spends a token and returns true, or returns false when none is left. */
+  take(now: number): boolean {
+    this.tokens = Math.min(this.size, this.tokens + ((now - this.updatedAt) / 1000) * this.perSecond);
+    this.updatedAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+const execBuckets = new WeakMap<ProxyContext, RateBucket>();
+
 /** Creates an exec in one of the session's containers and remembers it as the learner's. */
 export async function createExec(context: ProxyContext, id: string, { request, response }: Call): Promise<void> {
   const info = await resolveContainer(context, id);
   const body = buildExecBody(await readJsonBody(request));
+  const bucket = execBuckets.get(context) ?? new RateBucket(EXEC_BURST, EXEC_PER_SECOND, Date.now());
+  execBuckets.set(context, bucket);
+  if (!bucket.take(Date.now())) {
+    throw new ProxyRefusal(
+      429,
+      `Too many docker exec calls: this lab allows ${EXEC_BURST} at once, then ${EXEC_PER_SECOND} a second. Wait a few seconds, or run several commands in one exec (sh -c '...')`,
+    );
+  }
 
   await forwardJson<{ Id: string }>(context.engine, response, { method: 'POST', path: `/containers/${info.Id}/exec`, body }, (value) => {
     context.execs.add(value.Id);

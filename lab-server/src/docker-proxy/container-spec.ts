@@ -19,6 +19,10 @@ export interface CreateContext {
   pids: number;
   /** The name the learner gave with --name, without the session's prefix; other containers reach it by this name. */
   name?: string;
+  /** The lab's service names in this session, which no learner container may take as a network alias. */
+  serviceNames?: readonly string[];
+  /** The image's own health check, which the container inherits unless the request replaces it. */
+  imageHealthcheck?: unknown;
 }
 
 /** Fields of a container's config that pass as the learner sent them. */
@@ -37,7 +41,6 @@ const CONFIG_FIELDS = [
   'WorkingDir',
   'StopSignal',
   'StopTimeout',
-  'Healthcheck',
   'ExposedPorts',
   'ArgsEscaped',
 ] as const;
@@ -60,10 +63,16 @@ export function buildCreateBody(request: Json, context: CreateContext): Json {
   const host = objectField(request, 'HostConfig');
   refuseHostConfig(host, context);
 
+  if (nonEmpty(request.Volumes)) {
+    throw notAllowed(`Anonymous volumes (-v ${list(request.Volumes)})`, "volumes are outside the container's disk quota; write to a folder in the container instead");
+  }
+
   const memory = memoryFor(host, context);
   const aliases = aliasesFor(request, context);
   const config: Json = {};
   for (const field of CONFIG_FIELDS) if (request[field] !== undefined) config[field] = request[field];
+  const healthcheck = healthcheckFor(request.Healthcheck, context.imageHealthcheck);
+  if (healthcheck) config.Healthcheck = healthcheck;
 
   return {
     ...config,
@@ -112,7 +121,68 @@ function aliasesFor(request: Json, context: CreateContext): string[] {
   if (invalid !== undefined) throw badRequest(`Invalid network alias (${invalid}): use letters, digits, '_', '.' and '-'`);
   const aliases = [...new Set([...(context.name ? [context.name] : []), ...requested])];
   if (aliases.length > MAX_ALIASES) throw notAllowed(`More than ${MAX_ALIASES} network aliases`);
+  refuseServiceNames(aliases, context);
   return aliases;
+}
+
+/**
+ * Rejects an alias that is a lab service's name: the session's DNS would then answer that name
+ * with two addresses, and a step check could reach the learner's container instead of the lab's.
+ * DNS names ignore case, so WEB counts as web. A --name equal to a service name is left to the
+ * engine, which reports the name as taken.
+ */
+function refuseServiceNames(aliases: string[], context: CreateContext): void {
+  const services = new Set((context.serviceNames ?? []).map((name) => name.toLowerCase()));
+  const serviceAlias = aliases.find((alias) => services.has(alias.toLowerCase()) && alias !== context.name);
+  const nameTaken = context.name !== undefined && services.has(context.name.toLowerCase()) && !context.serviceNames?.includes(context.name);
+  if (serviceAlias !== undefined) {
+    throw notAllowed(`The network alias "${serviceAlias}" (--network-alias)`, `"${serviceAlias.toLowerCase()}" is the name of a service of this lab; choose another alias`);
+  }
+  if (nameTaken) throw notAllowed(`The name "${context.name}" (--name)`, `"${context.name!.toLowerCase()}" is the name of a service of this lab; choose another name`);
+}
+
+/** Shortest interval, timeout and start period of a health check, in nanoseconds: 5 s. */
+export const HEALTHCHECK_MIN_NS = 5e9;
+/** Most retries a health check may have before it reports the container unhealthy. */
+export const HEALTHCHECK_MAX_RETRIES = 10;
+const HEALTHCHECK_DURATIONS = ['Interval', 'Timeout', 'StartPeriod'] as const;
+
+/**
+ * Returns the health check the container runs: the request's fields over the image's, as the
+ * engine merges them, with each duration raised to at least 5 s and the retries capped. Each
+ * probe is an exec that the engine and containerd run outside the container's CPU limit, so a
+ * 1 ms interval would keep them busy. A zero duration keeps the engine's default (30 s).
+ * Returns undefined when neither sets a test.
+ */
+export function healthcheckFor(requested: unknown, image: unknown): Json | undefined {
+  const own = isObject(requested) ? requested : {};
+  const inherited = isObject(image) ? image : {};
+  const test = Array.isArray(own.Test) && own.Test.length > 0 ? own.Test : inherited.Test;
+  if (!Array.isArray(test) || test.length === 0) return undefined;
+  if (!test.every((word) => typeof word === 'string')) throw badRequest('Invalid healthcheck test: expected a list of strings');
+  if (test[0] === 'NONE') return { Test: ['NONE'] };
+
+  const check: Json = { Test: test };
+  for (const field of HEALTHCHECK_DURATIONS) {
+    const value = numberField(own, field) || numberField(inherited, field);
+    check[field] = value === 0 ? 0 : Math.max(value, HEALTHCHECK_MIN_NS);
+  }
+  const retries = numberField(own, 'Retries') || numberField(inherited, 'Retries');
+  check.Retries = Math.min(retries, HEALTHCHECK_MAX_RETRIES);
+  return check;
+}
+
+/** Reads a health check number. A missing one is 0, as the engine reads it, and a negative one is invalid. */
+function numberField(value: Json, field: string): number {
+  const number = value[field] ?? 0;
+  if (typeof number !== 'number' || !Number.isFinite(number) || number < 0) {
+    throw badRequest(`Invalid healthcheck ${field} (${String(number)}): expected a number of 0 or more`);
+  }
+  return number;
+}
+
+function isObject(value: unknown): value is Json {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** The label that records a learner container's memory, so the session's budget adds up from a list. */

@@ -43,6 +43,9 @@ export function checkDockerfile(text: string, buildArgs: Record<string, string>)
     if (keyword === 'ARG' && stages.length === 0) Object.assign(globals, parseArg(args, buildArgs));
     if (keyword === 'FROM') stages.push(parseFrom(args, { ...globals, ...pick(buildArgs, Object.keys(globals)) }, index));
     if (keyword === 'ONBUILD') throw notAllowed('ONBUILD in a Dockerfile');
+    if (keyword === 'VOLUME') {
+      throw notAllowed(`The line "VOLUME ${args}"`, "a volume is kept outside the container's disk quota; leave the files in the image or the container");
+    }
     if (keyword === 'ADD') refuseRemoteAdd(args);
     if (keyword === 'COPY' || keyword === 'ADD') refuseCopyFromImage(args, stages);
   });

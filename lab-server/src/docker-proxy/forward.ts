@@ -4,8 +4,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
 import type { EngineSocket } from '../sandbox/engine-socket.ts';
-import { readLimited } from '../sandbox/engine-socket.ts';
-import type { ProxyRefusal } from './refusals.ts';
+import { BodyTooLargeError, readLimited } from '../sandbox/engine-socket.ts';
+import { ProxyRefusal } from './refusals.ts';
 
 /** Largest request body the proxy reads for a JSON call. */
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -98,8 +98,15 @@ export function sendRefusal(response: http.ServerResponse, refusal: ProxyRefusal
   sendJson(response, refusal.status, refusal.toJSON());
 }
 
+/** Reads a JSON call's body. A body past the limit is rejected with status 413 and a message, not counted as a failure of the proxy. */
 export async function readJsonBody(request: http.IncomingMessage): Promise<Record<string, unknown>> {
-  const body = await readLimited(request, JSON_BODY_LIMIT);
+  let body: Buffer;
+  try {
+    body = await readLimited(request, JSON_BODY_LIMIT);
+  } catch (error) {
+    if (!(error instanceof BodyTooLargeError)) throw error;
+    throw new ProxyRefusal(413, `request body is larger than ${JSON_BODY_LIMIT / 1024 / 1024} MiB, the most this lab's Docker proxy reads for a JSON call`);
+  }
   if (body.length === 0) return {};
   const value = JSON.parse(body.toString('utf8')) as unknown;
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
