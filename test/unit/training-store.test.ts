@@ -13,7 +13,9 @@ import type { Lab } from '../../lab-server/src/labs/schema.ts';
 import type { Session } from '../../lab-server/src/sessions/manager.ts';
 import { CONNECTED_WITHIN_MS, learnerKey, rosterEntry, type RosterSources } from '../../lab-server/src/trainings/roster.ts';
 import { TrainingStore, type Training } from '../../lab-server/src/trainings/training-store.ts';
-import { poolSizeFor } from '../../lab-server/src/trainings/trainings.ts';
+import { poolSizeFor, trainingCapacity, Trainings } from '../../lab-server/src/trainings/trainings.ts';
+import type { SessionManager } from '../../lab-server/src/sessions/manager.ts';
+import { pino } from 'pino';
 
 const FIELDS = { name: 'Contributor day', labs: ['inside-the-web-container', 'the-router'], minutes: 90, expectedLearners: 12 };
 
@@ -192,5 +194,26 @@ describe('roster connected', () => {
 
   test('old heartbeat is not connected', () => {
     assert.equal(connected({ lastSeenAt: now - CONNECTED_WITHIN_MS, attached: 0 }), false);
+  });
+});
+
+describe('training capacity', () => {
+  test('capacity leaves room to spare', () => {
+    assert.equal(trainingCapacity(1), 7);
+    assert.equal(trainingCapacity(30), 65);
+  });
+
+  test('a full training refuses new learners', () => {
+    const state = new StateStore(':memory:');
+    const sessions = { onStart: () => undefined, onEnd: () => undefined, store: { touchLearner: () => undefined }, list: () => [] };
+    const labs = new Map(FIELDS.labs.map((id) => [id, { id } as Lab]));
+    const trainings = new Trainings({ store: new TrainingStore(state.connection), sessions: sessions as unknown as SessionManager, labs, log: pino({ level: 'silent' }) });
+    const training = trainings.store.create({ ...FIELDS, expectedLearners: 1 });
+
+    for (let index = 0; index < trainingCapacity(1); index += 1) trainings.join(training.joinCode, `Learner ${index}`, `learner-${index}`);
+
+    assert.throws(() => trainings.join(training.joinCode, 'One too many', 'learner-extra'), /This training is full: it admits 7 learners/);
+    assert.doesNotThrow(() => trainings.join(training.joinCode, 'Learner 0', 'learner-0'));
+    state.close();
   });
 });

@@ -30,6 +30,14 @@ export function poolSizeFor(expectedLearners: number, maxSessions: number): numb
   return Math.min(Math.ceil(expectedLearners / 2), maxSessions);
 }
 
+/**
+ * Learners a training admits: twice the expected number plus five, so a room larger than planned
+ * still fits, while a leaked join code cannot fill the server with new learners.
+ */
+export function trainingCapacity(expectedLearners: number): number {
+  return expectedLearners * 2 + 5;
+}
+
 export class Trainings {
   readonly store: TrainingStore;
   /** Emits `changed` whenever something on a dashboard may have changed. */
@@ -81,6 +89,17 @@ export class Trainings {
 
     const name = checkDisplayName(typedName);
     if ('problem' in name) throw new TrainingError('InvalidDisplayName', 400, name.problem);
+
+    const learners = this.store.learners(training.id);
+    const capacity = trainingCapacity(training.expectedLearners);
+    if (learners.length >= capacity && !learners.some((learner) => learner.learnerId === learnerId)) {
+      this.log.warn({ trainingId: training.id, learners: learners.length, capacity }, 'join rejected: the training is full');
+      throw new TrainingError(
+        'TrainingFull',
+        409,
+        `This training is full: it admits ${capacity} learners, and that many have joined. Ask the instructor to start a second training for the rest of the room.`,
+      );
+    }
 
     this.sessions.store.touchLearner(learnerId);
     this.store.join(training.id, learnerId, name.name);
