@@ -326,7 +326,7 @@ class FloodClient implements AsyncDisposable {
   }
 }
 
-/** An HTTP request with headers fetch() would not send as given, Host among them. */
+/** Sends an HTTP request with headers that fetch() would not send as given, Host among them. */
 function rawRequest(baseUrl: string, requestPath: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
@@ -341,7 +341,7 @@ function rawRequest(baseUrl: string, requestPath: string, headers: Record<string
   });
 }
 
-/** A terminal WebSocket handshake with the given Host and Origin; resolves with the status. */
+/** Sends a terminal WebSocket handshake with the given Host and Origin and resolves with the status. */
 function rawUpgrade(baseUrl: string, requestPath: string, token: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
@@ -626,6 +626,37 @@ describe('hostile builds and proxy', () => {
     assert.equal(last.type, 'error');
     assert.equal(last.error, 'DockerfileNotPlain', last.message);
     assert.match(last.message ?? '', /U\+000c on line 1/);
+  });
+
+  test('web proxy drops origin-wide headers', async () => {
+    const session = await startSession(server);
+    const id = await webContainer(instance, session.sessionId);
+    const page = [
+      '<?php',
+      "header('Service-Worker-Allowed: /');",
+      "header('Clear-Site-Data: \"cookies\", \"storage\"');",
+      "header('NEL: {\"report_to\":\"x\",\"max_age\":86400}');",
+      "header('Strict-Transport-Security: max-age=31536000');",
+      "header('Link: </sw.js>; rel=serviceworker, </style.css>; rel=preload; as=style');",
+      "header('X-Lab-Page: kept');",
+      "echo 'headers-page';",
+    ].join('\n');
+    await execIn(id, `echo ${Buffer.from(page).toString('base64')} | base64 -d > /var/www/html/headers.php`, 'ddev');
+    const url = `${server.url}/api/sessions/${session.sessionId}/web/nginx/headers.php`;
+    const authorization = `Bearer ${session.token}`;
+
+    const response = await fetch(url, { headers: { authorization } });
+    const worker = await fetch(url, { headers: { authorization, 'service-worker': 'script' } });
+
+    assert.equal(response.status, 200);
+    assert.match(await response.text(), /headers-page/);
+    assert.equal(response.headers.get('x-lab-page'), 'kept', 'the page did not send its headers, so the probe proves nothing');
+    for (const name of ['service-worker-allowed', 'clear-site-data', 'nel', 'strict-transport-security']) {
+      assert.equal(response.headers.get(name), null, name);
+    }
+    assert.equal(response.headers.get('link'), '</style.css>; rel=preload; as=style');
+    assert.equal(worker.status, 403);
+    assert.match((await worker.json()).message, /service worker/);
   });
 
   test('web proxy ignores the container tools', async () => {

@@ -15,6 +15,12 @@ import { isOwnCookie, parseCookies, webCookieName, webPathOf } from './cookies.t
 export const WEB_ROUTE = /^\/sessions\/([0-9a-f]{16})\/web\/([a-z0-9][a-z0-9-]{0,62})(\/.*)?$/;
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'cookie', 'authorization'];
+/**
+ * Reply headers that act on the lab server's whole origin or host, not on the one page: a
+ * service worker's scope, site data, HSTS, other servers for the host, and reporting of every
+ * request's errors. A learner's page must never set them for the instructor's dashboard.
+ */
+const ORIGIN_WIDE = ['service-worker-allowed', 'clear-site-data', 'strict-transport-security', 'alt-svc', 'nel', 'report-to', 'reporting-endpoints'];
 /** How long a request waits for a service that is still starting. */
 const PORT_WAIT_MS = 15_000;
 const UPSTREAM_TIMEOUT_MS = 30_000;
@@ -37,6 +43,11 @@ export function createWebProxy(sessions: SessionManager, log: Logger) {
 async function proxy(sessions: SessionManager, log: Logger, request: Request, response: Response, match: RegExpExecArray): Promise<void> {
   const [, sessionId, webId, rest] = match as unknown as [string, string, string, string | undefined];
   const session = sessions.authorize(sessionId, tokenOf(request, sessionId));
+  // A service worker of the lab server's origin would see every request of the origin, the
+  // instructor's included, so no proxied script may be registered as one.
+  if (request.get('service-worker') !== undefined) {
+    throw new LabError('ServiceWorkerNotAllowed', 403, 'A page of a lab service may not register a service worker on the lab server.');
+  }
   const web = sessions.lab(session).web.find((candidate) => candidate.id === webId);
   if (!web) throw new InvalidRequestError(`Lab "${session.labId}" has no web service "${webId}".`);
 
@@ -157,8 +168,11 @@ function forwardHeaders(request: Request, web: LabWebService, prefix: string): I
 
 function copyReplyHeaders(headers: IncomingHttpHeaders, response: Response, prefix: string, address: string): void {
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.includes(name)) continue;
-    if (name === 'set-cookie') {
+    if (value === undefined || HOP_BY_HOP.includes(name) || ORIGIN_WIDE.includes(name)) continue;
+    if (name === 'link') {
+      const links = withoutServiceWorkerLinks(value);
+      if (links.length > 0) response.setHeader(name, links);
+    } else if (name === 'set-cookie') {
       response.setHeader(name, (value as string[]).flatMap((cookie) => scopeCookie(cookie, prefix)));
     } else if (name === 'location') {
       response.setHeader(name, rewriteLocation(String(value), prefix, address));
@@ -166,6 +180,12 @@ function copyReplyHeaders(headers: IncomingHttpHeaders, response: Response, pref
       response.setHeader(name, value);
     }
   }
+}
+
+/** Drops the Link entries that ask to install a service worker (rel=serviceworker). */
+function withoutServiceWorkerLinks(value: string | string[]): string[] {
+  const entries = (Array.isArray(value) ? value : [value]).flatMap((header) => header.split(/,(?=\s*<)/));
+  return entries.filter((entry) => !/;\s*rel\s*=\s*"?[^";]*\bserviceworker\b/i.test(entry)).map((entry) => entry.trim());
 }
 
 /** Keeps a sandbox cookie inside the proxy's path, and drops any that would shadow this server's. */
