@@ -197,3 +197,8 @@ export function packItems(items: ArchiveItem[]): Readable {
 export function itemBytes(items: ArchiveItem[]): number {
   return items.reduce((sum, item) => sum + (item.data?.length ?? 0), 0);
 }
+
+/** Returns the archive header of a folder (mode 755) that a step creates, for putArchive at `/`. */
+export function dirHeader(name: string, owner: Owner) {
+  return { name, type: 'directory' as const, mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date(), size: 0, linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0 };
+}

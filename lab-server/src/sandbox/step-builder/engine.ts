@@ -1,7 +1,7 @@
 // The engine calls of a step build: a hardened container per step, its run with output, a disk
 // watch and a kill, its commit with the image settings as the body, and the archives that COPY
-// reads and writes. Every container here carries the session's labels and is removed by the
-// builder once its step ends.
+// reads and writes. Image lookups and the probe for a storage quota are here too. Every container
+// here carries the session's labels and is removed by the builder once its step ends.
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
@@ -223,4 +223,28 @@ export async function loadScratchImage(docker: Docker, labels: Record<string, st
   const reply = (await docker.loadImage(Readable.from(packer as unknown as AsyncIterable<Buffer>), { quiet: true } as never)) as unknown as NodeJS.ReadableStream;
   await readAll(reply, 1024 * 1024);
   return `sha256:${id}`;
+}
+
+/** Inspects an image; undefined when the engine does not have it. */
+export async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(ref).inspect();
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Creates, never starts, a container with a size quota: an engine without quotas refuses it. */
+export async function probeStorageQuota(docker: Docker, image: string, labels: Record<string, string>): Promise<boolean> {
+  const info = (await docker.info()) as { Driver?: string; DriverStatus?: [string, string][] };
+  const backing = info.DriverStatus?.find(([key]) => key === 'Backing Filesystem')?.[1];
+  if (info.Driver !== 'overlay2' || backing !== 'xfs') return false;
+  try {
+    const container = await docker.createContainer({ Image: image, Labels: labels, HostConfig: { StorageOpt: { size: '64M' } } });
+    await container.remove({ force: true });
+    return true;
+  } catch {
+    return false;
+  }
 }
