@@ -58,7 +58,7 @@ describe('lab page in Chromium', () => {
     assert.equal((await pollCheck.textContent())?.trim(), 'Check until done');
     assert.equal((await pollCheck.boundingBox())?.height, (await onceCheck.boundingBox())?.height, 'the waiting Check button wraps');
 
-    // Doing the last but one step again undoes the last step too, and the page says so.
+    // Doing the last but one step again undoes the last step too, and the redone step's result names it.
     await page.getByTestId('restart-restart-nginx').click();
     await page.getByTestId('result-restart-nginx').filter({ hasText: 'Step 5, which builds on it, is to do again too.' }).waitFor();
     assert.equal(await page.getByTestId('result-web-server-type').textContent(), '');
@@ -93,9 +93,11 @@ describe('lab page in Chromium', () => {
       const header = await page.locator('header.header').boundingBox();
       const terminal = await page.locator('.lab-terminal:not([hidden])').boundingBox();
       assert.ok(header && terminal, `${size}: the header or the terminal has no box`);
-      assert.ok(terminal.y >= header.y + header.height - 1 && terminal.y + terminal.height <= viewport.height, `${size}: the terminal is out of view after Run`);
+      assert.ok(terminal.y >= header.y + header.height - 1, `${size}: after Run the terminal starts under the header, at ${terminal.y}`);
+      assert.ok(terminal.y + terminal.height <= viewport.height, `${size}: after Run the terminal ends below the screen, at ${terminal.y + terminal.height}`);
       const sticky = await page.locator('.lab-terminals').boundingBox();
-      assert.ok(sticky && sticky.height <= viewport.height / 2, `${size}: the terminal box takes ${sticky?.height} of ${viewport.height} px`);
+      assert.ok(sticky, `${size}: the sticky terminal area has no box`);
+      assert.ok(sticky.height <= viewport.height / 2, `${size}: the terminal box takes ${sticky.height} of ${viewport.height} px`);
 
       await page.evaluate(() => (location.hash = '#step-supervised'));
       await page.waitForTimeout(500);
@@ -108,7 +110,8 @@ describe('lab page in Chromium', () => {
 
     // At phone width a command gets the whole width, its buttons below it.
     const command = await page.locator('.lab-command pre').first().boundingBox();
-    assert.ok(command && command.width > 300, `a command box is ${command?.width} px wide at 390 px`);
+    assert.ok(command, 'the first command has no box');
+    assert.ok(command.width > 300, `a command box is ${command.width} px wide at 390 px`);
     await page.getByTestId('lab-stop').click();
     await context.close();
   });

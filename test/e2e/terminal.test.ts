@@ -65,7 +65,8 @@ describe('terminal in Chromium', () => {
   });
 
   test('dropped socket resumes the command', async () => {
-    const page = await browser.newPage();
+    // A tall screen gets the tall terminal, whose rows show every line of the command's output.
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     const terminal = await startLab(page, server);
