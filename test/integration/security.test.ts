@@ -100,6 +100,8 @@ describe('learner attacks', () => {
         LAB_CONTAINER_DISK_MB: '64',
         LAB_DISK_CHECK_SECONDS: '1',
         LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000',
+        // Every test here starts its own session from this one address, which room mode caps at 3.
+        LAB_SESSIONS_PER_CLIENT: '0',
         LAB_MAX_SESSIONS: '200',
       },
     });
