@@ -53,7 +53,7 @@ describe('killercoda annotations', () => {
     const html = await renderStepBody('Try `a && b`{{exec T2}}.\n\n```\necho "<x>"\n```{{copy}}', terminals, async (text) => text);
 
     assert.match(html, /<button type="button" class="lab-run" data-command="a &amp;&amp; b" data-terminal="db" data-interrupt="false" disabled>Run in db<\/button>/);
-    assert.match(html, /<pre tabindex="0"><code>echo &quot;&lt;x&gt;&quot;<\/code><\/pre>/);
+    assert.match(html, /<pre><code>echo &quot;&lt;x&gt;&quot;<\/code><\/pre>/);
     assert.doesNotMatch(html.split('<pre')[1]!, /lab-run/);
   });
 });
