@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { BuildFolderError, ImageReferenceError } from '../../lab-server/src/project-build/errors.ts';
+import { BuildFolderError, ImageReferenceError, UnboundedInstructionError } from '../../lab-server/src/project-build/errors.ts';
 import { generateDockerfile, projectBuildArgs, stripBaseImageLines } from '../../lab-server/src/project-build/dockerfile.ts';
 import { readBuildFolder } from '../../lab-server/src/project-build/folder.ts';
 import { listInstructions, sourceOfStep } from '../../lab-server/src/project-build/instructions.ts';
@@ -310,6 +310,31 @@ describe('symbolic links', () => {
 
     assert.ok(sources(plan).includes('web-build/Dockerfile.linked'));
     assert.ok(plan.contextFiles.includes('shared.Dockerfile'));
+  });
+});
+
+describe('unbounded instructions', () => {
+  test('rejects a volume', async () => {
+    const folder = await makeFolder({ 'Dockerfile.data': 'VOLUME /data\n' });
+
+    await assert.rejects(planProjectBuild(folder, options()), (error: unknown) => {
+      assert.ok(error instanceof UnboundedInstructionError);
+      assert.match(error.message, /Dockerfile\.data has "VOLUME \/data", which a lab does not allow: a volume is kept outside/);
+      return true;
+    });
+  });
+
+  test('rejects a fast health check', async () => {
+    for (const option of ['--interval=1ms', '--timeout=999ms', '--start-period=4s', '--interval=1m --timeout=2s']) {
+      const folder = await makeFolder({ 'Dockerfile.health': `HEALTHCHECK ${option} CMD true\n` });
+      await assert.rejects(planProjectBuild(folder, options()), /is shorter than 5 s/, option);
+    }
+  });
+
+  test('accepts a health check of 5 s or more', async () => {
+    const folder = await makeFolder({ 'Dockerfile.health': 'HEALTHCHECK --interval=5s --timeout=1m30s --start-period=0 CMD true\n' });
+
+    await assert.doesNotReject(planProjectBuild(folder, options()));
   });
 });
 

@@ -43,6 +43,12 @@ export class RemoteSourceError extends LabError {
   }
 }
 
+export class UnboundedInstructionError extends LabError {
+  constructor(file: string, instruction: string, reason: string) {
+    super('InstructionNotAllowed', 400, `${file} has "${instruction}", which a lab does not allow: ${reason}.`);
+  }
+}
+
 export class ProjectBuildFailedError extends LabError {
   readonly step: string | undefined;
   readonly source: string | undefined;

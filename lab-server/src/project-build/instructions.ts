@@ -2,7 +2,7 @@
 // the fragment each came from. The engine's builder is the real parser; this one only needs to
 // find FROM and COPY --from, and to number the steps the way the classic builder does.
 import type { DockerfileSection, GeneratedDockerfile } from './dockerfile.ts';
-import { ImageReferenceError, RemoteSourceError } from './errors.ts';
+import { ImageReferenceError, RemoteSourceError, UnboundedInstructionError } from './errors.ts';
 import { remoteAddSource } from './plain-dockerfile.ts';
 
 export interface Instruction {
@@ -47,9 +47,10 @@ export function listInstructions(text: string): Instruction[] {
 
 /**
  * Rejects a FROM or COPY --from that names an image other than $BASE_IMAGE, an earlier stage or
- * an allowed image, so a build cannot read another learner's image from the engine.
+ * an allowed image, so a build cannot read another learner's image from the engine. Also rejects
+ * an ADD of a URL, a VOLUME and a HEALTHCHECK that probes more often than every 5 s.
  */
-export function checkImageReferences(generated: GeneratedDockerfile, allowedImages: readonly string[]): void {
+export function checkInstructions(generated: GeneratedDockerfile, allowedImages: readonly string[]): void {
   const stages: string[] = [];
   const allowed = new Set(['scratch', ...allowedImages]);
   const isStage = (name: string) => stages.includes(name.toLowerCase()) || /^\d+$/.test(name);
@@ -75,6 +76,14 @@ export function checkImageReferences(generated: GeneratedDockerfile, allowedImag
       if (remote) throw new RemoteSourceError(source, remote);
     }
 
+    // A volume lives outside the container's writable layer and its disk quota, and each health
+    // probe is an exec the engine runs outside the container's CPU limit.
+    if (instruction.keyword === 'VOLUME') throw new UnboundedInstructionError(source, instruction.text, 'a volume is kept outside the container\'s disk quota; keep the files in the image');
+    if (instruction.keyword === 'HEALTHCHECK') {
+      const short = shortHealthcheckOption(instruction.text);
+      if (short) throw new UnboundedInstructionError(source, instruction.text, `${short} is shorter than ${HEALTHCHECK_MIN_SECONDS} s; probe at most every ${HEALTHCHECK_MIN_SECONDS} s`);
+    }
+
     if (instruction.keyword === 'COPY' || instruction.keyword === 'ADD') {
       const from = words.find((word) => word.toLowerCase().startsWith('--from='));
       const image = from?.slice('--from='.length);
@@ -98,4 +107,25 @@ export function sourceOfStep(generated: GeneratedDockerfile, step: number): stri
   const instruction = listInstructions(generated.text)[step - 1];
   if (!instruction) return undefined;
   return sectionOf(generated.sections, instruction.line)?.source;
+}
+
+/** Minimum interval, timeout and start period of a health check, in seconds. */
+export const HEALTHCHECK_MIN_SECONDS = 5;
+const DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+
+/** Returns the first HEALTHCHECK option, such as `--interval=1ms`, shorter than the minimum. */
+export function shortHealthcheckOption(text: string): string | undefined {
+  for (const match of text.matchAll(/--(interval|timeout|start-period|start-interval)=(\S+)/g)) {
+    const seconds = parseDuration(match[2]!);
+    if (seconds === undefined || (seconds > 0 && seconds < HEALTHCHECK_MIN_SECONDS)) return match[0];
+  }
+  return undefined;
+}
+
+/** Reads a Go duration such as `1m30s` or `500ms` in seconds; undefined when it is not one. */
+function parseDuration(text: string): number | undefined {
+  if (text === '0') return 0;
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((part) => part[0]).join('') !== text) return undefined;
+  return parts.reduce((sum, part) => sum + Number(part[1]) * DURATION_UNITS[part[2]!]!, 0);
 }

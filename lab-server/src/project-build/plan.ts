@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BuildArgOptions, GeneratedDockerfile } from './dockerfile.ts';
 import { generateDockerfile, projectBuildArgs } from './dockerfile.ts';
 import { readBuildFolder } from './folder.ts';
-import { checkImageReferences } from './instructions.ts';
+import { checkInstructions } from './instructions.ts';
 import { assertPlainDockerfile } from './plain-dockerfile.ts';
 
 export interface BuildPlanOptions extends BuildArgOptions {
@@ -38,7 +38,7 @@ export async function planProjectBuild(folder: string, options: BuildPlanOptions
     extraPackages: options.extraPackages,
     baseImageUser: options.baseImageUser,
   });
-  checkImageReferences(dockerfile, options.allowedImages);
+  checkInstructions(dockerfile, options.allowedImages);
 
   return {
     folder: contents.root,
