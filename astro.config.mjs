@@ -13,9 +13,16 @@ function sidebarItems(folder) {
   const pages = readdirSync(new URL(`./content/docs/${folder}/`, import.meta.url))
     .filter((name) => /\.mdx?$/.test(name) && !name.startsWith('_'))
     .map((name) => {
-      const text = readFileSync(new URL(`./content/docs/${folder}/${name}`, import.meta.url), 'utf8');
+      const text = readFileSync(
+        new URL(`./content/docs/${folder}/${name}`, import.meta.url),
+        'utf8',
+      );
       const order = /^sidebar:\s*\n(?:\s+.*\n)*?\s+order:\s*(\d+)/m.exec(text)?.[1];
-      return { slug: `${folder}/${name.replace(/\.mdx?$/, '')}`, order: order === undefined ? 1000 : Number(order), name };
+      return {
+        slug: `${folder}/${name.replace(/\.mdx?$/, '')}`,
+        order: order === undefined ? 1000 : Number(order),
+        name,
+      };
     });
 
   pages.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
@@ -32,7 +39,7 @@ export default defineConfig({
     starlight({
       title: 'ddev-lab',
       disable404Route: true,
-      description: "How DDEV uses Docker: images, layers, containers, with live labs.",
+      description: 'How DDEV uses Docker: images, layers, containers, with live labs.',
       sidebar: [
         { label: 'Start here', items: [{ slug: 'index' }] },
         { label: 'Architecture', items: sidebarItems('architecture') },

@@ -37,13 +37,21 @@ export class ImageBuildError extends LabError {
 
 export class ImageMissingError extends LabError {
   constructor(tag: string) {
-    super('ImageMissing', 503, `Image ${tag} is not built. Run \`npm run images\`, then try again.`);
+    super(
+      'ImageMissing',
+      503,
+      `Image ${tag} is not built. Run \`npm run images\`, then try again.`,
+    );
   }
 }
 
 export class LabNotFoundError extends LabError {
   constructor(labId: string) {
-    super('LabNotFound', 404, `No lab has the id "${labId}". Open the list of labs in the guide and pick one.`);
+    super(
+      'LabNotFound',
+      404,
+      `No lab has the id "${labId}". Open the list of labs in the guide and pick one.`,
+    );
   }
 }
 
@@ -65,7 +73,11 @@ export class SessionNotFoundError extends LabError {
 
 export class UnauthorizedError extends LabError {
   constructor() {
-    super('Unauthorized', 401, 'The session token is missing or wrong. Start the lab again from its page.');
+    super(
+      'Unauthorized',
+      401,
+      'The session token is missing or wrong. Start the lab again from its page.',
+    );
   }
 }
 

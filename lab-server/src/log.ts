@@ -17,7 +17,10 @@ export function createLogger(options: { level: string; format: LogFormat }): Log
  * Writes each entry synchronously, so the lines keep their order with what the server prints
  * itself and the last line before exit is not lost, as it can be with a worker-thread transport.
  */
-export function textDestination(output: { write(text: string): unknown }, colors = process.stdout.isTTY === true): DestinationStream {
+export function textDestination(
+  output: { write(text: string): unknown },
+  colors = process.stdout.isTTY === true,
+): DestinationStream {
   return { write: (line: string) => void output.write(formatEntry(line, colors)) };
 }
 
@@ -31,7 +34,16 @@ const LEVELS: Record<number, { name: string; color: string }> = {
 };
 /** Fields shown first after the message, in this order. Others follow, except the hidden ones. */
 const LEADING_FIELDS = ['sessionId', 'labId', 'terminalId', 'trainingId', 'url'];
-const HIDDEN_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'err', 'shellId', 'learnerId']);
+const HIDDEN_FIELDS = new Set([
+  'level',
+  'time',
+  'msg',
+  'pid',
+  'hostname',
+  'err',
+  'shellId',
+  'learnerId',
+]);
 /** Maximum characters of one field value in a text line. The JSON format keeps longer values whole. */
 const MAX_VALUE_CHARS = 120;
 
@@ -48,7 +60,12 @@ export function formatEntry(line: string, colors = false): string {
   const paint = (code: string, text: string) => (colors ? `\u001b[${code}m${text}\u001b[0m` : text);
   const time = new Date(Number(entry.time)).toTimeString().slice(0, 8);
   const fields = fieldsOf(entry).map(([key, value]) => paint('2', `${key}=${value}`));
-  const head = [paint('2', time), paint(level.color, level.name.padEnd(5)), String(entry.msg ?? ''), ...fields].join(' ');
+  const head = [
+    paint('2', time),
+    paint(level.color, level.name.padEnd(5)),
+    String(entry.msg ?? ''),
+    ...fields,
+  ].join(' ');
 
   const error = entry.err as { message?: string; stack?: string } | undefined;
   if (!error) return `${head}\n`;
@@ -57,14 +74,17 @@ export function formatEntry(line: string, colors = false): string {
 }
 
 function fieldsOf(entry: Record<string, unknown>): [string, string][] {
-  const keys = Object.keys(entry).filter((key) => !HIDDEN_FIELDS.has(key) && entry[key] !== undefined);
+  const keys = Object.keys(entry).filter(
+    (key) => !HIDDEN_FIELDS.has(key) && entry[key] !== undefined,
+  );
   const leading = LEADING_FIELDS.filter((key) => keys.includes(key));
   const rest = keys.filter((key) => !LEADING_FIELDS.includes(key));
   return [...leading, ...rest].map((key) => [key, showValue(entry[key])]);
 }
 
 function showValue(value: unknown): string {
-  const text = typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  const text =
+    typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
   return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS - 1)}…` : text;
 }
 

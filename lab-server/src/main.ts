@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   const buildStarted = performance.now();
   if (config.buildImages) await buildImages(labs, log);
   const buildSeconds = (performance.now() - buildStarted) / 1000;
-  if (config.buildSite) await ensureSite({ root: ROOT, siteDir: path.resolve(ROOT, config.siteDir), log });
+  if (config.buildSite)
+    await ensureSite({ root: ROOT, siteDir: path.resolve(ROOT, config.siteDir), log });
 
   const dockerProxies = await openDockerProxies(runtime, config, log);
 
@@ -45,11 +46,29 @@ async function main(): Promise<void> {
   const room = openRoom({ config, labs, sessions, log });
   if (config.buildImages) room.metrics.buildDuration.observe({ target: 'images' }, buildSeconds);
   const { adopted, removed } = await sessions.adopt();
-  log.info({ instance: config.instance, adopted, ...removed }, 'gave back the sandboxes of stored sessions and removed the rest an earlier run left');
+  log.info(
+    { instance: config.instance, adopted, ...removed },
+    'gave back the sandboxes of stored sessions and removed the rest an earlier run left',
+  );
   startPools(sessions, labs, config);
-  sessions.onEnd((sessionId) => void dockerProxies.close(sessionId).catch((error: unknown) => log.error({ sessionId, err: error }, 'closing the docker proxy failed')));
+  sessions.onEnd(
+    (sessionId) =>
+      void dockerProxies
+        .close(sessionId)
+        .catch((error: unknown) =>
+          log.error({ sessionId, err: error }, 'closing the docker proxy failed'),
+        ),
+  );
   const shutdown = { stopping: false };
-  const server = createHttpServer({ config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) }, labs, sessions, runtime, log, shutdown, room });
+  const server = createHttpServer({
+    config: { ...config, siteDir: path.resolve(ROOT, config.siteDir) },
+    labs,
+    sessions,
+    runtime,
+    log,
+    shutdown,
+    room,
+  });
   await listen(server, config);
 
   const diskWatch = new DiskWatch({
@@ -76,7 +95,9 @@ async function main(): Promise<void> {
 function startPools(sessions: SessionManager, labs: Map<string, Lab>, config: Config): void {
   const unknown = config.pool.filter((entry) => !labs.has(entry.labId)).map((entry) => entry.labId);
   if (unknown.length > 0) {
-    throw new ConfigError([`LAB_POOL names ${unknown.map((id) => `"${id}"`).join(', ')}, which no lab has as its id. Labs: ${[...labs.keys()].join(', ')}.`]);
+    throw new ConfigError([
+      `LAB_POOL names ${unknown.map((id) => `"${id}"`).join(', ')}, which no lab has as its id. Labs: ${[...labs.keys()].join(', ')}.`,
+    ]);
   }
   for (const entry of config.pool) sessions.setPoolTarget(entry.labId, entry.size);
 }
@@ -84,21 +105,35 @@ function startPools(sessions: SessionManager, labs: Map<string, Lab>, config: Co
 /** Rejects an engine whose runc learners could escape through, and logs what weakens isolation. */
 async function guardEngine(runtime: DockerRuntime, config: Config, log: Logger): Promise<void> {
   const facts = await runtime.inspectEngine();
-  const verdict = checkEngine(facts, effectiveRuncPolicy(config.runcPolicy, config.host, config.trustProxy));
+  const verdict = checkEngine(
+    facts,
+    effectiveRuncPolicy(config.runcPolicy, config.host, config.trustProxy),
+  );
   for (const warning of verdict.warnings) log.warn({ runc: facts.runcVersion }, warning);
 
   if (config.hostFirewall) await installHostFirewall(log);
 }
 
 /** The learners' Docker proxies; what learners of an earlier run made goes first. */
-async function openDockerProxies(runtime: DockerRuntime, config: Config, log: Logger): Promise<DockerProxies> {
+async function openDockerProxies(
+  runtime: DockerRuntime,
+  config: Config,
+  log: Logger,
+): Promise<DockerProxies> {
   const proxies = new DockerProxies({
     folder: path.resolve(ROOT, config.dockerSocketDir),
-    caps: { containers: config.dockerContainers, memoryBytes: config.dockerMemoryMb * 1024 * 1024, builds: config.dockerBuilds },
+    caps: {
+      containers: config.dockerContainers,
+      memoryBytes: config.dockerMemoryMb * 1024 * 1024,
+      builds: config.dockerBuilds,
+    },
     log,
   });
   const removed = await proxies.sweep(config.instance);
-  log.info({ instance: config.instance, ...removed }, "removed what an earlier run's learners made with docker");
+  log.info(
+    { instance: config.instance, ...removed },
+    "removed what an earlier run's learners made with docker",
+  );
   runtime.dockerAccess = proxies;
   return proxies;
 }
@@ -139,7 +174,9 @@ function installShutdown(parts: {
     log.info({ signal }, 'stopping: ending every session but those of open trainings');
     const removed = tallyRemovals(parts.runtime);
     server.close();
-    await sessions.endAll('shutdown', { keep: (session) => room.trainings.isTrainingLearner(session.learnerId) });
+    await sessions.endAll('shutdown', {
+      keep: (session) => room.trainings.isTrainingLearner(session.learnerId),
+    });
     server.closeAllConnections();
     log.info({ ...removed, kept: sessions.size }, stoppedMessage(removed, sessions.size));
     process.exit(0);
@@ -149,7 +186,11 @@ function installShutdown(parts: {
 }
 
 /** Counts, from now on, what the runtime removes per sandbox: learners' sessions and the pool's. */
-function tallyRemovals(runtime: DockerRuntime): { sandboxes: number; containers: number; networks: number } {
+function tallyRemovals(runtime: DockerRuntime): {
+  sandboxes: number;
+  containers: number;
+  networks: number;
+} {
   const tally = { sandboxes: 0, containers: 0, networks: 0 };
   const remove = runtime.removeSandbox.bind(runtime);
   runtime.removeSandbox = async (instance, sessionId) => {
@@ -163,22 +204,35 @@ function tallyRemovals(runtime: DockerRuntime): { sandboxes: number; containers:
 }
 
 /** Describes what the stop removed and what it kept for the next start, for the log's last line. */
-function stoppedMessage(removed: { sandboxes: number; containers: number; networks: number }, kept: number): string {
-  const count = (value: number, one: string, many: string) => `${value} ${value === 1 ? one : many}`;
+function stoppedMessage(
+  removed: { sandboxes: number; containers: number; networks: number },
+  kept: number,
+): string {
+  const count = (value: number, one: string, many: string) =>
+    `${value} ${value === 1 ? one : many}`;
   const containers = count(removed.containers, 'container', 'containers');
   const networks = count(removed.networks, 'network', 'networks');
   const what = `removed ${count(removed.sandboxes, 'sandbox', 'sandboxes')} (${containers}, ${networks})`;
-  const left = kept > 0 ? `, kept ${count(kept, 'lab session', 'lab sessions')} of open trainings for the next start` : '';
+  const left =
+    kept > 0
+      ? `, kept ${count(kept, 'lab session', 'lab sessions')} of open trainings for the next start`
+      : '';
   return `stopped: ${what}${left}`;
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof LabDefinitionError || error instanceof LabError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof LabDefinitionError ||
+    error instanceof LabError
+  ) {
     process.stderr.write(`ddev-lab: ${error.message}\n`);
     process.exit(1);
   }
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    process.stderr.write(`ddev-lab: the port is already in use. Stop the other server, or set LAB_PORT (or --port).\n`);
+    process.stderr.write(
+      `ddev-lab: the port is already in use. Stop the other server, or set LAB_PORT (or --port).\n`,
+    );
     process.exit(1);
   }
   process.stderr.write(`ddev-lab: start failed: ${(error as Error).stack ?? String(error)}\n`);

@@ -11,7 +11,11 @@ import type { Logger } from './log.ts';
 const SOURCES = ['astro.config.mjs', 'package-lock.json', 'public', 'src', 'content'];
 const STAMP_FILE = '.source-hash';
 
-export async function ensureSite(options: { root: string; siteDir: string; log: Logger }): Promise<'built' | 'reused'> {
+export async function ensureSite(options: {
+  root: string;
+  siteDir: string;
+  log: Logger;
+}): Promise<'built' | 'reused'> {
   const hash = await hashSources(options.root);
   const stampPath = path.join(options.siteDir, STAMP_FILE);
   const stamp = existsSync(stampPath) ? await readFile(stampPath, 'utf8') : '';
@@ -54,11 +58,17 @@ async function listFiles(target: string): Promise<string[]> {
 function runAstroBuild(root: string, siteDir: string): Promise<void> {
   const astro = path.join(root, 'node_modules', 'astro', 'bin', 'astro.mjs');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [astro, 'build', '--outDir', siteDir], { cwd: root, stdio: 'inherit' });
+    const child = spawn(process.execPath, [astro, 'build', '--outDir', siteDir], {
+      cwd: root,
+      stdio: 'inherit',
+    });
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`astro build failed with exit code ${code}; its output above shows the error.`));
+      else
+        reject(
+          new Error(`astro build failed with exit code ${code}; its output above shows the error.`),
+        );
     });
   });
 }

@@ -23,7 +23,13 @@ export interface RosterEntry {
   step: { id: string; title: string; number: number; of: number } | null;
   stepsPassed: number;
   stepsTotal: number;
-  session: { id: string; labId: string; expiresAt: string; secondsLeft: number; terminals: { id: string; title: string }[] } | null;
+  session: {
+    id: string;
+    labId: string;
+    expiresAt: string;
+    secondsLeft: number;
+    terminals: { id: string; title: string }[];
+  } | null;
   connected: boolean;
 }
 
@@ -45,18 +51,34 @@ export class InstructorApi {
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`/api/instructor${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const response = await fetch(`/api/instructor${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     if (response.status === 204) return undefined as T;
 
     const payload = await response.json().catch(() => ({}));
-    if (!response.ok) throw Object.assign(new Error(payload.message ?? `The lab server replied ${response.status}.`), { status: response.status });
+    if (!response.ok)
+      throw Object.assign(
+        new Error(payload.message ?? `The lab server replied ${response.status}.`),
+        { status: response.status },
+      );
     return payload as T;
   }
 
   /** Reads `roster` events until the signal aborts or the stream ends; then resolves. */
-  async follow(trainingId: string, onRoster: (snapshot: RosterSnapshot) => void, signal: AbortSignal): Promise<void> {
-    const response = await fetch(`/api/instructor/trainings/${trainingId}/events`, { headers: { authorization: `Bearer ${this.token}` }, signal });
-    if (!response.ok || !response.body) throw new Error(`The live roster could not be opened (${response.status}).`);
+  async follow(
+    trainingId: string,
+    onRoster: (snapshot: RosterSnapshot) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const response = await fetch(`/api/instructor/trainings/${trainingId}/events`, {
+      headers: { authorization: `Bearer ${this.token}` },
+      signal,
+    });
+    if (!response.ok || !response.body)
+      throw new Error(`The live roster could not be opened (${response.status}).`);
 
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
@@ -69,7 +91,11 @@ export class InstructorApi {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const event = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = event.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n');
+        const data = event
+          .split('\n')
+          .filter((line) => line.startsWith('data: '))
+          .map((line) => line.slice(6))
+          .join('\n');
         if (data) onRoster(JSON.parse(data) as RosterSnapshot);
       }
     }

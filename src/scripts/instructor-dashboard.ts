@@ -36,13 +36,20 @@ export function mountDashboard(root: HTMLElement): void {
   if (saved) void open(saved);
 }
 
-async function showDashboard(root: HTMLElement, api: InstructorApi, labs: { id: string; title: string }[], setStatus: (message: string) => void) {
+async function showDashboard(
+  root: HTMLElement,
+  api: InstructorApi,
+  labs: { id: string; title: string }[],
+  setStatus: (message: string) => void,
+) {
   const main = root.querySelector<HTMLElement>('.instructor-main')!;
   const select = root.querySelector<HTMLSelectElement>('.instructor-trainings')!;
   const createForm = root.querySelector<HTMLFormElement>('.instructor-create-form')!;
   main.hidden = false;
 
-  root.querySelector('.instructor-lab-choices')!.replaceChildren(...labChoices(labs, guideOrderOf(root)));
+  root
+    .querySelector('.instructor-lab-choices')!
+    .replaceChildren(...labChoices(labs, guideOrderOf(root)));
 
   let following: AbortController | undefined;
   const follow = (trainingId: string) => {
@@ -54,7 +61,9 @@ async function showDashboard(root: HTMLElement, api: InstructorApi, labs: { id: 
   const refreshList = async (selectId?: string) => {
     const trainings = await api.call<TrainingInfo[]>('GET', '/trainings');
     select.replaceChildren(
-      ...trainings.map((training) => new Option(`${training.name}${training.open ? '' : ' (ended)'}`, training.id)),
+      ...trainings.map(
+        (training) => new Option(`${training.name}${training.open ? '' : ' (ended)'}`, training.id),
+      ),
     );
     const chosen = selectId ?? trainings.find((training) => training.open)?.id ?? trainings[0]?.id;
     if (chosen) {
@@ -98,9 +107,15 @@ function guideOrderOf(root: HTMLElement): string[] {
  * Builds one checkbox per lab, in the guide's order, with labs the guide does not list last. Only
  * the first is ticked, so a training starts as the guide does unless the instructor picks others.
  */
-function labChoices(labs: { id: string; title: string }[], guideOrder: string[]): HTMLLabelElement[] {
-  const rank = (id: string) => (guideOrder.includes(id) ? guideOrder.indexOf(id) : guideOrder.length);
-  const ordered = [...labs].sort((a, b) => rank(a.id) - rank(b.id) || a.title.localeCompare(b.title));
+function labChoices(
+  labs: { id: string; title: string }[],
+  guideOrder: string[],
+): HTMLLabelElement[] {
+  const rank = (id: string) =>
+    guideOrder.includes(id) ? guideOrder.indexOf(id) : guideOrder.length;
+  const ordered = [...labs].sort(
+    (a, b) => rank(a.id) - rank(b.id) || a.title.localeCompare(b.title),
+  );
 
   return ordered.map((lab, index) => {
     const label = document.createElement('label');
@@ -116,7 +131,13 @@ function labChoices(labs: { id: string; title: string }[], guideOrder: string[])
 }
 
 /** Follows one training's live roster until aborted, reopening the stream when it breaks. */
-async function followRoster(root: HTMLElement, api: InstructorApi, trainingId: string, signal: AbortSignal, setStatus: (message: string) => void) {
+async function followRoster(
+  root: HTMLElement,
+  api: InstructorApi,
+  trainingId: string,
+  signal: AbortSignal,
+  setStatus: (message: string) => void,
+) {
   const context: RosterContext = { root, api, setStatus, viewer: { current: undefined } };
   while (!signal.aborted) {
     try {

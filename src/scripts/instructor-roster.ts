@@ -36,15 +36,23 @@ export function renderRoster(context: RosterContext, snapshot: RosterSnapshot): 
   const endButton = box.querySelector<HTMLButtonElement>('.instructor-end-training')!;
   endButton.hidden = !snapshot.open;
   endButton.onclick = async () => {
-    if (!window.confirm(`End "${snapshot.name}"? Every learner's containers are removed; progress is kept.`)) return;
+    if (
+      !window.confirm(
+        `End "${snapshot.name}"? Every learner's containers are removed; progress is kept.`,
+      )
+    )
+      return;
     await act(context, 'POST', `/trainings/${snapshot.id}/end`, 'The training has ended.');
   };
 
   const empty = box.querySelector<HTMLElement>('.instructor-empty')!;
   empty.hidden = snapshot.learners.length > 0;
   empty.textContent = `No learners have joined yet. They join with the code ${snapshot.joinCode} at the join link above.`;
-  box.querySelector<HTMLElement>('.instructor-roster-scroll')!.hidden = snapshot.learners.length === 0;
-  box.querySelector('[data-testid="roster"]')!.replaceChildren(...snapshot.learners.map((entry) => row(context, snapshot, entry)));
+  box.querySelector<HTMLElement>('.instructor-roster-scroll')!.hidden =
+    snapshot.learners.length === 0;
+  box
+    .querySelector('[data-testid="roster"]')!
+    .replaceChildren(...snapshot.learners.map((entry) => row(context, snapshot, entry)));
 }
 
 function linkItem(url: string): HTMLLIElement {
@@ -62,7 +70,11 @@ function endsText(snapshot: RosterSnapshot): string {
   return `The training ends at ${timeOf(snapshot.endsAt)}: joining closes then, and lab sessions run until their own time is up. Labs: ${labs}.`;
 }
 
-function row(context: RosterContext, snapshot: RosterSnapshot, entry: RosterEntry): HTMLTableRowElement {
+function row(
+  context: RosterContext,
+  snapshot: RosterSnapshot,
+  entry: RosterEntry,
+): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.testid = 'roster-row';
   tr.dataset.name = entry.name;
@@ -100,7 +112,12 @@ function cell(key: string, label: string, text: string): HTMLTableCellElement {
   return td;
 }
 
-function sessionButtons(context: RosterContext, snapshot: RosterSnapshot, entry: RosterEntry, session: NonNullable<RosterEntry['session']>): HTMLButtonElement[] {
+function sessionButtons(
+  context: RosterContext,
+  snapshot: RosterSnapshot,
+  entry: RosterEntry,
+  session: NonNullable<RosterEntry['session']>,
+): HTMLButtonElement[] {
   const path = `/sessions/${session.id}`;
   return [
     button('Add time', 'extend', async () => {
@@ -108,14 +125,23 @@ function sessionButtons(context: RosterContext, snapshot: RosterSnapshot, entry:
       if (extended) context.setStatus(extendedText(entry.name, extended.expiresAt, snapshot));
     }),
     button('Reset', 'reset', async () => {
-      if (!window.confirm(`Reset ${entry.name}'s lab? Their containers are replaced and their progress in this lab is cleared.`)) return;
+      if (
+        !window.confirm(
+          `Reset ${entry.name}'s lab? Their containers are replaced and their progress in this lab is cleared.`,
+        )
+      )
+        return;
       await act(context, 'POST', `${path}/reset`, `${entry.name}'s lab starts again.`);
     }),
     button('End', 'end', async () => {
       if (!window.confirm(`End ${entry.name}'s session? Their progress is kept.`)) return;
       await act(context, 'POST', `${path}/end`, `${entry.name}'s session has ended.`);
     }),
-    ...session.terminals.map((terminal) => button(`Watch ${terminal.title}`, `watch-${terminal.id}`, () => watch(context, entry, session.id, terminal))),
+    ...session.terminals.map((terminal) =>
+      button(`Watch ${terminal.title}`, `watch-${terminal.id}`, () =>
+        watch(context, entry, session.id, terminal),
+      ),
+    ),
   ];
 }
 
@@ -126,7 +152,12 @@ function extendedText(name: string, expiresAt: string, snapshot: RosterSnapshot)
   return `${name}'s lab session now ends at ${timeOf(expiresAt)}${note}.`;
 }
 
-async function watch(context: RosterContext, entry: RosterEntry, sessionId: string, terminal: { id: string; title: string }): Promise<void> {
+async function watch(
+  context: RosterContext,
+  entry: RosterEntry,
+  sessionId: string,
+  terminal: { id: string; title: string },
+): Promise<void> {
   const panel = context.root.querySelector<HTMLElement>('.instructor-viewer')!;
   const { openView } = await import('./instructor-viewer.ts');
   const { viewer } = context;
@@ -134,7 +165,12 @@ async function watch(context: RosterContext, entry: RosterEntry, sessionId: stri
   panel.hidden = false;
   panel.querySelector('.instructor-viewer-title')!.textContent = `${entry.name}: ${terminal.title}`;
   const url = `/ws/instructor/sessions/${sessionId}/terminals/${terminal.id}`;
-  viewer.current = openView(panel.querySelector('.instructor-viewer-screen')!, url, context.api.subprotocols, context.setStatus);
+  viewer.current = openView(
+    panel.querySelector('.instructor-viewer-screen')!,
+    url,
+    context.api.subprotocols,
+    context.setStatus,
+  );
   panel.querySelector<HTMLButtonElement>('.instructor-viewer-close')!.onclick = () => {
     viewer.current?.dispose();
     viewer.current = undefined;
@@ -143,7 +179,12 @@ async function watch(context: RosterContext, entry: RosterEntry, sessionId: stri
 }
 
 /** Calls the API and shows `done` or the error. Returns the reply, or undefined after an error. */
-async function act<T>(context: RosterContext, method: string, path: string, done?: string): Promise<T | undefined> {
+async function act<T>(
+  context: RosterContext,
+  method: string,
+  path: string,
+  done?: string,
+): Promise<T | undefined> {
   try {
     const reply = await context.api.call<T>(method, path);
     if (done) context.setStatus(done);

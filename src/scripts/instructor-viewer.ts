@@ -9,9 +9,20 @@ export interface TerminalView {
   dispose(): void;
 }
 
-export function openView(element: HTMLElement, url: string, protocols: string[], onStatus: (message: string) => void): TerminalView {
+export function openView(
+  element: HTMLElement,
+  url: string,
+  protocols: string[],
+  onStatus: (message: string) => void,
+): TerminalView {
   element.replaceChildren();
-  const terminal = new Terminal({ disableStdin: true, cursorBlink: false, fontSize: 13, scrollback: 2000, convertEol: false });
+  const terminal = new Terminal({
+    disableStdin: true,
+    cursorBlink: false,
+    fontSize: 13,
+    scrollback: 2000,
+    convertEol: false,
+  });
   terminal.open(element);
 
   const socket = new WebSocket(new URL(url, location.href).href.replace(/^http/, 'ws'), protocols);

@@ -7,14 +7,21 @@ const MAX_TRIES = 10;
 
 /** True for a refusal that says when to come back: server full (503) or too many starts (429). */
 export function isRetryable(error: unknown): error is ApiError & { retryAfterSeconds: number } {
-  return error instanceof ApiError && (error.status === 503 || error.status === 429) && error.retryAfterSeconds !== undefined;
+  return (
+    error instanceof ApiError &&
+    (error.status === 503 || error.status === 429) &&
+    error.retryAfterSeconds !== undefined
+  );
 }
 
 /**
  * Runs `start` until it succeeds; while the server is full, shows its message with a countdown
  * and tries again when the countdown ends. Other errors, and the last try's, are thrown.
  */
-export async function startWhenThereIsRoom<T>(start: () => Promise<T>, setStatus: (message: string) => void): Promise<T> {
+export async function startWhenThereIsRoom<T>(
+  start: () => Promise<T>,
+  setStatus: (message: string) => void,
+): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await start();
@@ -26,12 +33,17 @@ export async function startWhenThereIsRoom<T>(start: () => Promise<T>, setStatus
   }
 }
 
-function countDown(message: string, seconds: number, setStatus: (message: string) => void): Promise<void> {
+function countDown(
+  message: string,
+  seconds: number,
+  setStatus: (message: string) => void,
+): Promise<void> {
   // The server's message already names its retry time; the countdown replaces that sentence.
   const reason = message.replace(/\s*Try again in[^.]*\.\s*$/, '');
   return new Promise((resolve) => {
     let left = Math.max(1, Math.round(seconds));
-    const show = () => setStatus(`${reason} Your place is tried again in ${left} s; keep this page open.`);
+    const show = () =>
+      setStatus(`${reason} Your place is tried again in ${left} s; keep this page open.`);
     show();
     const timer = window.setInterval(() => {
       left -= 1;

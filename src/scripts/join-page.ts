@@ -18,7 +18,10 @@ export function mountJoin(root: HTMLElement): void {
     const data = new FormData(form);
     status.textContent = 'Joining…';
     try {
-      const training = await post('/api/trainings/join', { code: data.get('code'), name: data.get('name') });
+      const training = await post('/api/trainings/join', {
+        code: data.get('code'),
+        name: data.get('name'),
+      });
       show(root, training);
       status.textContent = 'You have joined. Open the first lab below.';
     } catch (error) {
@@ -59,6 +62,7 @@ async function post(url: string, body: unknown): Promise<JoinedTraining> {
     credentials: 'same-origin',
   });
   const payload = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(payload.message ?? `The lab server replied ${response.status}.`);
+  if (!response.ok)
+    throw new Error(payload.message ?? `The lab server replied ${response.status}.`);
   return payload as JoinedTraining;
 }

@@ -53,7 +53,12 @@ async function request<T>(method: string, url: string, token?: string, body?: un
 
   let response: Response;
   try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+    });
   } catch {
     throw new ApiError(0, 'The lab server did not respond. Is `npm start` running?');
   }
@@ -62,7 +67,11 @@ async function request<T>(method: string, url: string, token?: string, body?: un
   const payload = await response.json().catch(() => ({}));
   if (!response.ok) {
     const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
-    throw new ApiError(response.status, payload.message ?? `The lab server replied ${response.status}.`, Number.isFinite(retryAfter) ? retryAfter : undefined);
+    throw new ApiError(
+      response.status,
+      payload.message ?? `The lab server replied ${response.status}.`,
+      Number.isFinite(retryAfter) ? retryAfter : undefined,
+    );
   }
   return payload as T;
 }
@@ -93,10 +102,17 @@ export function sendHeartbeat(session: SessionInfo, active: boolean): Promise<Se
   return request('POST', sessionUrl(session, '/heartbeat'), session.token, { active });
 }
 
-export function runCheck(session: SessionInfo, stepId: string, wait: boolean): Promise<CheckResult> {
+export function runCheck(
+  session: SessionInfo,
+  stepId: string,
+  wait: boolean,
+): Promise<CheckResult> {
   return request('POST', sessionUrl(session, `/steps/${stepId}/check`), session.token, { wait });
 }
 
-export function restartStep(session: SessionInfo, stepId: string): Promise<{ passedSteps: string[] }> {
+export function restartStep(
+  session: SessionInfo,
+  stepId: string,
+): Promise<{ passedSteps: string[] }> {
   return request('POST', sessionUrl(session, `/steps/${stepId}/restart`), session.token);
 }

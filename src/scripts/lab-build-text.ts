@@ -10,7 +10,8 @@ export interface OutputRun {
 
 // CSI sequences (colours, cursor moves), OSC sequences (window titles), character set choices
 // and other two-byte escapes, as ECMA-48 shapes them.
-const ESCAPES = /\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()*+#%].|\x1b[@-_]?/g;
+const ESCAPES =
+  /\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[()*+#%].|\x1b[@-_]?/g;
 // Control characters other than tab, which a terminal would act on and a page shows as boxes.
 const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f]/g;
 
@@ -41,7 +42,8 @@ export function parseAnsi(line: string, red: boolean): { runs: OutputRun[]; red:
 function redAfter(parameters: string, red: boolean): boolean {
   for (const code of parameters === '' ? [0] : parameters.split(';').map(Number)) {
     if (code === 31 || code === 91) red = true;
-    else if (code === 0 || code === 39 || (code >= 30 && code <= 37) || (code >= 90 && code <= 97)) red = false;
+    else if (code === 0 || code === 39 || (code >= 30 && code <= 37) || (code >= 90 && code <= 97))
+      red = false;
   }
   return red;
 }
@@ -53,13 +55,24 @@ function redAfter(parameters: string, red: boolean): boolean {
  */
 export function describeLayer(createdBy: string): string {
   const text = createdBy.trim().replace(/^\/bin\/(?:ba)?sh -c #\(nop\)\s+/, '');
-  if (text === '') return "the base image's files: a layer imported, not built by a Dockerfile step";
+  if (text === '')
+    return "the base image's files: a layer imported, not built by a Dockerfile step";
   return healthcheckInstruction(text) ?? text;
 }
 
 const GO_HEALTHCHECK = /^HEALTHCHECK &\{\[(.*)\]((?: "[^"]*")+) '(.+)'\}$/;
 const GO_STRING = /"((?:[^"\\]|\\.)*)"/g;
-const RUNE_ESCAPES: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, "'": 39, '\\': 92 };
+const RUNE_ESCAPES: Record<string, number> = {
+  a: 7,
+  b: 8,
+  t: 9,
+  n: 10,
+  v: 11,
+  f: 12,
+  r: 13,
+  "'": 39,
+  '\\': 92,
+};
 
 /**
  * Turns `HEALTHCHECK &{["CMD" "/healthcheck.sh"] "5s" "5s" "30s" '\x03'}` (the test, then the
@@ -72,7 +85,9 @@ function healthcheckInstruction(text: string): string | undefined {
   if (!match) return undefined;
 
   const test = [...match[1]!.matchAll(GO_STRING)].map((part) => goString(part[1]!));
-  const [interval, timeout, startPeriod, startInterval] = [...match[2]!.matchAll(GO_STRING)].map((part) => part[1]!);
+  const [interval, timeout, startPeriod, startInterval] = [...match[2]!.matchAll(GO_STRING)].map(
+    (part) => part[1]!,
+  );
   const retries = goRune(match[3]!);
   if (test[0] === 'NONE') return 'HEALTHCHECK NONE';
 
@@ -87,7 +102,10 @@ function healthcheckInstruction(text: string): string | undefined {
   if (retries) options.push(`--retries=${retries}`);
 
   const args = test.slice(1);
-  const command = test[0] === 'CMD-SHELL' ? `CMD ${args.join(' ')}` : `CMD [${args.map((arg) => JSON.stringify(arg)).join(', ')}]`;
+  const command =
+    test[0] === 'CMD-SHELL'
+      ? `CMD ${args.join(' ')}`
+      : `CMD [${args.map((arg) => JSON.stringify(arg)).join(', ')}]`;
   return ['HEALTHCHECK', ...options, command].join(' ');
 }
 

@@ -31,7 +31,9 @@ export function startClock(options: {
     const left = Date.parse(times.expiresAt) - Date.now();
     const seconds = Math.max(0, Math.round(left / 1000));
     display.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')} left`;
-    extendButton.hidden = !(left < OFFER_EXTEND_MS && Date.parse(times.maxExpiresAt) - Date.parse(times.expiresAt) > 1000);
+    extendButton.hidden = !(
+      left < OFFER_EXTEND_MS && Date.parse(times.maxExpiresAt) - Date.parse(times.expiresAt) > 1000
+    );
     if (seconds === 0) options.onExpired();
   };
 

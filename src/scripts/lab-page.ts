@@ -1,7 +1,14 @@
 // The lab page's behaviour: start, stop and reset a session, open its terminals in tabs, run
 // commands from the steps, and run checks. The server keeps the learner's progress and running
 // session, so a reload picks both up again. The terminal code loads only once a session starts.
-import { ApiError, loadProgress, resetSession, startSession, stopSession, type SessionInfo } from './lab-api.ts';
+import {
+  ApiError,
+  loadProgress,
+  resetSession,
+  startSession,
+  stopSession,
+  type SessionInfo,
+} from './lab-api.ts';
 import { startClock, type LabClock } from './lab-clock.ts';
 import { checkStep, redoStep, showHints, showProgress } from './lab-steps.ts';
 import { startWhenThereIsRoom } from './join-capacity.ts';
@@ -34,8 +41,10 @@ export function mountLab(root: HTMLElement): void {
     stopButton.hidden = !running;
     resetButton.hidden = !running;
     terminalsBox.hidden = !running;
-    for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-run, .lab-check')) button.disabled = !running;
-    for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-restart')) button.hidden = !running;
+    for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-run, .lab-check'))
+      button.disabled = !running;
+    for (const button of root.querySelectorAll<HTMLButtonElement>('.lab-restart'))
+      button.hidden = !running;
     void projectBuild?.then((controls) => controls.setRunning(running));
   };
 
@@ -66,7 +75,9 @@ export function mountLab(root: HTMLElement): void {
 
   /** Lists the page's terminals into a service's container. */
   const terminalsOf = (service: string) =>
-    [...root.querySelectorAll<HTMLElement>(`.lab-terminal[data-service="${service}"]`)].map((element) => element.dataset.terminalId!);
+    [...root.querySelectorAll<HTMLElement>(`.lab-terminal[data-service="${service}"]`)].map(
+      (element) => element.dataset.terminalId!,
+    );
 
   const buildService = root.dataset.projectBuildService;
   const projectBuild: Promise<ProjectBuildControls> | undefined = buildService
@@ -125,10 +136,13 @@ export function mountLab(root: HTMLElement): void {
     clock = startClock({
       root,
       session: info,
-      onExpired: () => end('The session has ended. Your progress is saved: press Start to continue.'),
+      onExpired: () =>
+        end('The session has ended. Your progress is saved: press Start to continue.'),
       onLost: (error) => {
         if (error instanceof ApiError && (error.status === 404 || error.status === 401)) {
-          end('The session has ended (it was idle, or the server restarted). Your progress is saved: press Start to continue.');
+          end(
+            'The session has ended (it was idle, or the server restarted). Your progress is saved: press Start to continue.',
+          );
           // An instructor's reset or a server restart may have left a session running for us.
           void restore(root, labId, begin, setStatus);
         }
@@ -138,23 +152,28 @@ export function mountLab(root: HTMLElement): void {
     setStatus('Your containers are running. Type in the terminal, or press Run beside a command.');
   };
 
-  const guarded = (button: HTMLButtonElement, work: () => Promise<void>, failure: string) => async () => {
-    button.disabled = true;
-    try {
-      await work();
-    } catch (error) {
-      setStatus(error instanceof ApiError ? error.message : `${failure}: ${String(error)}`);
-    } finally {
-      button.disabled = false;
-    }
-  };
+  const guarded =
+    (button: HTMLButtonElement, work: () => Promise<void>, failure: string) => async () => {
+      button.disabled = true;
+      try {
+        await work();
+      } catch (error) {
+        setStatus(error instanceof ApiError ? error.message : `${failure}: ${String(error)}`);
+      } finally {
+        button.disabled = false;
+      }
+    };
 
   startButton.addEventListener(
     'click',
-    guarded(startButton, async () => {
-      setStatus('Starting your containers…');
-      await begin(await startWhenThereIsRoom(() => startSession(labId), setStatus));
-    }, 'Starting the lab failed'),
+    guarded(
+      startButton,
+      async () => {
+        setStatus('Starting your containers…');
+        await begin(await startWhenThereIsRoom(() => startSession(labId), setStatus));
+      },
+      'Starting the lab failed',
+    ),
   );
   // The page renders Start disabled, so a click before this script runs is not lost.
   startButton.disabled = false;
@@ -167,49 +186,73 @@ export function mountLab(root: HTMLElement): void {
 
   resetButton.addEventListener(
     'click',
-    guarded(resetButton, async () => {
-      if (!session || !window.confirm('Start over? Your containers are replaced by fresh ones and your progress in this lab is cleared.')) return;
-      const current = session;
-      end('Starting over with fresh containers…');
-      for (const step of root.querySelectorAll<HTMLElement>('.lab-step')) {
-        showHints(step, []);
-        step.querySelector<HTMLElement>('.lab-check-result')!.textContent = '';
-      }
-      await begin(await resetSession(current));
-    }, 'Starting over failed'),
+    guarded(
+      resetButton,
+      async () => {
+        if (
+          !session ||
+          !window.confirm(
+            'Start over? Your containers are replaced by fresh ones and your progress in this lab is cleared.',
+          )
+        )
+          return;
+        const current = session;
+        end('Starting over with fresh containers…');
+        for (const step of root.querySelectorAll<HTMLElement>('.lab-step')) {
+          showHints(step, []);
+          step.querySelector<HTMLElement>('.lab-check-result')!.textContent = '';
+        }
+        await begin(await resetSession(current));
+      },
+      'Starting over failed',
+    ),
   );
 
   root.addEventListener('click', async (event) => {
     const button = (event.target as HTMLElement).closest<HTMLButtonElement>('button');
     if (!button) return;
 
-    if (button.classList.contains('lab-tab')) selectTab(root, button.dataset.terminalId!, terminals);
+    if (button.classList.contains('lab-tab'))
+      selectTab(root, button.dataset.terminalId!, terminals);
     if (button.classList.contains('lab-copy')) await copyCommand(button);
     if (button.classList.contains('lab-run')) runCommand(root, button, terminals, session);
     if (button.classList.contains('lab-check') && session) await checkStep(root, button, session);
     if (button.classList.contains('lab-restart') && session) await redoStep(root, button, session);
   });
-  root.querySelector('.lab-tabs')!.addEventListener('keydown', (event) => moveTab(root, event as KeyboardEvent, terminals));
+  root
+    .querySelector('.lab-tabs')!
+    .addEventListener('keydown', (event) => moveTab(root, event as KeyboardEvent, terminals));
   followStickyHeight(root, terminalsBox);
 
   void restore(root, labId, begin, setStatus);
 }
 
 /** Shows the learner's saved progress and reconnects to a session that is still running. */
-async function restore(root: HTMLElement, labId: string, begin: (info: SessionInfo) => Promise<void>, setStatus: (message: string) => void) {
+async function restore(
+  root: HTMLElement,
+  labId: string,
+  begin: (info: SessionInfo) => Promise<void>,
+  setStatus: (message: string) => void,
+) {
   try {
     const progress = await loadProgress(labId);
     showProgress(root, progress.passedSteps);
-    for (const step of root.querySelectorAll<HTMLElement>('.lab-step')) showHints(step, progress.hints[step.dataset.stepId!] ?? []);
+    for (const step of root.querySelectorAll<HTMLElement>('.lab-step'))
+      showHints(step, progress.hints[step.dataset.stepId!] ?? []);
     if (progress.session) await begin(progress.session);
-    else if (progress.passedSteps.length > 0) setStatus('Welcome back. Press Start: your containers are brought up to where you left off.');
+    else if (progress.passedSteps.length > 0)
+      setStatus('Welcome back. Press Start: your containers are brought up to where you left off.');
   } catch (error) {
     // A static copy of the site without a lab server still shows the steps.
     if (!(error instanceof ApiError && error.status === 0)) setStatus(String(error));
   }
 }
 
-function selectTab(root: HTMLElement, terminalId: string, terminals: Map<string, TerminalConnection>): void {
+function selectTab(
+  root: HTMLElement,
+  terminalId: string,
+  terminals: Map<string, TerminalConnection>,
+): void {
   for (const tab of root.querySelectorAll<HTMLElement>('.lab-tab')) {
     const selected = tab.dataset.terminalId === terminalId;
     tab.setAttribute('aria-selected', String(selected));
@@ -223,7 +266,11 @@ function selectTab(root: HTMLElement, terminalId: string, terminals: Map<string,
 }
 
 /** Arrow keys move between terminal tabs, as in the WAI-ARIA tabs pattern. */
-function moveTab(root: HTMLElement, event: KeyboardEvent, terminals: Map<string, TerminalConnection>): void {
+function moveTab(
+  root: HTMLElement,
+  event: KeyboardEvent,
+  terminals: Map<string, TerminalConnection>,
+): void {
   if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
   const tabs = [...root.querySelectorAll<HTMLElement>('.lab-tab')];
   const index = tabs.findIndex((tab) => tab.getAttribute('aria-selected') === 'true');
@@ -232,7 +279,12 @@ function moveTab(root: HTMLElement, event: KeyboardEvent, terminals: Map<string,
   next.focus();
 }
 
-function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map<string, TerminalConnection>, session: SessionInfo | undefined): void {
+function runCommand(
+  root: HTMLElement,
+  button: HTMLButtonElement,
+  terminals: Map<string, TerminalConnection>,
+  session: SessionInfo | undefined,
+): void {
   const terminalId = button.dataset.terminal!;
   const terminal = terminals.get(terminalId);
   if (!terminal) return;
@@ -246,8 +298,20 @@ function runCommand(root: HTMLElement, button: HTMLButtonElement, terminals: Map
   const step = button.closest<HTMLElement>('.lab-step');
   const check = step?.querySelector<HTMLButtonElement>('.lab-check');
   const last = [...(step?.querySelectorAll('.lab-run') ?? [])].at(-1) === button;
-  if (session && last && step?.dataset.checkMode === 'poll' && check && !check.disabled && !step.classList.contains('passed')) {
-    void checkStep(root, check, session, 'The last command of this step ran, so its check started. ');
+  if (
+    session &&
+    last &&
+    step?.dataset.checkMode === 'poll' &&
+    check &&
+    !check.disabled &&
+    !step.classList.contains('passed')
+  ) {
+    void checkStep(
+      root,
+      check,
+      session,
+      'The last command of this step ran, so its check started. ',
+    );
   }
 }
 
@@ -278,7 +342,10 @@ function showWhereItRan(root: HTMLElement, terminalId: string): void {
 
   panel.dataset.ran = 'true';
   window.clearTimeout(ranTimers.get(panel));
-  ranTimers.set(panel, window.setTimeout(() => delete panel.dataset.ran, 1200));
+  ranTimers.set(
+    panel,
+    window.setTimeout(() => delete panel.dataset.ran, 1200),
+  );
 }
 
 const ranTimers = new WeakMap<HTMLElement, number>();

@@ -29,13 +29,16 @@ const STEP_LINE = /^Step (\d+)\/(\d+) : /;
 export function splitSections(text: string): DockerfileSection[] {
   const sections: DockerfileSection[] = [{ source: 'generated header', firstLine: 1, lines: [] }];
 
-  text.replace(/\n$/, '').split('\n').forEach((line, index) => {
-    if (line.startsWith('### ')) {
-      sections.push({ source: line.slice(4).trim(), firstLine: index + 2, lines: [] });
-      return;
-    }
-    sections.at(-1)!.lines.push(line);
-  });
+  text
+    .replace(/\n$/, '')
+    .split('\n')
+    .forEach((line, index) => {
+      if (line.startsWith('### ')) {
+        sections.push({ source: line.slice(4).trim(), firstLine: index + 2, lines: [] });
+        return;
+      }
+      sections.at(-1)!.lines.push(line);
+    });
 
   for (const section of sections) {
     while (section.lines.at(-1) === '') section.lines.pop();
@@ -44,7 +47,11 @@ export function splitSections(text: string): DockerfileSection[] {
 }
 
 /** Returns the section that a classic-builder step number (`Step 7/16`) belongs to. */
-export function sectionOfStep(text: string, sections: readonly DockerfileSection[], step: number): DockerfileSection | undefined {
+export function sectionOfStep(
+  text: string,
+  sections: readonly DockerfileSection[],
+  step: number,
+): DockerfileSection | undefined {
   const instruction = listInstructions(text)[step - 1];
   if (!instruction) return undefined;
   return sections.findLast((section) => section.firstLine <= instruction.line);
@@ -117,7 +124,8 @@ export class ProjectBuildView {
   /** Adds a phase. The phase that was running ends as done, or as failed when this one is `failed`. */
   addPhase(phase: string, message: string): void {
     const ended = phase === 'failed' ? 'failed' : 'done';
-    for (const item of this.phases.querySelectorAll<HTMLElement>('li[data-state="running"]')) item.dataset.state = ended;
+    for (const item of this.phases.querySelectorAll<HTMLElement>('li[data-state="running"]'))
+      item.dataset.state = ended;
     const item = document.createElement('li');
     item.dataset.phase = phase;
     item.dataset.state = phase === 'done' || phase === 'failed' ? phase : 'running';
@@ -132,7 +140,9 @@ export class ProjectBuildView {
     this.ownSteps = listInstructions(text).length;
     this.dockerfileBox.querySelector('.lab-build-tag')!.textContent = tag ? `for ${tag}` : '';
     this.dockerfileBox.querySelector('.lab-build-notes')!.textContent = notes;
-    this.dockerfileBox.querySelector('.lab-build-sections')!.replaceChildren(...this.sections.map(sectionElement));
+    this.dockerfileBox
+      .querySelector('.lab-build-sections')!
+      .replaceChildren(...this.sections.map(sectionElement));
     this.dockerfileBox.hidden = false;
   }
 
@@ -156,13 +166,17 @@ export class ProjectBuildView {
     const own = this.ownSteps || total;
     if (total > own) this.showExtraSteps(own + 1, total);
     if (number > own) {
-      this.showState(`Building: labelling the image for the lab server (step ${number} of ${total} in the output)`);
+      this.showState(
+        `Building: labelling the image for the lab server (step ${number} of ${total} in the output)`,
+      );
       this.markSection(undefined, 'running');
       return;
     }
 
     const section = sectionOfStep(this.dockerfileText, this.sections, number);
-    this.showState(`Building: step ${number} of ${own}${section ? `, from ${section.source}` : ''}`);
+    this.showState(
+      `Building: step ${number} of ${own}${section ? `, from ${section.source}` : ''}`,
+    );
     this.markSection(section?.source, 'running');
   }
 
@@ -197,7 +211,13 @@ export class ProjectBuildView {
     const box = this.panel.querySelector<HTMLElement>('.lab-build-error')!;
     box.querySelector('.lab-build-error-message')!.replaceChildren(...withInlineCode(message));
     const where = box.querySelector<HTMLElement>('.lab-build-error-where')!;
-    where.replaceChildren(...withInlineCode(failing.step ? `Failing step: ${failing.step}${failing.source ? `, from ${failing.source}` : ''}.` : ''));
+    where.replaceChildren(
+      ...withInlineCode(
+        failing.step
+          ? `Failing step: ${failing.step}${failing.source ? `, from ${failing.source}` : ''}.`
+          : '',
+      ),
+    );
     // The server's message usually names the step already, so a second line would repeat it.
     where.hidden = !failing.step || message.includes(failing.step);
     box.hidden = false;
@@ -239,7 +259,9 @@ function sectionElement(section: DockerfileSection): HTMLElement {
   const pre = document.createElement('pre');
   pre.tabIndex = 0;
   const code = document.createElement('code');
-  code.textContent = section.lines.map((line, index) => `${String(section.firstLine + index).padStart(3)}  ${line}`).join('\n');
+  code.textContent = section.lines
+    .map((line, index) => `${String(section.firstLine + index).padStart(3)}  ${line}`)
+    .join('\n');
   pre.append(code);
 
   element.append(label, pre);

@@ -10,7 +10,14 @@ type RestartEvent =
   | { type: 'dockerfile'; text: string; skipped: string[] }
   | { type: 'line'; line: string }
   | { type: 'done'; tag: string; imageId: string; layers: ImageLayer[]; seconds: number }
-  | { type: 'error'; status: number; error: string; message: string; step?: string; source?: string };
+  | {
+      type: 'error';
+      status: number;
+      error: string;
+      message: string;
+      step?: string;
+      source?: string;
+    };
 
 interface DockerfilePreview {
   tag: string;
@@ -70,7 +77,11 @@ export function mountProjectBuild(options: ProjectBuildOptions): ProjectBuildCon
   };
 }
 
-async function restart(options: ProjectBuildOptions, view: ProjectBuildView, session: SessionInfo): Promise<void> {
+async function restart(
+  options: ProjectBuildOptions,
+  view: ProjectBuildView,
+  session: SessionInfo,
+): Promise<void> {
   view.begin(`Restart of the ${options.service} container`);
   view.addPhase('requested', 'Restart requested…');
   let replacing = false;
@@ -90,7 +101,8 @@ async function restart(options: ProjectBuildOptions, view: ProjectBuildView, ses
       }
       await show(options, view, event);
     }
-    if (view.outcome === 'running') view.fail('The lab server ended the Restart without a result. Press Restart again.');
+    if (view.outcome === 'running')
+      view.fail('The lab server ended the Restart without a result. Press Restart again.');
   } catch (error) {
     view.fail(error instanceof ApiError ? error.message : `The Restart failed: ${String(error)}`);
   } finally {
@@ -98,7 +110,11 @@ async function restart(options: ProjectBuildOptions, view: ProjectBuildView, ses
   }
 }
 
-async function show(options: ProjectBuildOptions, view: ProjectBuildView, event: RestartEvent): Promise<void> {
+async function show(
+  options: ProjectBuildOptions,
+  view: ProjectBuildView,
+  event: RestartEvent,
+): Promise<void> {
   switch (event.type) {
     case 'phase':
       view.addPhase(event.phase, `${event.message}…`);
@@ -113,7 +129,9 @@ async function show(options: ProjectBuildOptions, view: ProjectBuildView, event:
       const message = `Done in ${event.seconds} s: the ${options.service} container now runs ${event.tag}. Its terminals are new shells in it.`;
       view.finish(message, event.layers);
       await options.onReplaced();
-      options.setStatus(`The ${options.service} container was recreated from ${event.tag}. Your terminal is a new shell in it.`);
+      options.setStatus(
+        `The ${options.service} container was recreated from ${event.tag}. Your terminal is a new shell in it.`,
+      );
       break;
     }
     case 'error':
@@ -123,7 +141,11 @@ async function show(options: ProjectBuildOptions, view: ProjectBuildView, event:
   }
 }
 
-async function preview(options: ProjectBuildOptions, view: ProjectBuildView, session: SessionInfo): Promise<void> {
+async function preview(
+  options: ProjectBuildOptions,
+  view: ProjectBuildView,
+  session: SessionInfo,
+): Promise<void> {
   view.begin(`Preview of the ${options.service} Dockerfile`);
   view.addPhase('reading', 'Reading .ddev/config.yaml and .ddev/web-build…');
 
@@ -135,8 +157,13 @@ async function preview(options: ProjectBuildOptions, view: ProjectBuildView, ses
     if (!response.ok) throw await errorOf(response);
 
     const result = (await response.json()) as DockerfilePreview;
-    const context = result.contextFiles.length > 0 ? ` Build context: ${result.contextFiles.join(', ')}.` : '';
-    view.showDockerfile(result.dockerfile, `${skippedNote(result.skipped)}${context}`.trim(), result.tag);
+    const context =
+      result.contextFiles.length > 0 ? ` Build context: ${result.contextFiles.join(', ')}.` : '';
+    view.showDockerfile(
+      result.dockerfile,
+      `${skippedNote(result.skipped)}${context}`.trim(),
+      result.tag,
+    );
     view.finish('Preview ready: this is what Restart would build. Nothing was built.', []);
   } catch (error) {
     view.fail(error instanceof ApiError ? error.message : `The preview failed: ${String(error)}`);
@@ -165,9 +192,14 @@ async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<Res
 /** Turns a reply sent before the stream began (409 BuildBusy, 503 BuildsBusy, 401, 404) into an ApiError. */
 async function errorOf(response: Response): Promise<ApiError> {
   const payload = (await response.json().catch(() => ({}))) as { message?: string };
-  return new ApiError(response.status, payload.message ?? `The lab server replied ${response.status}.`);
+  return new ApiError(
+    response.status,
+    payload.message ?? `The lab server replied ${response.status}.`,
+  );
 }
 
 function skippedNote(skipped: readonly string[]): string {
-  return skipped.length > 0 ? `Skipped, because their names end in .example: ${skipped.join(', ')}.` : '';
+  return skipped.length > 0
+    ? `Skipped, because their names end in .example: ${skipped.join(', ')}.`
+    : '';
 }

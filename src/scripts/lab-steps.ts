@@ -60,7 +60,12 @@ export function withInlineCode(text: string): Node[] {
  * Runs a step's check (waiting for a `poll` step) and shows the outcome. `startedBecause` is the
  * reason shown when the check runs without the learner pressing Check.
  */
-export async function checkStep(root: HTMLElement, button: HTMLButtonElement, session: SessionInfo, startedBecause?: string): Promise<void> {
+export async function checkStep(
+  root: HTMLElement,
+  button: HTMLButtonElement,
+  session: SessionInfo,
+  startedBecause?: string,
+): Promise<void> {
   const step = button.closest<HTMLElement>('.lab-step')!;
   const result = step.querySelector<HTMLElement>('.lab-check-result')!;
   const waits = step.dataset.checkMode === 'poll';
@@ -83,7 +88,11 @@ export async function checkStep(root: HTMLElement, button: HTMLButtonElement, se
 }
 
 /** Forgets the step (and later ones) as done and runs its setup again, if it has one. */
-export async function redoStep(root: HTMLElement, button: HTMLButtonElement, session: SessionInfo): Promise<void> {
+export async function redoStep(
+  root: HTMLElement,
+  button: HTMLButtonElement,
+  session: SessionInfo,
+): Promise<void> {
   const step = button.closest<HTMLElement>('.lab-step')!;
   const result = step.querySelector<HTMLElement>('.lab-check-result')!;
   const passedBefore = passedStepIds(root);
@@ -106,15 +115,25 @@ export async function redoStep(root: HTMLElement, button: HTMLButtonElement, ses
 }
 
 function passedStepIds(root: HTMLElement): string[] {
-  return [...root.querySelectorAll<HTMLElement>('.lab-step.passed')].map((step) => step.dataset.stepId!);
+  return [...root.querySelectorAll<HTMLElement>('.lab-step.passed')].map(
+    (step) => step.dataset.stepId!,
+  );
 }
 
 /** Lists, by number, the later steps that were done before a redo and are not done any more. */
-function undoneLaterText(root: HTMLElement, step: HTMLElement, passedBefore: readonly string[], passedNow: readonly string[]): string {
+function undoneLaterText(
+  root: HTMLElement,
+  step: HTMLElement,
+  passedBefore: readonly string[],
+  passedNow: readonly string[],
+): string {
   const steps = [...root.querySelectorAll<HTMLElement>('.lab-step')];
   const numbers = steps
     .map((candidate, index) => ({ id: candidate.dataset.stepId!, number: index + 1 }))
-    .filter(({ number, id }) => number > steps.indexOf(step) + 1 && passedBefore.includes(id) && !passedNow.includes(id))
+    .filter(
+      ({ number, id }) =>
+        number > steps.indexOf(step) + 1 && passedBefore.includes(id) && !passedNow.includes(id),
+    )
     .map(({ number }) => String(number));
 
   if (numbers.length === 0) return '';

@@ -53,8 +53,10 @@ export function connectTerminal(options: {
     terminal.options.disableStdin = next !== 'open';
     if (next === 'open' || next === 'connecting') overlay.showBanner('');
     if (next === 'reconnecting') overlay.showBanner(message);
-    if (next === 'gave-up') overlay.showBanner(message, { label: 'Try again', run: () => socket.retry() });
-    if (next === 'replaced') overlay.showBanner(message, { label: 'Use it here', run: () => socket.retry() });
+    if (next === 'gave-up')
+      overlay.showBanner(message, { label: 'Try again', run: () => socket.retry() });
+    if (next === 'replaced')
+      overlay.showBanner(message, { label: 'Use it here', run: () => socket.retry() });
     if (next === 'ended') {
       overlay.showBanner(message);
       options.onStatus(message);
@@ -78,7 +80,9 @@ export function connectTerminal(options: {
   const sendText = (text: string) => socket.send({ type: 'input', data: encoder.encode(text) });
   // One frame per keystroke or paste, sent at once: batching input would add its delay to echo.
   terminal.onData(sendText);
-  terminal.onBinary((data) => socket.send({ type: 'input', data: Uint8Array.from(data, (char) => char.charCodeAt(0)) }));
+  terminal.onBinary((data) =>
+    socket.send({ type: 'input', data: Uint8Array.from(data, (char) => char.charCodeAt(0)) }),
+  );
   terminal.onResize(({ cols, rows }) => socket.send({ type: 'resize', cols, rows }));
 
   const removeClipboard = installClipboard(terminal, options.element, overlay);

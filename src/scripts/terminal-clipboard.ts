@@ -16,7 +16,11 @@ export interface ClipboardOptions {
 const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
 
 /** Installs the key bindings and the paste guard; returns a function that removes them. */
-export function installClipboard(terminal: Terminal, element: HTMLElement, options: ClipboardOptions): () => void {
+export function installClipboard(
+  terminal: Terminal,
+  element: HTMLElement,
+  options: ClipboardOptions,
+): () => void {
   terminal.attachCustomKeyEventHandler((event) => handleKey(terminal, event));
 
   const onPaste = (event: ClipboardEvent) => {
@@ -41,7 +45,9 @@ export function installClipboard(terminal: Terminal, element: HTMLElement, optio
 function handleKey(terminal: Terminal, event: KeyboardEvent): boolean {
   if (event.type !== 'keydown') return true;
   const key = event.key.toLowerCase();
-  const modifier = isMac ? event.metaKey && !event.ctrlKey : event.ctrlKey && event.shiftKey && !event.metaKey;
+  const modifier = isMac
+    ? event.metaKey && !event.ctrlKey
+    : event.ctrlKey && event.shiftKey && !event.metaKey;
   if (!modifier || event.altKey) return true;
 
   if (key === 'c') {
@@ -55,10 +61,16 @@ function handleKey(terminal: Terminal, event: KeyboardEvent): boolean {
   return true;
 }
 
-export async function pasteGuarded(terminal: Terminal, text: string, options: ClipboardOptions): Promise<void> {
+export async function pasteGuarded(
+  terminal: Terminal,
+  text: string,
+  options: ClipboardOptions,
+): Promise<void> {
   if (text === '') return;
 
-  const lineCount = text.split(/\r\n|\r|\n/).filter((line, index, lines) => line !== '' || index < lines.length - 1).length;
+  const lineCount = text
+    .split(/\r\n|\r|\n/)
+    .filter((line, index, lines) => line !== '' || index < lines.length - 1).length;
   if (/[\r\n]/.test(text) && !(await options.confirmPaste(lineCount))) {
     terminal.focus();
     return;

@@ -82,7 +82,9 @@ function buildBar() {
   const checkbox = create('input');
   checkbox.type = 'checkbox';
   checkbox.checked = localStorage.getItem(COPY_ON_SELECT_KEY) === 'true';
-  checkbox.addEventListener('change', () => localStorage.setItem(COPY_ON_SELECT_KEY, String(checkbox.checked)));
+  checkbox.addEventListener('change', () =>
+    localStorage.setItem(COPY_ON_SELECT_KEY, String(checkbox.checked)),
+  );
   label.append(checkbox, ' Copy on select');
 
   const keys = isMac ? 'Cmd+C copies, Cmd+V pastes' : 'Ctrl+Shift+C copies, Ctrl+Shift+V pastes';
@@ -90,7 +92,11 @@ function buildBar() {
   return { root, checkbox };
 }
 
-function create<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+function create<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className?: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const element = document.createElement(tag);
   if (className) element.className = className;
   if (text !== undefined) element.textContent = text;

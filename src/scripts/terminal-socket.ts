@@ -1,10 +1,16 @@
 // The page's side of the terminal protocol: one WebSocket at a time to one terminal, reopened
 // with backoff after a drop, resuming the shell from the last byte the page received, and
 // acknowledging output once xterm.js has processed it.
-import { decodeFrame, encodeFrame, type Frame, type TerminalState } from '../../lab-server/src/terminal/protocol.ts';
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  type TerminalState,
+} from '../../lab-server/src/terminal/protocol.ts';
 
 /** Connection states, also set as `data-connection` on the terminal element. */
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'replaced' | 'ended' | 'gave-up';
+export type ConnectionState =
+  'connecting' | 'open' | 'reconnecting' | 'replaced' | 'ended' | 'gave-up';
 
 /** Acknowledge at once past this many processed bytes, otherwise after ACK_DELAY_MS. */
 const ACK_EVERY_BYTES = 32 * 1024;
@@ -54,7 +60,8 @@ export class TerminalSocket {
   }
 
   send(frame: Frame): void {
-    if (this.state === 'open' && this.socket?.readyState === WebSocket.OPEN) this.socket.send(encodeFrame(frame));
+    if (this.state === 'open' && this.socket?.readyState === WebSocket.OPEN)
+      this.socket.send(encodeFrame(frame));
   }
 
   /** Connects again at once: after giving up, or to take the terminal back from another page. */
@@ -89,7 +96,8 @@ export class TerminalSocket {
     const socket = new WebSocket(url, this.options.protocols);
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('message', (event) => {
-      if (socket === this.socket) this.receive(decodeFrame(new Uint8Array(event.data as ArrayBuffer)));
+      if (socket === this.socket)
+        this.receive(decodeFrame(new Uint8Array(event.data as ArrayBuffer)));
     });
     socket.addEventListener('close', (event) => {
       if (socket === this.socket) this.closed(event.code);
@@ -129,7 +137,9 @@ export class TerminalSocket {
     if (this.shellId && shellId !== this.shellId) {
       this.options.notice('The earlier shell has ended. This is a new one.');
     } else if (dropped > 0) {
-      this.options.notice(`${dropped} bytes of output were lost while the terminal was disconnected.`);
+      this.options.notice(
+        `${dropped} bytes of output were lost while the terminal was disconnected.`,
+      );
     }
 
     this.shellId = shellId;
@@ -142,7 +152,8 @@ export class TerminalSocket {
 
   private output(offset: number, data: Uint8Array): void {
     // Frames arrive in order on one socket, so an overlap or a gap would be a server bug.
-    if (offset !== this.received) this.options.notice(`Output jumped from byte ${this.received} to ${offset}.`);
+    if (offset !== this.received)
+      this.options.notice(`Output jumped from byte ${this.received} to ${offset}.`);
     const end = offset + data.length;
     this.received = end;
     this.options.write(data, () => {
@@ -156,7 +167,8 @@ export class TerminalSocket {
       this.sendAck();
       return;
     }
-    if (this.ackTimer === undefined) this.ackTimer = window.setTimeout(() => this.sendAck(), ACK_DELAY_MS);
+    if (this.ackTimer === undefined)
+      this.ackTimer = window.setTimeout(() => this.sendAck(), ACK_DELAY_MS);
   }
 
   private sendAck(): void {

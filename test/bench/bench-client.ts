@@ -23,7 +23,9 @@ export class BenchTerminal {
 
   static open(baseUrl: string, session: BenchSession, terminalId: string): Promise<BenchTerminal> {
     const url = `${baseUrl.replace(/^http/, 'ws')}/ws/sessions/${session.sessionId}/terminals/${terminalId}?cols=120&rows=40`;
-    const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.token.${session.token}`], { origin: baseUrl });
+    const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.token.${session.token}`], {
+      origin: baseUrl,
+    });
     const terminal = new BenchTerminal(socket);
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(terminal));
@@ -60,7 +62,11 @@ export class BenchTerminal {
   waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<number> {
     if (pattern.test(this.tail)) return Promise.resolve(performance.now());
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms; tail: ${this.tail.slice(-200)}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`no ${pattern} within ${timeoutMs} ms; tail: ${this.tail.slice(-200)}`)),
+        timeoutMs,
+      );
       this.waiters.push({ pattern, resolve: (at) => (clearTimeout(timer), resolve(at)) });
     });
   }

@@ -43,7 +43,11 @@ export interface BridgeFigures {
 }
 
 /** Sends `megabytes` through the bridge in reads of `chunkBytes` and times it. */
-export async function measureBridge(options: { megabytes: number; chunkBytes: number; bufferBytes: number }): Promise<BridgeFigures> {
+export async function measureBridge(options: {
+  megabytes: number;
+  chunkBytes: number;
+  bufferBytes: number;
+}): Promise<BridgeFigures> {
   const total = options.megabytes * 1_000_000;
   const server: Server = createServer();
   const sockets = new WebSocketServer({ server });
@@ -67,14 +71,20 @@ export async function measureBridge(options: { megabytes: number; chunkBytes: nu
     global.gc?.();
     const heapBefore = process.memoryUsage().rss;
     let heapPeak = heapBefore;
-    const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().rss)), 50);
+    const sampler = setInterval(
+      () => (heapPeak = Math.max(heapPeak, process.memoryUsage().rss)),
+      50,
+    );
 
     const started = performance.now();
     await receiveAll(`ws://127.0.0.1:${port}/`, total);
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
 
-    return { megabytesPerSecond: total / 1e6 / seconds, heapGrowthMb: (heapPeak - heapBefore) / 2 ** 20 };
+    return {
+      megabytesPerSecond: total / 1e6 / seconds,
+      heapGrowthMb: (heapPeak - heapBefore) / 2 ** 20,
+    };
   } finally {
     for (const client of sockets.clients) client.terminate();
     await new Promise((resolve) => server.close(resolve));

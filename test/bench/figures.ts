@@ -38,12 +38,30 @@ export interface Machine {
 export const figures: Figure[] = [];
 
 /** Records a figure and prints it as it comes. */
-export function record(id: string, name: string, value: number | string, unit: string, options: { target?: Target; note?: string } = {}): void {
+export function record(
+  id: string,
+  name: string,
+  value: number | string,
+  unit: string,
+  options: { target?: Target; note?: string } = {},
+): void {
   const rounded = typeof value === 'number' ? Math.round(value * 100) / 100 : value;
-  const met = options.target && typeof value === 'number' ? meets(value, options.target) : undefined;
+  const met =
+    options.target && typeof value === 'number' ? meets(value, options.target) : undefined;
   const load = Math.round(loadavg()[0]! * 10) / 10;
-  figures.push({ id, name, value: rounded, unit, target: options.target, met, note: options.note, load });
-  process.stdout.write(`  ${name}: ${rounded} ${unit}${met === undefined ? '' : met ? '  (target met)' : '  (target missed)'}\n`);
+  figures.push({
+    id,
+    name,
+    value: rounded,
+    unit,
+    target: options.target,
+    met,
+    note: options.note,
+    load,
+  });
+  process.stdout.write(
+    `  ${name}: ${rounded} ${unit}${met === undefined ? '' : met ? '  (target met)' : '  (target missed)'}\n`,
+  );
 }
 
 function meets(value: number, target: Target): boolean {
@@ -66,7 +84,9 @@ export function describeMachine(quick: boolean): Machine {
     cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
-    docker: execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8' }).trim(),
+    docker: execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], {
+      encoding: 'utf8',
+    }).trim(),
     date: new Date().toISOString(),
     quick,
     loadAtStart: Math.round(loadavg()[0]! * 100) / 100,
@@ -82,8 +102,12 @@ export async function report(machine: Machine, files: string[], root: string): P
     const verdict = figure.met === undefined ? '' : figure.met ? 'met' : 'MISSED';
     return `${figure.name.padEnd(width)}  ${value.padEnd(16)} ${describeTarget(figure.target, figure.unit).padEnd(14)} ${verdict.padEnd(7)} ${figure.load}`;
   });
-  process.stdout.write(`\n${'figure'.padEnd(width)}  ${'value'.padEnd(16)} ${'target'.padEnd(14)} verdict load\n${rows.join('\n')}\n`);
-  process.stdout.write(`\n${machine.cpus}, ${machine.memoryGiB} GiB, Docker ${machine.docker}, load ${machine.loadAtStart} at start, ${machine.loadAtEnd} at end.\n`);
+  process.stdout.write(
+    `\n${'figure'.padEnd(width)}  ${'value'.padEnd(16)} ${'target'.padEnd(14)} verdict load\n${rows.join('\n')}\n`,
+  );
+  process.stdout.write(
+    `\n${machine.cpus}, ${machine.memoryGiB} GiB, Docker ${machine.docker}, load ${machine.loadAtStart} at start, ${machine.loadAtEnd} at end.\n`,
+  );
 
   for (const file of files) {
     await mkdir(path.dirname(file), { recursive: true });

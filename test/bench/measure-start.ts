@@ -20,12 +20,16 @@ export async function startSession(server: RunningServer, labId: string): Promis
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ labId }),
   });
-  if (response.status !== 201) throw new Error(`starting ${labId} failed: ${response.status} ${await response.text()}`);
+  if (response.status !== 201)
+    throw new Error(`starting ${labId} failed: ${response.status} ${await response.text()}`);
   return (await response.json()) as BenchSession;
 }
 
 export async function stopSession(server: RunningServer, session: BenchSession): Promise<void> {
-  await fetch(`${server.url}/api/sessions/${session.sessionId}`, { method: 'DELETE', headers: { authorization: `Bearer ${session.token}` } });
+  await fetch(`${server.url}/api/sessions/${session.sessionId}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${session.token}` },
+  });
 }
 
 export async function closeAll(server: RunningServer, open: OpenLab[]): Promise<void> {
@@ -36,7 +40,11 @@ export async function closeAll(server: RunningServer, open: OpenLab[]): Promise<
 }
 
 /** Starts a lab, opens its terminal and returns milliseconds from the request to the first output byte. */
-export async function timeToPrompt(server: RunningServer, labId: string, terminalId: string): Promise<OpenLab> {
+export async function timeToPrompt(
+  server: RunningServer,
+  labId: string,
+  terminalId: string,
+): Promise<OpenLab> {
   const started = performance.now();
   const session = await startSession(server, labId);
   const terminal = await BenchTerminal.open(server.url, session, terminalId);
@@ -45,7 +53,12 @@ export async function timeToPrompt(server: RunningServer, labId: string, termina
 }
 
 /** Starts and stops the lab `runs` times, one after the other. */
-export async function sequentialStarts(server: RunningServer, labId: string, runs: number, beforeEach?: () => Promise<void>): Promise<number[]> {
+export async function sequentialStarts(
+  server: RunningServer,
+  labId: string,
+  runs: number,
+  beforeEach?: () => Promise<void>,
+): Promise<number[]> {
   const samples: number[] = [];
   for (let run = 0; run < runs; run += 1) {
     await beforeEach?.();
@@ -57,7 +70,12 @@ export async function sequentialStarts(server: RunningServer, labId: string, run
 }
 
 /** `learners` starts spread evenly over `spreadMs`, all kept open. */
-export async function roomStarts(server: RunningServer, labId: string, learners: number, spreadMs: number): Promise<OpenLab[]> {
+export async function roomStarts(
+  server: RunningServer,
+  labId: string,
+  learners: number,
+  spreadMs: number,
+): Promise<OpenLab[]> {
   return Promise.all(
     Array.from({ length: learners }, async (_unused, index) => {
       await new Promise((resolve) => setTimeout(resolve, (index * spreadMs) / learners));
@@ -70,9 +88,21 @@ export async function roomStarts(server: RunningServer, labId: string, learners:
  * Waits until the server's pool holds `size` sandboxes of the lab that no learner took: pooled
  * web containers, found by label, whose session is not running.
  */
-export async function waitForPool(server: RunningServer, labId: string, size: number, taken: Set<string>, timeoutMs = 180_000): Promise<void> {
+export async function waitForPool(
+  server: RunningServer,
+  labId: string,
+  size: number,
+  taken: Set<string>,
+  timeoutMs = 180_000,
+): Promise<void> {
   const filters = JSON.stringify(
-    labelFilter({ [LABELS.managed]: 'true', [LABELS.instance]: server.instance, [LABELS.lab]: labId, [LABELS.pool]: 'true', [LABELS.service]: 'web' }),
+    labelFilter({
+      [LABELS.managed]: 'true',
+      [LABELS.instance]: server.instance,
+      [LABELS.lab]: labId,
+      [LABELS.pool]: 'true',
+      [LABELS.service]: 'web',
+    }),
   );
   const deadline = Date.now() + timeoutMs;
 
@@ -82,7 +112,9 @@ export async function waitForPool(server: RunningServer, labId: string, size: nu
     if (idle.length >= size) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`the pool of ${labId} did not reach ${size} ready sandboxes within ${timeoutMs / 1000} s`);
+  throw new Error(
+    `the pool of ${labId} did not reach ${size} ready sandboxes within ${timeoutMs / 1000} s`,
+  );
 }
 
 /** Waits until no container of the server still runs its first health checks, so a room is idle. */
@@ -95,5 +127,7 @@ export async function waitForSettled(server: RunningServer, timeoutMs = 180_000)
     if ((await docker.listContainers({ filters })).length === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  throw new Error(`the containers of ${server.instance} were still starting after ${timeoutMs / 1000} s`);
+  throw new Error(
+    `the containers of ${server.instance} were still starting after ${timeoutMs / 1000} s`,
+  );
 }

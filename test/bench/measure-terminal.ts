@@ -13,7 +13,10 @@ export function floodCommand(bytes: number): string {
 }
 
 /** Types one letter at a time and times each until its echo arrives; returns p50 and p95. */
-export async function measureEcho(open: OpenLab, keystrokes: number): Promise<{ p50: number; p95: number }> {
+export async function measureEcho(
+  open: OpenLab,
+  keystrokes: number,
+): Promise<{ p50: number; p95: number }> {
   const { terminal } = open;
   const samples: number[] = [];
 
@@ -51,7 +54,10 @@ export async function measureThroughput(server: RunningServer, open: OpenLab, me
   const seconds = (performance.now() - started) / 1000;
   clearInterval(sampler);
 
-  return { megabytesPerSecond: (terminal.bytes - startBytes) / 1e6 / seconds, memoryGrowthMb: peak - before };
+  return {
+    megabytesPerSecond: (terminal.bytes - startBytes) / 1e6 / seconds,
+    memoryGrowthMb: peak - before,
+  };
 }
 
 /**
@@ -80,8 +86,10 @@ export async function sandboxMemoryMb(instance: string, sessionId: string): Prom
   for (const info of containers) {
     const stats = await docker.getContainer(info.Id).stats({ stream: false });
     // cgroup v1 names it total_inactive_file, v2 inactive_file; the docker CLI subtracts it too.
-    const memory = stats.memory_stats.stats as { total_inactive_file?: number; inactive_file?: number } | undefined;
-    total += (stats.memory_stats.usage ?? 0) - (memory?.total_inactive_file ?? memory?.inactive_file ?? 0);
+    const memory = stats.memory_stats.stats as
+      { total_inactive_file?: number; inactive_file?: number } | undefined;
+    total +=
+      (stats.memory_stats.usage ?? 0) - (memory?.total_inactive_file ?? memory?.inactive_file ?? 0);
   }
   return total / 2 ** 20;
 }

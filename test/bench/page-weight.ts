@@ -36,7 +36,10 @@ export async function measurePageScripts(baseUrl: string, paths: string[]): Prom
         await page.locator('.xterm').first().waitFor({ timeout: 30_000 });
         await page.waitForLoadState('networkidle');
         weights.push({ path: pagePath, afterStart: true, bytes, terminalCode });
-        await page.getByTestId('lab-stop').click().catch(() => undefined);
+        await page
+          .getByTestId('lab-stop')
+          .click()
+          .catch(() => undefined);
       }
       await page.close();
     }

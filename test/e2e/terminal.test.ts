@@ -29,7 +29,8 @@ function recordSockets(): void {
     }
   };
   new MutationObserver((records) => {
-    for (const record of records) window.connectionStates.push((record.target as HTMLElement).dataset.connection ?? '');
+    for (const record of records)
+      window.connectionStates.push((record.target as HTMLElement).dataset.connection ?? '');
   }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-connection'] });
 }
 
@@ -71,14 +72,22 @@ describe('terminal in Chromium', () => {
     page.on('pageerror', (error) => errors.push(error.message));
     const terminal = await startLab(page, server);
 
-    await page.keyboard.type('for i in $(seq 1 8); do echo tick-$i; sleep 0.4; done; echo done-$((40+2))');
+    await page.keyboard.type(
+      'for i in $(seq 1 8); do echo tick-$i; sleep 0.4; done; echo done-$((40+2))',
+    );
     await page.keyboard.press('Enter');
     await row(terminal, /^tick-2\s*$/).waitFor({ timeout: 10_000 });
-    await page.evaluate(() => window.labSockets.findLast((socket) => socket.url.includes('/terminals/web?'))!.close());
+    await page.evaluate(() =>
+      window.labSockets.findLast((socket) => socket.url.includes('/terminals/web?'))!.close(),
+    );
     await row(terminal, /^done-42\s*$/).waitFor({ timeout: 20_000 });
 
     const states = await page.evaluate(() => window.connectionStates);
-    const socketUrls = await page.evaluate(() => window.labSockets.map((socket) => socket.url).filter((url) => url.includes('/terminals/web?')));
+    const socketUrls = await page.evaluate(() =>
+      window.labSockets
+        .map((socket) => socket.url)
+        .filter((url) => url.includes('/terminals/web?')),
+    );
     assert.ok(states.includes('reconnecting'), states.join(' '));
     assert.equal(await terminal.getAttribute('data-connection'), 'open');
     assert.equal(socketUrls.length, 2, socketUrls.join('\n'));
@@ -97,7 +106,10 @@ describe('terminal in Chromium', () => {
 
     // Browser zoom shrinks or grows the viewport in CSS pixels, which is what this emulates.
     for (const [index, zoom] of [0.9, 1, 1.1, 1.25].entries()) {
-      await page.setViewportSize({ width: Math.round(1280 / zoom), height: Math.round(900 / zoom) });
+      await page.setViewportSize({
+        width: Math.round(1280 / zoom),
+        height: Math.round(900 / zoom),
+      });
       await page.waitForTimeout(300);
       await page.keyboard.type(`echo size-${index} $(stty size)`);
       await page.keyboard.press('Enter');
@@ -135,8 +147,12 @@ describe('terminal in Chromium', () => {
       page.evaluate((data) => {
         const transfer = new DataTransfer();
         transfer.setData('text/plain', data);
-        const target = document.querySelector('[data-testid="terminal-web"] .xterm-helper-textarea')!;
-        target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }));
+        const target = document.querySelector(
+          '[data-testid="terminal-web"] .xterm-helper-textarea',
+        )!;
+        target.dispatchEvent(
+          new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }),
+        );
       }, text);
     const question = terminal.locator('.lab-terminal-paste');
 

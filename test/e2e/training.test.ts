@@ -52,7 +52,10 @@ describe('training in Chromium', () => {
 
   test('room follows learners across a restart', async () => {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.match(server.output(), /Instructor dashboard: http:\/\/127\.0\.0\.1:\d+\/training\/instructor\//);
+    assert.match(
+      server.output(),
+      /Instructor dashboard: http:\/\/127\.0\.0\.1:\d+\/training\/instructor\//,
+    );
     const before = await metrics(server.url);
 
     const instructor = await newPage(browser);
@@ -63,11 +66,20 @@ describe('training in Chromium', () => {
 
     const rows = instructor.getByTestId('roster-row');
     for (const name of NAMES) {
-      await rowOf(instructor, name).getByTestId('cell-passed').filter({ hasText: /^1 of \d+$/ }).waitFor({ timeout: 20_000 });
-      await rowOf(instructor, name).getByTestId('cell-connected').filter({ hasText: 'yes' }).waitFor();
+      await rowOf(instructor, name)
+        .getByTestId('cell-passed')
+        .filter({ hasText: /^1 of \d+$/ })
+        .waitFor({ timeout: 20_000 });
+      await rowOf(instructor, name)
+        .getByTestId('cell-connected')
+        .filter({ hasText: 'yes' })
+        .waitFor();
     }
     assert.equal(await rows.count(), 3);
-    assert.match((await rowOf(instructor, 'Ada').getByTestId('cell-step').textContent()) ?? '', /^2 of \d+: /);
+    assert.match(
+      (await rowOf(instructor, 'Ada').getByTestId('cell-step').textContent()) ?? '',
+      /^2 of \d+: /,
+    );
     assert.equal(await instructor.getByTestId('roster-empty').isVisible(), false);
     await assertActionsApart(instructor, 'Ada');
 
@@ -77,23 +89,44 @@ describe('training in Chromium', () => {
     const extend = rowOf(instructor, 'Ada').getByTestId('action-extend');
     const box = (await extend.boundingBox())!;
     assert.ok(box.x >= 0, `Add time starts left of the screen, at x=${box.x}`);
-    assert.ok(box.x + box.width <= 390, `Add time ends right of the screen, at x=${box.x + box.width}`);
+    assert.ok(
+      box.x + box.width <= 390,
+      `Add time ends right of the screen, at x=${box.x + box.width}`,
+    );
 
     const leftBefore = await minutesLeft(instructor, 'Ada');
     await extend.click();
-    await waitUntil(async () => (await minutesLeft(instructor, 'Ada')) > leftBefore + 10, 'Ada has more time on the dashboard');
-    assert.match((await instructor.getByTestId('instructor-status').textContent()) ?? '', /^Ada's lab session now ends at /);
+    await waitUntil(
+      async () => (await minutesLeft(instructor, 'Ada')) > leftBefore + 10,
+      'Ada has more time on the dashboard',
+    );
+    assert.match(
+      (await instructor.getByTestId('instructor-status').textContent()) ?? '',
+      /^Ada's lab session now ends at /,
+    );
     await instructor.setViewportSize({ width: 1280, height: 900 });
 
     instructor.once('dialog', (dialog) => void dialog.accept());
     await rowOf(instructor, 'Grace').getByTestId('action-reset').click();
-    await rowOf(instructor, 'Grace').getByTestId('cell-passed').filter({ hasText: /^0 of \d+$/ }).waitFor({ timeout: 60_000 });
-    await learners[1]!.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 60_000 });
+    await rowOf(instructor, 'Grace')
+      .getByTestId('cell-passed')
+      .filter({ hasText: /^0 of \d+$/ })
+      .waitFor({ timeout: 60_000 });
+    await learners[1]!
+      .getByTestId('lab-status')
+      .filter({ hasText: 'containers are running' })
+      .waitFor({ timeout: 60_000 });
 
     const during = await metrics(server.url);
     assert.equal(during.value('ddevlab_sessions_active'), 3);
-    assert.ok(during.sum('ddevlab_checks_total', 'result="passed"') >= before.sum('ddevlab_checks_total', 'result="passed"') + 3);
-    assert.equal(during.sum('ddevlab_sessions_started_total') - before.sum('ddevlab_sessions_started_total'), 4);
+    assert.ok(
+      during.sum('ddevlab_checks_total', 'result="passed"') >=
+        before.sum('ddevlab_checks_total', 'result="passed"') + 3,
+    );
+    assert.equal(
+      during.sum('ddevlab_sessions_started_total') - before.sum('ddevlab_sessions_started_total'),
+      4,
+    );
     assert.equal(during.sum('ddevlab_sessions_ended_total', 'reason="reset"'), 1);
     assert.ok(during.value('ddevlab_time_to_terminal_seconds_count') >= 3);
     assert.ok(during.sum('ddevlab_cleanup_removals_total', 'cause="session"') >= 3);
@@ -109,27 +142,47 @@ describe('training in Chromium', () => {
     const adopted = await metrics(server.url);
     assert.equal(adopted.value('ddevlab_sessions_active'), 3);
     assert.equal(adopted.sum('ddevlab_sessions_started_total', 'how="adopted"'), 3);
-    await rowOf(instructor, 'Ada').getByTestId('cell-passed').filter({ hasText: /^1 of \d+$/ }).waitFor({ timeout: 20_000 });
-    await rowOf(instructor, 'Grace').getByTestId('cell-passed').filter({ hasText: /^0 of \d+$/ }).waitFor();
+    await rowOf(instructor, 'Ada')
+      .getByTestId('cell-passed')
+      .filter({ hasText: /^1 of \d+$/ })
+      .waitFor({ timeout: 20_000 });
+    await rowOf(instructor, 'Grace')
+      .getByTestId('cell-passed')
+      .filter({ hasText: /^0 of \d+$/ })
+      .waitFor();
 
     // Ada's page still holds the token from before the restart; the restarted server takes it.
     await completeStep(learners[0]!, 'supervised');
-    await rowOf(instructor, 'Ada').getByTestId('cell-passed').filter({ hasText: /^2 of \d+$/ }).waitFor({ timeout: 20_000 });
-    await rowOf(instructor, 'Ada').getByTestId('cell-connected').filter({ hasText: 'yes' }).waitFor({ timeout: 20_000 });
+    await rowOf(instructor, 'Ada')
+      .getByTestId('cell-passed')
+      .filter({ hasText: /^2 of \d+$/ })
+      .waitFor({ timeout: 20_000 });
+    await rowOf(instructor, 'Ada')
+      .getByTestId('cell-connected')
+      .filter({ hasText: 'yes' })
+      .waitFor({ timeout: 20_000 });
     const after = await metrics(server.url);
     assert.ok(after.sum('ddevlab_checks_total', 'result="passed"') >= 1);
     assert.equal(after.value('ddevlab_sessions_active'), 3);
 
     // A closed tab closes its terminal sockets, and the dashboard shows that without waiting for
     // the heartbeat window (75 s) to pass.
-    await rowOf(instructor, 'Linus').getByTestId('cell-connected').filter({ hasText: 'yes' }).waitFor({ timeout: 20_000 });
+    await rowOf(instructor, 'Linus')
+      .getByTestId('cell-connected')
+      .filter({ hasText: 'yes' })
+      .waitFor({ timeout: 20_000 });
     await learners[2]!.context().close();
-    await rowOf(instructor, 'Linus').getByTestId('cell-connected').filter({ hasText: 'no' }).waitFor({ timeout: 20_000 });
+    await rowOf(instructor, 'Linus')
+      .getByTestId('cell-connected')
+      .filter({ hasText: 'no' })
+      .waitFor({ timeout: 20_000 });
   });
 });
 
 async function newPage(browser: Browser): Promise<Page> {
-  const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context: BrowserContext = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+  });
   return context.newPage();
 }
 
@@ -143,9 +196,15 @@ async function createTraining(page: Page, url: string): Promise<string> {
 
   // The labs are listed as the guide's sidebar orders them, with only the first ticked.
   const boxes = page.locator('[data-testid^="training-lab-"]');
-  const listed = await boxes.evaluateAll((inputs) => inputs.map((input) => (input as HTMLInputElement).value));
+  const listed = await boxes.evaluateAll((inputs) =>
+    inputs.map((input) => (input as HTMLInputElement).value),
+  );
   assert.deepEqual(listed, await guideLabOrder());
-  const ticked = await boxes.evaluateAll((inputs) => inputs.filter((input) => (input as HTMLInputElement).checked).map((input) => (input as HTMLInputElement).value));
+  const ticked = await boxes.evaluateAll((inputs) =>
+    inputs
+      .filter((input) => (input as HTMLInputElement).checked)
+      .map((input) => (input as HTMLInputElement).value),
+  );
   assert.deepEqual(ticked, [listed[0]]);
 
   for (const box of await page.locator('[data-testid^="training-lab-"]').all()) {
@@ -161,9 +220,12 @@ async function createTraining(page: Page, url: string): Promise<string> {
   // Before anyone joins: the code and the link are separate elements, and the roster is empty.
   const links = await page.getByTestId('training-links').locator('li > a').allTextContents();
   assert.ok(links.length > 0);
-  for (const link of links) assert.match(link, /^http:\/\/\S+\/training\/join\/\?code=[A-Z0-9]{6}$/);
+  for (const link of links)
+    assert.match(link, /^http:\/\/\S+\/training\/join\/\?code=[A-Z0-9]{6}$/);
   const empty = page.getByTestId('roster-empty');
-  await empty.filter({ hasText: `No learners have joined yet. They join with the code ${codeText}` }).waitFor();
+  await empty
+    .filter({ hasText: `No learners have joined yet. They join with the code ${codeText}` })
+    .waitFor();
   assert.equal(await page.getByTestId('roster-table').isVisible(), false);
   const headers = await page.locator('.instructor-roster th').allTextContents();
   assert.ok(headers.includes('Step in current lab'));
@@ -186,17 +248,21 @@ async function guideLabOrder(): Promise<string[]> {
 
 /** Width by which the page is wider than the window; 0 when nothing scrolls sideways. */
 function horizontalOverflow(page: Page): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  return page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
 }
 
 /** Checks that no two action buttons of a learner's row touch or overlap. */
 async function assertActionsApart(page: Page, name: string): Promise<void> {
-  const boxes = await rowOf(page, name).locator('.instructor-actions button').evaluateAll((buttons) =>
-    buttons.map((button) => {
-      const rect = button.getBoundingClientRect();
-      return { left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom };
-    }),
-  );
+  const boxes = await rowOf(page, name)
+    .locator('.instructor-actions button')
+    .evaluateAll((buttons) =>
+      buttons.map((button) => {
+        const rect = button.getBoundingClientRect();
+        return { left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom };
+      }),
+    );
   assert.ok(boxes.length >= 3);
   for (const [index, a] of boxes.entries()) {
     for (const b of boxes.slice(index + 1)) {
@@ -208,7 +274,12 @@ async function assertActionsApart(page: Page, name: string): Promise<void> {
 }
 
 /** Joins with the code from a join link, opens the training's first lab and presses Start. */
-async function joinAndStart(browser: Browser, url: string, code: string, name: string): Promise<Page> {
+async function joinAndStart(
+  browser: Browser,
+  url: string,
+  code: string,
+  name: string,
+): Promise<Page> {
   const page = await newPage(browser);
   await page.goto(`${url}/training/join/?code=${code.replace('-', '')}`);
   await page.getByTestId('join-name').fill(name);
@@ -216,7 +287,10 @@ async function joinAndStart(browser: Browser, url: string, code: string, name: s
   await page.getByTestId(`join-lab-${LAB}`).click();
 
   await page.getByTestId('lab-start').click();
-  await page.getByTestId('lab-status').filter({ hasText: 'containers are running' }).waitFor({ timeout: 90_000 });
+  await page
+    .getByTestId('lab-status')
+    .filter({ hasText: 'containers are running' })
+    .waitFor({ timeout: 90_000 });
   return page;
 }
 
@@ -224,7 +298,10 @@ async function joinAndStart(browser: Browser, url: string, code: string, name: s
 async function completeStep(page: Page, stepId: string): Promise<void> {
   const step = page.getByTestId(`step-${stepId}`);
   const runs = step.locator('button.lab-run');
-  await page.getByTestId('terminal-web').locator('.xterm-rows', { hasText: '$' }).waitFor({ timeout: 30_000 });
+  await page
+    .getByTestId('terminal-web')
+    .locator('.xterm-rows', { hasText: '$' })
+    .waitFor({ timeout: 30_000 });
   for (let index = 0; index < (await runs.count()); index += 1) {
     await runs.nth(index).click();
     await page.waitForTimeout(1500);
@@ -233,18 +310,29 @@ async function completeStep(page: Page, stepId: string): Promise<void> {
   const check = page.getByTestId(`check-${stepId}`);
   await check.and(page.locator(':enabled')).waitFor({ timeout: 40_000 });
   await check.click();
-  await page.getByTestId(`result-${stepId}`).filter({ hasText: 'Passed' }).waitFor({ timeout: 40_000 });
+  await page
+    .getByTestId(`result-${stepId}`)
+    .filter({ hasText: 'Passed' })
+    .waitFor({ timeout: 40_000 });
 }
 
 /** Ids of the containers of the learners' sessions, as the instructor API lists them. */
 async function learnerContainers(url: string, instance: string): Promise<string[]> {
   const headers = { authorization: `Bearer ${TOKEN}` };
-  const [training] = (await (await fetch(`${url}/api/instructor/trainings`, { headers })).json()) as { id: string }[];
-  const roster = (await (await fetch(`${url}/api/instructor/trainings/${training!.id}`, { headers })).json()) as { learners: { session: { id: string } | null }[] };
+  const [training] = (await (
+    await fetch(`${url}/api/instructor/trainings`, { headers })
+  ).json()) as { id: string }[];
+  const roster = (await (
+    await fetch(`${url}/api/instructor/trainings/${training!.id}`, { headers })
+  ).json()) as { learners: { session: { id: string } | null }[] };
   const ids: string[] = [];
   for (const learner of roster.learners) {
     assert.ok(learner.session, 'a learner has no session');
-    ids.push(...(await listManaged(instance, learner.session.id)).containers.map((container) => container.Id));
+    ids.push(
+      ...(await listManaged(instance, learner.session.id)).containers.map(
+        (container) => container.Id,
+      ),
+    );
   }
   return ids.sort();
 }
@@ -260,7 +348,11 @@ async function minutesLeft(page: Page, name: string): Promise<number> {
   return Number(match[1]) + Number(match[2]) / 60;
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+async function waitUntil(
+  condition: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return;
@@ -281,7 +373,9 @@ async function metrics(url: string) {
       return { name: match[1]!, labels: match[2] ?? '', value: Number(match[3]) };
     });
   const sum = (name: string, label = '') =>
-    samples.filter((sample) => sample.name === name && sample.labels.includes(label)).reduce((total, sample) => total + sample.value, 0);
+    samples
+      .filter((sample) => sample.name === name && sample.labels.includes(label))
+      .reduce((total, sample) => total + sample.value, 0);
   return { sum, value: (name: string) => sum(name) };
 }
 

@@ -16,7 +16,8 @@ const PROBE_PAGE = `<!doctype html>
 <script src="probe.js"></script></body></html>
 `;
 const PROBE_CSS = '#title { color: rgb(1, 2, 3); }\n';
-const DOT_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>\n';
+const DOT_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>\n';
 // Tries to put a service worker over the whole origin and shows what happened.
 const PROBE_SCRIPT = `(async () => {
   let worker;
@@ -68,9 +69,19 @@ describe('lab web page in Chromium', () => {
     const context = await browser.newContext();
     const sessionId = await startSession(context, 'inside-the-web-container');
     const web = await serviceContainer(sessionId, 'web');
-    const files: Record<string, string> = { 'probe.html': PROBE_PAGE, 'probe.css': PROBE_CSS, 'dot.svg': DOT_SVG, 'probe.js': PROBE_SCRIPT, 'sw.php': WORKER_SCRIPT };
+    const files: Record<string, string> = {
+      'probe.html': PROBE_PAGE,
+      'probe.css': PROBE_CSS,
+      'dot.svg': DOT_SVG,
+      'probe.js': PROBE_SCRIPT,
+      'sw.php': WORKER_SCRIPT,
+    };
     for (const [name, text] of Object.entries(files)) {
-      const written = await execIn(web, `echo ${Buffer.from(text).toString('base64')} | base64 -d > /var/www/html/${name}`, 'ddev');
+      const written = await execIn(
+        web,
+        `echo ${Buffer.from(text).toString('base64')} | base64 -d > /var/www/html/${name}`,
+        'ddev',
+      );
       assert.equal(written.exitCode, 0, written.output);
     }
     const page = await context.newPage();
@@ -82,9 +93,15 @@ describe('lab web page in Chromium', () => {
     await page.goto(`${server.url}/api/sessions/${sessionId}/web/nginx/probe.html`);
     await page.locator('#result').filter({ hasNotText: 'waiting' }).waitFor();
     const worker = await page.locator('#result').textContent();
-    const registrations = await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).length);
-    const color = await page.locator('#title').evaluate((element) => getComputedStyle(element).color);
-    const dotWidth = await page.locator('#dot').evaluate((element) => (element as HTMLImageElement).naturalWidth);
+    const registrations = await page.evaluate(
+      async () => (await navigator.serviceWorker.getRegistrations()).length,
+    );
+    const color = await page
+      .locator('#title')
+      .evaluate((element) => getComputedStyle(element).color);
+    const dotWidth = await page
+      .locator('#dot')
+      .evaluate((element) => (element as HTMLImageElement).naturalWidth);
 
     assert.equal(color, 'rgb(1, 2, 3)');
     assert.equal(dotWidth, 8);

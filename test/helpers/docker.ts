@@ -19,12 +19,30 @@ export async function listManaged(instance: string, sessionId?: string) {
 /** Removes everything of a test instance; used in `after` hooks so a failed test leaks nothing. */
 export async function removeInstance(instance: string): Promise<void> {
   const { containers, networks } = await listManaged(instance);
-  await Promise.all(containers.map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
-  await Promise.all(networks.map((info) => docker.getNetwork(info.Id).remove().catch(() => undefined)));
+  await Promise.all(
+    containers.map((info) =>
+      docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
+  await Promise.all(
+    networks.map((info) =>
+      docker
+        .getNetwork(info.Id)
+        .remove()
+        .catch(() => undefined),
+    ),
+  );
 }
 
 /** Runs a command in a container as the given user (root by default) and returns its output. */
-export async function execIn(containerId: string, command: string, user = 'root'): Promise<{ exitCode: number; output: string }> {
+export async function execIn(
+  containerId: string,
+  command: string,
+  user = 'root',
+): Promise<{ exitCode: number; output: string }> {
   const exec = await docker.getContainer(containerId).exec({
     Cmd: ['sh', '-c', command],
     AttachStdout: true,

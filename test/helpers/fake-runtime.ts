@@ -2,7 +2,13 @@
 // stop here, at the runtime interface, and nowhere deeper.
 import { PassThrough } from 'node:stream';
 
-import type { CommandOptions, CommandResult, Sandbox, SandboxRuntime, SandboxSpec } from '../../lab-server/src/sandbox/runtime.ts';
+import type {
+  CommandOptions,
+  CommandResult,
+  Sandbox,
+  SandboxRuntime,
+  SandboxSpec,
+} from '../../lab-server/src/sandbox/runtime.ts';
 
 export interface RecordedCommand extends CommandOptions {
   containerId: string;
@@ -36,7 +42,9 @@ export class FakeRuntime implements SandboxRuntime {
   /** Records the spec and gives each service the container id `<service>-<session id>`. */
   async createSandbox(spec: SandboxSpec) {
     this.created.push(spec);
-    const containers = Object.fromEntries(spec.services.map((service) => [service.name, `${service.name}-${spec.sessionId}`]));
+    const containers = Object.fromEntries(
+      spec.services.map((service) => [service.name, `${service.name}-${spec.sessionId}`]),
+    );
     return { sessionId: spec.sessionId, networkId: 'net', containers };
   }
 
@@ -78,6 +86,8 @@ export class FakeRuntime implements SandboxRuntime {
   }
 
   private waitForRelease(command: string): Promise<void> {
-    return new Promise((resolve) => this.waiters.set(command, [...(this.waiters.get(command) ?? []), resolve]));
+    return new Promise((resolve) =>
+      this.waiters.set(command, [...(this.waiters.get(command) ?? []), resolve]),
+    );
   }
 }

@@ -19,7 +19,9 @@ export function uniqueInstance(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function startLabServer(options: { instance?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
+export async function startLabServer(
+  options: { instance?: string; env?: Record<string, string> } = {},
+): Promise<RunningServer> {
   const instance = options.instance ?? uniqueInstance('test');
   const child = spawn(process.execPath, [path.join(ROOT, 'lab-server/src/main.ts')], {
     cwd: ROOT,
@@ -41,7 +43,10 @@ export async function startLabServer(options: { instance?: string; env?: Record<
   child.stderr!.on('data', (chunk) => (output += chunk));
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`lab server did not start within 60 s:\n${output}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`lab server did not start within 60 s:\n${output}`)),
+      60_000,
+    );
     const poll = setInterval(() => {
       const match = /running at (http:\/\/\S+)/.exec(output);
       if (match) {

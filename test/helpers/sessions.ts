@@ -12,7 +12,10 @@ export interface StartedSession {
 }
 
 /** Starts a session of the lab and fails the test unless the server answers 201. */
-export async function startSession(server: RunningServer, labId = DEFAULT_LAB): Promise<StartedSession> {
+export async function startSession(
+  server: RunningServer,
+  labId = DEFAULT_LAB,
+): Promise<StartedSession> {
   const response = await fetch(`${server.url}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -34,7 +34,9 @@ export class TestTerminal implements AsyncDisposable {
   private constructor(socket: WebSocket, options: TerminalOpenOptions) {
     this.socket = socket;
     this.options = options;
-    socket.on('message', (data: Buffer) => this.receive(decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))));
+    socket.on('message', (data: Buffer) =>
+      this.receive(decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))),
+    );
     socket.on('close', (code) => (this.closeCode = code));
   }
 
@@ -49,8 +51,13 @@ export class TestTerminal implements AsyncDisposable {
     optionsOrTerminalId: TerminalOpenOptions | string = {},
     origin?: string,
   ): Promise<TestTerminal> {
-    const options = typeof optionsOrTerminalId === 'string' ? { terminalId: optionsOrTerminalId, origin } : optionsOrTerminalId;
-    const url = new URL(`${baseUrl.replace(/^http/, 'ws')}/ws/sessions/${sessionId}/terminals/${options.terminalId ?? 'web'}`);
+    const options =
+      typeof optionsOrTerminalId === 'string'
+        ? { terminalId: optionsOrTerminalId, origin }
+        : optionsOrTerminalId;
+    const url = new URL(
+      `${baseUrl.replace(/^http/, 'ws')}/ws/sessions/${sessionId}/terminals/${options.terminalId ?? 'web'}`,
+    );
     url.searchParams.set('cols', String(options.cols ?? 80));
     url.searchParams.set('rows', String(options.rows ?? 24));
     if (options.resume) {
@@ -58,7 +65,9 @@ export class TestTerminal implements AsyncDisposable {
       url.searchParams.set('offset', String(options.resume.offset));
     }
 
-    const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.token.${token}`], { origin: options.origin ?? baseUrl });
+    const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.token.${token}`], {
+      origin: options.origin ?? baseUrl,
+    });
     // Listen from the start: ATTACHED and the replay can arrive with the handshake.
     const terminal = new TestTerminal(socket, options);
     return new Promise((resolve, reject) => {
@@ -66,7 +75,14 @@ export class TestTerminal implements AsyncDisposable {
       socket.once('unexpected-response', (_request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk));
-        response.on('end', () => reject(Object.assign(new Error(`upgrade rejected: ${response.statusCode} ${body}`), { status: response.statusCode, body })));
+        response.on('end', () =>
+          reject(
+            Object.assign(new Error(`upgrade rejected: ${response.statusCode} ${body}`), {
+              status: response.statusCode,
+              body,
+            }),
+          ),
+        );
       });
       socket.once('error', reject);
     });
@@ -84,7 +100,8 @@ export class TestTerminal implements AsyncDisposable {
   }
 
   private receiveOutput(offset: number, data: Uint8Array): void {
-    if (offset !== this.received) throw new Error(`output at offset ${offset}, expected ${this.received}`);
+    if (offset !== this.received)
+      throw new Error(`output at offset ${offset}, expected ${this.received}`);
     this.received = offset + data.length;
     this.lastOutputAt = Date.now();
 
@@ -126,14 +143,19 @@ export class TestTerminal implements AsyncDisposable {
       if (match) return match;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    throw new Error(`terminal output did not match ${pattern} within ${timeoutMs} ms; output was:\n${this.text.slice(-2000)}`);
+    throw new Error(
+      `terminal output did not match ${pattern} within ${timeoutMs} ms; output was:\n${this.text.slice(-2000)}`,
+    );
   }
 
   /** Waits until the socket has closed, and returns its close code. */
   async closed(timeoutMs = 10_000): Promise<number> {
     if (this.socket.readyState === WebSocket.CLOSED) return this.closeCode!;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`socket still open after ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`socket still open after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.socket.once('close', (code) => {
         clearTimeout(timer);
         resolve(code);

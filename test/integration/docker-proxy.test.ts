@@ -65,7 +65,8 @@ describe('docker proxy', () => {
   let theirs: LearnerSession;
 
   /** Runs a shell command as the learner in the workbench; output is stdout and stderr together. */
-  const learner = (command: string, session: LearnerSession = mine) => execIn(session.workbench, command, 'ddev');
+  const learner = (command: string, session: LearnerSession = mine) =>
+    execIn(session.workbench, command, 'ddev');
 
   before(async () => {
     labsDir = await mkdtemp(path.join(tmpdir(), 'dproxy-labs-'));
@@ -73,7 +74,13 @@ describe('docker proxy', () => {
     await writeFile(path.join(labsDir, `${LAB_ID}.yaml`), LAB);
     server = await startLabServer({
       instance,
-      env: { LAB_LABS_DIR: labsDir, LAB_DOCKER_SOCKET_DIR: socketDir, LAB_DATABASE: ':memory:', LAB_DOCKER_CONTAINERS: '5', LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '100' },
+      env: {
+        LAB_LABS_DIR: labsDir,
+        LAB_DOCKER_SOCKET_DIR: socketDir,
+        LAB_DATABASE: ':memory:',
+        LAB_DOCKER_CONTAINERS: '5',
+        LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '100',
+      },
     });
     mine = await startSession(server);
     theirs = await startSession(server);
@@ -91,7 +98,9 @@ describe('docker proxy', () => {
     const info = await docker.getContainer(mine.workbench).inspect();
 
     const mounts = info.Mounts.map((mount) => `${mount.Source}:${mount.Destination}`);
-    assert.deepEqual(mounts, [`${path.join(socketDir, instance, mine.sessionId, 'docker.sock')}:${SOCKET}`]);
+    assert.deepEqual(mounts, [
+      `${path.join(socketDir, instance, mine.sessionId, 'docker.sock')}:${SOCKET}`,
+    ]);
     assert.ok(info.Config.Env.includes(`DOCKER_HOST=unix://${SOCKET}`));
     assert.equal((await docker.getContainer(mine.web).inspect()).Mounts.length, 0);
   });
@@ -127,11 +136,19 @@ describe('docker proxy', () => {
   });
 
   test('same name in two sessions', async () => {
-    const first = await learner(`docker run -d -m 64m --name same ${BASE} sh -c 'echo first-$((40+2)); sleep 300'`);
-    const second = await learner(`docker run -d -m 64m --name same ${BASE} sh -c 'echo second-$((40+2)); sleep 300'`, theirs);
+    const first = await learner(
+      `docker run -d -m 64m --name same ${BASE} sh -c 'echo first-$((40+2)); sleep 300'`,
+    );
+    const second = await learner(
+      `docker run -d -m 64m --name same ${BASE} sh -c 'echo second-$((40+2)); sleep 300'`,
+      theirs,
+    );
     const firstId = first.output.trim();
     const secondId = second.output.trim();
-    const ps = await learner(`docker ps -a --filter name=^same$ --format '{{.ID}} {{.Names}}'`, theirs);
+    const ps = await learner(
+      `docker ps -a --filter name=^same$ --format '{{.ID}} {{.Names}}'`,
+      theirs,
+    );
     const inspect = await learner(`docker inspect --format '{{.Id}} {{.Name}}' same`, theirs);
     const logs = await learner('docker logs same', theirs);
     const removed = await learner('docker rm -f same', theirs);
@@ -147,7 +164,10 @@ describe('docker proxy', () => {
     assert.doesNotMatch(logs.output, /first-42/);
     assert.equal(removed.exitCode, 0, removed.output);
     assert.equal(kept.output.trim(), `${firstId} /same`);
-    assert.ok(engineNames.includes(`/ddevlab-${instance}-${mine.sessionId}-same`), engineNames.join(' '));
+    assert.ok(
+      engineNames.includes(`/ddevlab-${instance}-${mine.sessionId}-same`),
+      engineNames.join(' '),
+    );
     assert.ok(!engineNames.includes('/same'), engineNames.join(' '));
     await learner('docker rm -f same');
   });
@@ -161,10 +181,18 @@ describe('docker proxy', () => {
 
     assert.equal(first.exitCode, 0, first.output);
     assert.notEqual(again.exitCode, 0);
-    assert.match(again.output, new RegExp(`The container name "/twice" is already in use by container "${first.output.trim()}"`));
+    assert.match(
+      again.output,
+      new RegExp(
+        `The container name "/twice" is already in use by container "${first.output.trim()}"`,
+      ),
+    );
     assert.doesNotMatch(again.output, new RegExp(`${mine.sessionId}|${theirs.sessionId}`));
     assert.notEqual(service.exitCode, 0);
-    assert.match(service.output, new RegExp(`The container name "/web" is already in use by container "${mine.web}"`));
+    assert.match(
+      service.output,
+      new RegExp(`The container name "/web" is already in use by container "${mine.web}"`),
+    );
     assert.notEqual(probe.exitCode, 0);
     assert.match(probe.output, new RegExp(`No such object: ${theirs.webName}`));
   });
@@ -173,7 +201,9 @@ describe('docker proxy', () => {
     const server = await learner(`docker run -d -m 64m --name named ${BASE} sleep 300`);
     const lookup = await learner(`docker run --rm -m 64m ${BASE} getent hosts named`);
     const unnamed = await learner(`docker run -d -m 64m ${BASE} sleep 300`);
-    const shown = await learner(`docker ps --filter id=${unnamed.output.trim()} --format '{{.Names}}'`);
+    const shown = await learner(
+      `docker ps --filter id=${unnamed.output.trim()} --format '{{.Names}}'`,
+    );
     const byRandomName = await learner(`docker inspect --format '{{.Id}}' ${shown.output.trim()}`);
     await learner(`docker rm -f named ${unnamed.output.trim()}`);
 
@@ -186,7 +216,9 @@ describe('docker proxy', () => {
 
   test('exec and run work, confined to the session', async () => {
     const exec = await learner(`docker exec ${mine.webName} echo exec-$((40+2))`);
-    const run = await learner(`docker run --rm ${BASE} sh -c 'echo run-$((40+2)); grep -E "^(CapEff|NoNewPrivs):" /proc/self/status'`);
+    const run = await learner(
+      `docker run --rm ${BASE} sh -c 'echo run-$((40+2)); grep -E "^(CapEff|NoNewPrivs):" /proc/self/status'`,
+    );
 
     assert.equal(exec.exitCode, 0, exec.output);
     assert.match(exec.output, /exec-42/);
@@ -197,7 +229,9 @@ describe('docker proxy', () => {
   });
 
   test('docker diff reads own containers only', async () => {
-    const changed = await learner(`docker exec ${mine.webName} sh -c 'echo diff-$((40+2)) > /tmp/diff.txt'`);
+    const changed = await learner(
+      `docker exec ${mine.webName} sh -c 'echo diff-$((40+2)) > /tmp/diff.txt'`,
+    );
     const diff = await learner(`docker diff ${mine.webName}`);
     const other = await learner(`docker diff ${theirs.web}`);
 
@@ -245,7 +279,10 @@ describe('docker proxy', () => {
       ['--privileged', /privileged container .*not allowed in this lab/],
       ['-v /:/host', /Mounting a host path \(-v \/:\/host\) is not allowed in this lab/],
       ['-p 80:80', /Publishing ports .* is not allowed in this lab/],
-      ['--cap-add SYS_ADMIN', /Adding capabilities \(--cap-add SYS_ADMIN\) is not allowed in this lab/],
+      [
+        '--cap-add SYS_ADMIN',
+        /Adding capabilities \(--cap-add SYS_ADMIN\) is not allowed in this lab/,
+      ],
       ['--network host', /network "host" .*is not allowed in this lab/],
       ['--pid host', /Sharing a namespace \(--pid host\) is not allowed in this lab/],
     ];
@@ -265,7 +302,9 @@ describe('docker proxy', () => {
   test("another session's objects do not exist", async () => {
     const exec = await learner(`docker exec ${theirs.web} true`);
     const network = await learner(`docker inspect ${theirs.networkId}`);
-    const list = await api(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [`${LABELS.session}=${theirs.sessionId}`] }))}`);
+    const list = await api(
+      `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: [`${LABELS.session}=${theirs.sessionId}`] }))}`,
+    );
     const all = await api('/containers/json?all=1');
 
     assert.notEqual(exec.exitCode, 0);
@@ -278,9 +317,16 @@ describe('docker proxy', () => {
   });
 
   test('calls not on the list are refused', async () => {
-    const bind = await api('/containers/create', 'POST', { Image: BASE, HostConfig: { Binds: ['/:/host'] } });
+    const bind = await api('/containers/create', 'POST', {
+      Image: BASE,
+      HostConfig: { Binds: ['/:/host'] },
+    });
     const pull = await api('/images/create?fromImage=alpine&tag=latest', 'POST');
-    const volume = await api('/volumes/create', 'POST', { Name: 'host', Driver: 'local', DriverOpts: { type: 'none', o: 'bind', device: '/' } });
+    const volume = await api('/volumes/create', 'POST', {
+      Name: 'host',
+      Driver: 'local',
+      DriverOpts: { type: 'none', o: 'bind', device: '/' },
+    });
     const swarm = await api('/swarm/init', 'POST', { ListenAddr: '0.0.0.0:2377' });
 
     assert.equal(bind.status, 403, bind.body);
@@ -295,13 +341,16 @@ describe('docker proxy', () => {
   });
 
   test('health check interval is clamped', async () => {
-    const run = await learner(`docker run -d -m 64m --health-cmd true --health-interval 1ms --health-timeout 1ms --health-retries 100000 ${BASE} sleep 300`);
+    const run = await learner(
+      `docker run -d -m 64m --health-cmd true --health-interval 1ms --health-timeout 1ms --health-retries 100000 ${BASE} sleep 300`,
+    );
     const built = await learner(
       `mkdir -p /tmp/fast && printf 'FROM ${BASE}\\nHEALTHCHECK --interval=1ms CMD true\\n' > /tmp/fast/Dockerfile && docker build -q -t fast /tmp/fast`,
     );
     const inherited = await learner(`docker run -d -m 64m fast sleep 300`);
     const check = (await docker.getContainer(run.output.trim()).inspect()).Config.Healthcheck;
-    const fromImage = (await docker.getContainer(inherited.output.trim()).inspect()).Config.Healthcheck;
+    const fromImage = (await docker.getContainer(inherited.output.trim()).inspect()).Config
+      .Healthcheck;
     await learner(`docker rm -f ${run.output.trim()} ${inherited.output.trim()}`);
 
     assert.equal(run.exitCode, 0, run.output);
@@ -314,11 +363,26 @@ describe('docker proxy', () => {
   });
 
   test('volumes never escape the quota', async () => {
-    const build = await learner(`mkdir -p /tmp/vol && printf 'FROM ${BASE}\\nVOLUME /data\\n' > /tmp/vol/Dockerfile && docker build -t vol /tmp/vol`);
+    const build = await learner(
+      `mkdir -p /tmp/vol && printf 'FROM ${BASE}\\nVOLUME /data\\n' > /tmp/vol/Dockerfile && docker build -t vol /tmp/vol`,
+    );
     const anonymous = await learner(`docker run --rm -m 64m -v /data ${BASE} true`);
     const repo = `lab-${mine.sessionId}/withvolume`;
-    const labels = [`${LABELS.managed}=true`, `${LABELS.instance}=${instance}`, `${LABELS.session}=${mine.sessionId}`, `${LABELS.kind}=image`, 'dev.ddevlab.created-by=learner'];
-    execFileSync('docker', ['commit', '--change', 'VOLUME /data', ...labels.flatMap((label) => ['--change', `LABEL ${label}`]), mine.web, `${repo}:latest`]);
+    const labels = [
+      `${LABELS.managed}=true`,
+      `${LABELS.instance}=${instance}`,
+      `${LABELS.session}=${mine.sessionId}`,
+      `${LABELS.kind}=image`,
+      'dev.ddevlab.created-by=learner',
+    ];
+    execFileSync('docker', [
+      'commit',
+      '--change',
+      'VOLUME /data',
+      ...labels.flatMap((label) => ['--change', `LABEL ${label}`]),
+      mine.web,
+      `${repo}:latest`,
+    ]);
     const fromImage = await learner('docker run --rm -m 64m withvolume true');
 
     assert.notEqual(build.exitCode, 0);
@@ -332,13 +396,19 @@ describe('docker proxy', () => {
 
   test('service names are not aliases', async () => {
     // The CLI sends aliases only with --network; the session's network is the one listed.
-    const run = (alias: string) => learner(`docker run --rm -m 64m --network "$(docker network ls --format '{{.Name}}' | head -n 1)" --network-alias ${alias} ${BASE} true`);
+    const run = (alias: string) =>
+      learner(
+        `docker run --rm -m 64m --network "$(docker network ls --format '{{.Name}}' | head -n 1)" --network-alias ${alias} ${BASE} true`,
+      );
     const alias = await run('workbench');
     const upper = await run('WEB');
     const other = await run('api');
 
     assert.notEqual(alias.exitCode, 0);
-    assert.match(alias.output, /network alias "workbench" \(--network-alias\) is not allowed in this lab/);
+    assert.match(
+      alias.output,
+      /network alias "workbench" \(--network-alias\) is not allowed in this lab/,
+    );
     assert.notEqual(upper.exitCode, 0);
     assert.match(upper.output, /"web" is the name of a service of this lab/);
     assert.equal(other.exitCode, 0, other.output);
@@ -356,7 +426,11 @@ describe('docker proxy', () => {
   });
 
   test('docker exec -it and run -it get a TTY that follows resizes', async () => {
-    await using terminal = await TestTerminal.open(server.url, mine.sessionId, mine.token, { terminalId: 'workbench', cols: 80, rows: 24 });
+    await using terminal = await TestTerminal.open(server.url, mine.sessionId, mine.token, {
+      terminalId: 'workbench',
+      cols: 80,
+      rows: 24,
+    });
 
     terminal.type(`docker exec -it ${mine.webName} bash\r`);
     // The CLI sizes the exec's TTY just after it starts; a loaded machine can run stty first.
@@ -386,7 +460,10 @@ describe('docker proxy', () => {
     const codes = result.output.split('\n').filter((line) => /^\d{3}$/.test(line));
 
     assert.equal(codes.length, 100, result.output);
-    assert.ok(codes.slice(0, 30).every((code) => code === '201'), codes.join(' '));
+    assert.ok(
+      codes.slice(0, 30).every((code) => code === '201'),
+      codes.join(' '),
+    );
     assert.ok(codes.includes('429'), codes.join(' '));
     assert.match(result.output, /Too many docker exec calls/);
   });
@@ -395,18 +472,32 @@ describe('docker proxy', () => {
     const kept = await learner(`docker run -d -m 128m ${BASE} sleep 300`);
     assert.equal(kept.exitCode, 0, kept.output);
 
-    const response = await fetch(`${server.url}/api/sessions/${mine.sessionId}`, { method: 'DELETE', headers: { authorization: `Bearer ${mine.token}` } });
+    const response = await fetch(`${server.url}/api/sessions/${mine.sessionId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${mine.token}` },
+    });
     assert.equal(response.status, 204);
-    await waitUntil(async () => (await sessionImages(mine.sessionId)).length === 0 && (await learnerContainers(instance, mine.sessionId)).length === 0);
+    await waitUntil(
+      async () =>
+        (await sessionImages(mine.sessionId)).length === 0 &&
+        (await learnerContainers(instance, mine.sessionId)).length === 0,
+    );
 
     assert.equal(existsSync(path.join(socketDir, instance, mine.sessionId)), false);
     assert.equal((await listManaged(instance, mine.sessionId)).containers.length, 0);
   });
 
   /** A raw Engine API call from the workbench, with curl on the proxy socket. */
-  async function api(pathAndQuery: string, method = 'GET', body?: unknown): Promise<{ status: number; body: string }> {
-    const data = body === undefined ? '' : `-H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
-    const result = await learner(`curl -s -o /tmp/reply -w '%{http_code}' -X ${method} ${data} --unix-socket ${SOCKET} 'http://docker/v1.41${pathAndQuery}'; echo; cat /tmp/reply`);
+  async function api(
+    pathAndQuery: string,
+    method = 'GET',
+    body?: unknown,
+  ): Promise<{ status: number; body: string }> {
+    const data =
+      body === undefined ? '' : `-H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
+    const result = await learner(
+      `curl -s -o /tmp/reply -w '%{http_code}' -X ${method} ${data} --unix-socket ${SOCKET} 'http://docker/v1.41${pathAndQuery}'; echo; cat /tmp/reply`,
+    );
     const [status = '', ...rest] = result.output.split('\n');
     return { status: Number(status), body: rest.join('\n').trim() };
   }
@@ -421,7 +512,8 @@ describe('docker proxy', () => {
     const { sessionId, token } = (await response.json()) as { sessionId: string; token: string };
 
     const { containers, networks } = await listManaged(instance, sessionId);
-    const byService = (name: string) => containers.find((container) => container.Labels[LABELS.service] === name)!;
+    const byService = (name: string) =>
+      containers.find((container) => container.Labels[LABELS.service] === name)!;
     return {
       sessionId,
       token,
@@ -435,18 +527,36 @@ describe('docker proxy', () => {
 
 async function learnerContainers(instance: string, sessionId?: string) {
   const session: Record<string, string> = sessionId ? { [LABELS.session]: sessionId } : {};
-  const filters = JSON.stringify(labelFilter({ [LABELS.instance]: instance, ...session, [`${LABELS.managed}`]: 'true', 'dev.ddevlab.created-by': 'learner' }));
+  const filters = JSON.stringify(
+    labelFilter({
+      [LABELS.instance]: instance,
+      ...session,
+      [`${LABELS.managed}`]: 'true',
+      'dev.ddevlab.created-by': 'learner',
+    }),
+  );
   return docker.listContainers({ all: true, filters });
 }
 
 async function sessionImages(sessionId: string) {
-  return docker.listImages({ filters: JSON.stringify(labelFilter({ [LABELS.session]: sessionId })) });
+  return docker.listImages({
+    filters: JSON.stringify(labelFilter({ [LABELS.session]: sessionId })),
+  });
 }
 
 /** Removes the images learners of this test instance built, by label. */
 async function removeImages(instance: string): Promise<void> {
-  const images = await docker.listImages({ filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'image' })) });
-  await Promise.all(images.map((image) => docker.getImage(image.Id).remove({ force: true }).catch(() => undefined)));
+  const images = await docker.listImages({
+    filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'image' })),
+  });
+  await Promise.all(
+    images.map((image) =>
+      docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {

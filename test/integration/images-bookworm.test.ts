@@ -47,7 +47,10 @@ describe('bookworm images', () => {
   test('every image builds on bookworm', () => {
     const tags = report.run.results.map((result) => result.tag);
 
-    assert.deepEqual(tags, IMAGE_NAMES.map((name) => imageTag(name, RELEASE)));
+    assert.deepEqual(
+      tags,
+      IMAGE_NAMES.map((name) => imageTag(name, RELEASE)),
+    );
   });
 
   for (const image of SERVICE_IMAGES) {
@@ -114,4 +117,3 @@ async function startService(
   await container.start();
   return container;
 }
-

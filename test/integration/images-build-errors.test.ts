@@ -15,7 +15,10 @@ let contextDir: string;
 
 before(async () => {
   contextDir = await mkdtemp(join(tmpdir(), 'ddev-lab-broken-'));
-  await writeFile(join(contextDir, 'Dockerfile'), 'FROM debian:trixie-slim\nRUN echo broken step && exit 3\n');
+  await writeFile(
+    join(contextDir, 'Dockerfile'),
+    'FROM debian:trixie-slim\nRUN echo broken step && exit 3\n',
+  );
 });
 
 after(async () => {
@@ -42,6 +45,9 @@ test('failing RUN raises ImageBuildError', async () => {
     assert.match(error.message, /non-zero code: 3/);
     return true;
   });
-  assert.ok(lines.some((line) => line.includes('broken step')), 'build output reached onLine');
+  assert.ok(
+    lines.some((line) => line.includes('broken step')),
+    'build output reached onLine',
+  );
   assert.equal(await engine.inspect('ddev-lab/build-error-probe:test'), undefined);
 });

@@ -52,7 +52,14 @@ describe('dbserver images', () => {
 
     // mariadb-backup prints its version on stderr.
     const version = await execText(db, ['sh', '-c', 'mariadb-backup --version 2>&1']);
-    const user = await execText(db, ['mariadb', '-udb', '-pdb', '-N', '-e', 'SELECT CURRENT_USER()']);
+    const user = await execText(db, [
+      'mariadb',
+      '-udb',
+      '-pdb',
+      '-N',
+      '-e',
+      'SELECT CURRENT_USER()',
+    ]);
 
     assert.match(version, /mariadb-backup/i);
     assert.equal(user.trim(), 'db@localhost');
@@ -92,4 +99,3 @@ async function startService(
   await container.start();
   return container;
 }
-

@@ -30,7 +30,10 @@ describe('router image', () => {
 
   before(async () => {
     reportDir = await mkdtemp(join(tmpdir(), 'ddev-lab-report-'));
-    await ensureImages({ names: ['webserver', 'router'], reportPath: join(reportDir, 'report.json') });
+    await ensureImages({
+      names: ['webserver', 'router'],
+      reportPath: join(reportDir, 'report.json'),
+    });
 
     const network = await docker.createNetwork({
       Name: `${instance}-net`,
@@ -39,7 +42,11 @@ describe('router image', () => {
     router = await startService(instance, network, 'router', 'ddev-router');
     alpha = await startService(instance, network, 'webserver', 'ddev-alpha-web');
     const beta = await startService(instance, network, 'webserver', 'ddev-beta-web');
-    await Promise.all([waitHealthy(router, HEALTHY_WITHIN_MS), waitHealthy(alpha, HEALTHY_WITHIN_MS), waitHealthy(beta, HEALTHY_WITHIN_MS)]);
+    await Promise.all([
+      waitHealthy(router, HEALTHY_WITHIN_MS),
+      waitHealthy(alpha, HEALTHY_WITHIN_MS),
+      waitHealthy(beta, HEALTHY_WITHIN_MS),
+    ]);
 
     for (const project of ['alpha', 'beta']) {
       const routeFile = renderRouteFile({
@@ -67,7 +74,13 @@ describe('router image', () => {
 
   test('unknown host gets the no-project page', async () => {
     const output = await execText(router, [
-      'curl', '--silent', '--write-out', '\\n%{http_code}', '--header', 'Host: gamma.ddev.site', 'http://127.0.0.1/',
+      'curl',
+      '--silent',
+      '--write-out',
+      '\\n%{http_code}',
+      '--header',
+      'Host: gamma.ddev.site',
+      'http://127.0.0.1/',
     ]);
 
     assert.match(output, /No DDEV project is served at gamma\.ddev\.site/);
@@ -75,7 +88,10 @@ describe('router image', () => {
   });
 
   test('invalid route is rolled back', async () => {
-    await assert.rejects(putRoute(runtime, router.id, 'broken', 'server { nonsense; }\n'), /nginx rejected/);
+    await assert.rejects(
+      putRoute(runtime, router.id, 'broken', 'server { nonsense; }\n'),
+      /nginx rejected/,
+    );
 
     const routes = await listRoutes(runtime, router.id);
 
@@ -84,7 +100,11 @@ describe('router image', () => {
   });
 
   test('reload keeps requests in flight', async () => {
-    await execText(alpha, ['sh', '-c', `echo '<?php sleep(3); echo "slow done";' > /var/www/html/slow.php`]);
+    await execText(alpha, [
+      'sh',
+      '-c',
+      `echo '<?php sleep(3); echo "slow done";' > /var/www/html/slow.php`,
+    ]);
 
     const slow = fetchThrough(router, 'alpha.ddev.site', '/slow.php');
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -119,6 +139,12 @@ async function startService(
 }
 
 function fetchThrough(router: Docker.Container, host: string, path: string): Promise<string> {
-  return execText(router, ['curl', '--silent', '--fail', '--header', `Host: ${host}`, `http://127.0.0.1${path}`]);
+  return execText(router, [
+    'curl',
+    '--silent',
+    '--fail',
+    '--header',
+    `Host: ${host}`,
+    `http://127.0.0.1${path}`,
+  ]);
 }
-

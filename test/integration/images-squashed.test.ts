@@ -32,7 +32,10 @@ describe('squashed webserver image', () => {
 
   before(async () => {
     reportDir = await mkdtemp(join(tmpdir(), 'ddev-lab-report-'));
-    await ensureImages({ names: ['webserver-squashed'], reportPath: join(reportDir, 'report.json') });
+    await ensureImages({
+      names: ['webserver-squashed'],
+      reportPath: join(reportDir, 'report.json'),
+    });
   });
 
   after(async () => {
@@ -63,7 +66,11 @@ describe('squashed webserver image', () => {
 
   test('squashed files match webserver', async () => {
     const layered = await runOnce(instance, imageTag('webserver'), ['sh', '-c', LIST_FILES]);
-    const squashed = await runOnce(instance, imageTag('webserver-squashed'), ['sh', '-c', LIST_FILES]);
+    const squashed = await runOnce(instance, imageTag('webserver-squashed'), [
+      'sh',
+      '-c',
+      LIST_FILES,
+    ]);
 
     const layeredLines = new Set(layered.split('\n'));
     const squashedLines = new Set(squashed.split('\n'));
@@ -71,7 +78,11 @@ describe('squashed webserver image', () => {
     const extra = [...squashedLines].filter((line) => !layeredLines.has(line));
 
     assert.ok(layeredLines.size > 10_000, 'the file list looks truncated');
-    assert.deepEqual(missing.slice(0, 20), [], 'files of webserver missing or different in the squashed image');
+    assert.deepEqual(
+      missing.slice(0, 20),
+      [],
+      'files of webserver missing or different in the squashed image',
+    );
     assert.deepEqual(extra.slice(0, 20), [], 'files only in the squashed image');
   });
 
@@ -123,4 +134,3 @@ function demux(buffer: Buffer): string {
   }
   return Buffer.concat(parts).toString('utf8');
 }
-

@@ -28,7 +28,10 @@ describe('webserver image chain', () => {
 
   before(async () => {
     reportDir = await mkdtemp(join(tmpdir(), 'ddev-lab-report-'));
-    report = await ensureImages({ names: ['webserver'], reportPath: join(reportDir, 'report.json') });
+    report = await ensureImages({
+      names: ['webserver'],
+      reportPath: join(reportDir, 'report.json'),
+    });
     network = await docker.createNetwork({
       Name: `${instance}-net`,
       Labels: managedLabels({ kind: 'network', instance }),
@@ -47,12 +50,16 @@ describe('webserver image chain', () => {
   });
 
   test('layer report lists webserver layers', async () => {
-    const written = JSON.parse(await readFile(join(reportDir, 'report.json'), 'utf8')) as LayerReport;
+    const written = JSON.parse(
+      await readFile(join(reportDir, 'report.json'), 'utf8'),
+    ) as LayerReport;
     const webserver = written.images.find((image) => image.tag === imageTag('webserver'));
 
     assert.ok(webserver, 'the report has no entry for the webserver');
     assert.ok(webserver.sizeBytes > 0);
-    assert.ok(webserver.layers.some((layer) => layer.instruction.startsWith('RUN ') && layer.sizeBytes > 0));
+    assert.ok(
+      webserver.layers.some((layer) => layer.instruction.startsWith('RUN ') && layer.sizeBytes > 0),
+    );
     assert.ok(webserver.layers.some((layer) => layer.instruction.startsWith('CMD ["/start.sh"]')));
   });
 
@@ -116,7 +123,10 @@ describe('webserver image chain', () => {
   });
 
   test('second ensureImages is a no-op', async () => {
-    const again = await ensureImages({ names: ['webserver'], reportPath: join(reportDir, 'again.json') });
+    const again = await ensureImages({
+      names: ['webserver'],
+      reportPath: join(reportDir, 'again.json'),
+    });
 
     for (const result of again.run.results) {
       assert.equal(result.action, 'up-to-date', `${result.tag} was rebuilt`);
@@ -140,4 +150,3 @@ async function startWeb(
   await container.start();
   return container;
 }
-

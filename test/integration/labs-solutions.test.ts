@@ -37,8 +37,14 @@ class Learner {
     if (this.cookie) headers.cookie = this.cookie;
     if (token) headers.authorization = `Bearer ${token}`;
 
-    const response = await fetch(`${this.server.url}${url}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const learner = response.headers.getSetCookie().find((cookie) => cookie.startsWith('ddevlab_learner='));
+    const response = await fetch(`${this.server.url}${url}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const learner = response.headers
+      .getSetCookie()
+      .find((cookie) => cookie.startsWith('ddevlab_learner='));
     if (learner) this.cookie = learner.split(';')[0]!;
 
     const text = await response.text();
@@ -47,7 +53,12 @@ class Learner {
   }
 
   check(session: Started, step: LabStep) {
-    return this.call('POST', `/api/sessions/${session.sessionId}/steps/${step.id}/check`, { wait: true }, session.token);
+    return this.call(
+      'POST',
+      `/api/sessions/${session.sessionId}/steps/${step.id}/check`,
+      { wait: true },
+      session.token,
+    );
   }
 
   /** Presses Restart and returns the last event of its stream, `done` or `error`. */
@@ -59,20 +70,33 @@ class Learner {
     const text = await response.text();
     assert.equal(response.status, 200, `Restart returned ${response.status}: ${text}`);
 
-    const events = text.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line));
+    const events = text
+      .split('\n')
+      .filter((line) => line.trim())
+      .map((line) => JSON.parse(line));
     return events.at(-1);
   }
 }
 
 /** Runs a step's solution in its container, as the learner would in a terminal. */
-async function runSolution(server: RunningServer, session: Started, lab: Lab, step: LabStep): Promise<void> {
+async function runSolution(
+  server: RunningServer,
+  session: Started,
+  lab: Lab,
+  step: LabStep,
+): Promise<void> {
   const service = step.solution.service ?? step.check.service;
   const user = step.solution.user ?? (step.solution.service ? undefined : step.check.user);
   const { containers } = await listManaged(server.instance, session.sessionId);
   const info = containers.find((candidate) => candidate.Labels['dev.ddevlab.service'] === service);
   assert.ok(info, `lab ${lab.id}: no container for service "${service}"`);
 
-  const exec = await docker.getContainer(info.Id).exec({ Cmd: ['sh', '-c', step.solution.run], User: user, AttachStdout: true, AttachStderr: true });
+  const exec = await docker.getContainer(info.Id).exec({
+    Cmd: ['sh', '-c', step.solution.run],
+    User: user,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
   const stream = await exec.start({});
   let output = '';
   stream.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -84,9 +108,18 @@ async function runSolution(server: RunningServer, session: Started, lab: Lab, st
 
 /** Removes the `-built` images a Restart made, found by the instance's labels, once their containers are gone. */
 async function removeBuiltImages(instance: string): Promise<void> {
-  const filters = JSON.stringify({ label: [`${LABELS.managed}=true`, `${LABELS.instance}=${instance}`] });
+  const filters = JSON.stringify({
+    label: [`${LABELS.managed}=true`, `${LABELS.instance}=${instance}`],
+  });
   const images = await docker.listImages({ filters });
-  await Promise.all(images.map((image) => docker.getImage(image.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    images.map((image) =>
+      docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 describe('lab solutions on Docker', () => {
@@ -110,37 +143,81 @@ describe('lab solutions on Docker', () => {
 
       try {
         for (const step of lab.steps) {
-          const result = await learner.call('POST', `/api/sessions/${session.sessionId}/steps/${step.id}/check`, { wait: false }, session.token);
-          assert.equal(result.passed, false, `lab ${lab.id}: step ${step.id} passes before anything was done`);
-          assert.notEqual(result.message, 'Not yet: the check did not pass.', `lab ${lab.id}: step ${step.id} prints no FAIL: line`);
+          const result = await learner.call(
+            'POST',
+            `/api/sessions/${session.sessionId}/steps/${step.id}/check`,
+            { wait: false },
+            session.token,
+          );
+          assert.equal(
+            result.passed,
+            false,
+            `lab ${lab.id}: step ${step.id} passes before anything was done`,
+          );
+          assert.notEqual(
+            result.message,
+            'Not yet: the check did not pass.',
+            `lab ${lab.id}: step ${step.id} prints no FAIL: line`,
+          );
         }
       } finally {
-        await learner.call('DELETE', `/api/sessions/${session.sessionId}`, undefined, session.token);
+        await learner.call(
+          'DELETE',
+          `/api/sessions/${session.sessionId}`,
+          undefined,
+          session.token,
+        );
       }
     });
 
     const rebuilds = lab.steps.some((step) => step.needsRestart);
-    test(`${lab.id}: each solution passes its check`, { timeout: rebuilds ? RESTART_TEST_TIMEOUT_MS : undefined }, async () => {
-      const learner = new Learner(server);
-      const session: Started = await learner.call('POST', '/api/sessions', { labId: lab.id });
+    test(
+      `${lab.id}: each solution passes its check`,
+      { timeout: rebuilds ? RESTART_TEST_TIMEOUT_MS : undefined },
+      async () => {
+        const learner = new Learner(server);
+        const session: Started = await learner.call('POST', '/api/sessions', { labId: lab.id });
 
-      try {
-        for (const step of lab.steps) {
-          const before = await learner.call('POST', `/api/sessions/${session.sessionId}/steps/${step.id}/check`, { wait: false }, session.token);
-          assert.equal(before.passed, false, `lab ${lab.id}: step ${step.id} passes before its solution ran`);
+        try {
+          for (const step of lab.steps) {
+            const before = await learner.call(
+              'POST',
+              `/api/sessions/${session.sessionId}/steps/${step.id}/check`,
+              { wait: false },
+              session.token,
+            );
+            assert.equal(
+              before.passed,
+              false,
+              `lab ${lab.id}: step ${step.id} passes before its solution ran`,
+            );
 
-          await runSolution(server, session, lab, step);
-          if (step.needsRestart) {
-            const last = await learner.restart(session);
-            assert.equal(last?.type, 'done', `lab ${lab.id}, step ${step.id}: Restart did not finish: ${JSON.stringify(last)}`);
+            await runSolution(server, session, lab, step);
+            if (step.needsRestart) {
+              const last = await learner.restart(session);
+              assert.equal(
+                last?.type,
+                'done',
+                `lab ${lab.id}, step ${step.id}: Restart did not finish: ${JSON.stringify(last)}`,
+              );
+            }
+            const afterSolution = await learner.check(session, step);
+            assert.equal(
+              afterSolution.passed,
+              true,
+              `lab ${lab.id}: step ${step.id} still fails after its solution: ${afterSolution.message}`,
+            );
+            assert.ok(afterSolution.passedSteps.includes(step.id));
           }
-          const afterSolution = await learner.check(session, step);
-          assert.equal(afterSolution.passed, true, `lab ${lab.id}: step ${step.id} still fails after its solution: ${afterSolution.message}`);
-          assert.ok(afterSolution.passedSteps.includes(step.id));
+        } finally {
+          await learner.call(
+            'DELETE',
+            `/api/sessions/${session.sessionId}`,
+            undefined,
+            session.token,
+          );
         }
-      } finally {
-        await learner.call('DELETE', `/api/sessions/${session.sessionId}`, undefined, session.token);
-      }
-    });
+      },
+    );
   }
 });

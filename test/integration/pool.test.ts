@@ -25,12 +25,28 @@ function baseLab(id: string) {
     minutes: 5,
     services: { shell: { image: 'base', command: ['sleep', 'infinity'], user: 'root' } },
     terminals: [{ id: 'shell', title: 'shell', service: 'shell', user: 'root' }],
-    steps: [{ id: 'ready', title: 'Ready', body: 'Nothing to do.', check: { service: 'shell', run: 'true' }, hints: ['None.'], solution: 'true' }],
+    steps: [
+      {
+        id: 'ready',
+        title: 'Ready',
+        body: 'Nothing to do.',
+        check: { service: 'shell', run: 'true' },
+        hints: ['None.'],
+        solution: 'true',
+      },
+    ],
   };
 }
 
 async function pooledSessionIds(instance: string, labId = POOLED): Promise<string[]> {
-  const filters = JSON.stringify(labelFilter({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.lab]: labId, [LABELS.pool]: 'true' }));
+  const filters = JSON.stringify(
+    labelFilter({
+      [LABELS.managed]: 'true',
+      [LABELS.instance]: instance,
+      [LABELS.lab]: labId,
+      [LABELS.pool]: 'true',
+    }),
+  );
   const containers = await docker.listContainers({ all: true, filters });
   return containers.map((info) => info.Labels[LABELS.session]!);
 }
@@ -41,7 +57,11 @@ function poolStarts(server: RunningServer): number {
 }
 
 /** Polls until the predicate holds, or fails the test after `timeoutMs`. */
-async function eventually(what: string, predicate: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+async function eventually(
+  what: string,
+  predicate: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs / 1000} s`);
@@ -49,13 +69,19 @@ async function eventually(what: string, predicate: () => Promise<boolean>, timeo
   }
 }
 
-async function startSession(server: RunningServer, labId: string): Promise<{ status: number; sessionId: string; token: string }> {
+async function startSession(
+  server: RunningServer,
+  labId: string,
+): Promise<{ status: number; sessionId: string; token: string }> {
   const response = await fetch(`${server.url}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ labId }),
   });
-  return { status: response.status, ...((await response.json()) as { sessionId: string; token: string }) };
+  return {
+    status: response.status,
+    ...((await response.json()) as { sessionId: string; token: string }),
+  };
 }
 
 describe('sandbox pool on Docker', () => {
@@ -73,7 +99,11 @@ describe('sandbox pool on Docker', () => {
     await rm(labsDir, { recursive: true, force: true });
   });
 
-  const env = (extra: Record<string, string>) => ({ LAB_DATABASE: ':memory:', LAB_LABS_DIR: labsDir, ...extra });
+  const env = (extra: Record<string, string>) => ({
+    LAB_DATABASE: ':memory:',
+    LAB_LABS_DIR: labsDir,
+    ...extra,
+  });
 
   test('start takes a pooled sandbox and the pool refills', async () => {
     await using server = await startLabServer({ instance, env: env({ LAB_POOL: `${POOLED}:2` }) });
@@ -81,7 +111,9 @@ describe('sandbox pool on Docker', () => {
     const pooled = await pooledSessionIds(instance);
 
     const session = await startSession(server, POOLED);
-    await using terminal = await TestTerminal.open(server.url, session.sessionId, session.token, { terminalId: 'shell' });
+    await using terminal = await TestTerminal.open(server.url, session.sessionId, session.token, {
+      terminalId: 'shell',
+    });
     terminal.type('echo pooled-$((40+2))\r');
     await terminal.waitFor(/pooled-42/);
 
@@ -94,7 +126,10 @@ describe('sandbox pool on Docker', () => {
   });
 
   test('pool stays within the session limit', async () => {
-    await using server = await startLabServer({ instance, env: env({ LAB_POOL: `${POOLED}:5`, LAB_MAX_SESSIONS: '2' }) });
+    await using server = await startLabServer({
+      instance,
+      env: env({ LAB_POOL: `${POOLED}:5`, LAB_MAX_SESSIONS: '2' }),
+    });
     await eventually('two pooled sandboxes', async () => poolStarts(server) === 2);
     await new Promise((resolve) => setTimeout(resolve, 2000));
 
@@ -102,8 +137,15 @@ describe('sandbox pool on Docker', () => {
     const other = await startSession(server, OTHER);
 
     assert.equal(held.length, 2, 'the pool grew past LAB_MAX_SESSIONS');
-    assert.equal(other.status, 201, 'a learner of another lab found the server full of pooled sandboxes');
-    await eventually('one pooled sandbox left for the other learner', async () => (await pooledSessionIds(instance)).length === 1);
+    assert.equal(
+      other.status,
+      201,
+      'a learner of another lab found the server full of pooled sandboxes',
+    );
+    await eventually(
+      'one pooled sandbox left for the other learner',
+      async () => (await pooledSessionIds(instance)).length === 1,
+    );
   });
 
   test('shutdown removes pooled sandboxes', async () => {
@@ -129,6 +171,9 @@ describe('sandbox pool on Docker', () => {
   });
 
   test('an unknown lab in LAB_POOL stops the start', async () => {
-    await assert.rejects(startLabServer({ instance, env: env({ LAB_POOL: 'no-such-lab:1' }) }), /LAB_POOL names "no-such-lab"/);
+    await assert.rejects(
+      startLabServer({ instance, env: env({ LAB_POOL: 'no-such-lab:1' }) }),
+      /LAB_POOL names "no-such-lab"/,
+    );
   });
 });

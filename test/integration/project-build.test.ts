@@ -13,7 +13,11 @@ import { docker, removeInstance } from '../helpers/docker.ts';
 import { uniqueInstance } from '../helpers/lab-server.ts';
 import { imageTag } from '../../lab-server/src/images/catalog.ts';
 import { ProjectBuildFailedError } from '../../lab-server/src/project-build/errors.ts';
-import { rebuildProject, type RebuildEvent, type RebuildRequest } from '../../lab-server/src/project-build/rebuild.ts';
+import {
+  rebuildProject,
+  type RebuildEvent,
+  type RebuildRequest,
+} from '../../lab-server/src/project-build/rebuild.ts';
 import { DockerRuntime } from '../../lab-server/src/sandbox/docker-runtime.ts';
 import { LABELS } from '../../lab-server/src/sandbox/labels.ts';
 import { openProjectBuildEngine } from '../../lab-server/src/sandbox/project-build-engine.ts';
@@ -57,7 +61,13 @@ describe('project build on Docker', () => {
       baseImage: BASE_IMAGE,
       release: 'trixie',
       allowedImages: [BASE_IMAGE],
-      limits: { memoryBytes: 768 * 1024 * 1024, nanoCpus: 1e9, pids: 512, diskBytes: 2048 * 1024 * 1024, timeoutSeconds: 600 },
+      limits: {
+        memoryBytes: 768 * 1024 * 1024,
+        nanoCpus: 1e9,
+        pids: 512,
+        diskBytes: 2048 * 1024 * 1024,
+        timeoutSeconds: 600,
+      },
       // The fixture installs packages from Debian's archive.
       egress: true,
       startTimeoutSeconds: 90,
@@ -74,15 +84,29 @@ describe('project build on Docker', () => {
 
     assert.equal(result.tag, `${BASE_IMAGE}-demo-built`);
     assert.notEqual(result.containerId, oldId);
-    assert.ok(events.some((event) => event.type === 'line' && /^Step \d+\/\d+ : RUN figlet/.test(event.line)));
-    assert.ok(events.some((event) => event.type === 'dockerfile' && event.skipped.includes('Dockerfile.example')));
+    assert.ok(
+      events.some(
+        (event) => event.type === 'line' && /^Step \d+\/\d+ : RUN figlet/.test(event.line),
+      ),
+    );
+    assert.ok(
+      events.some(
+        (event) => event.type === 'dockerfile' && event.skipped.includes('Dockerfile.example'),
+      ),
+    );
 
     assert.equal(await run(containerId, 'tree --version | cut -c1-4'), 'tree');
-    assert.equal(await run(containerId, 'cat /etc/ddev-lab/greeting.txt'), 'Hello from the build context.');
+    assert.equal(
+      await run(containerId, 'cat /etc/ddev-lab/greeting.txt'),
+      'Hello from the build context.',
+    );
     assert.equal(await run(containerId, 'cat /etc/motd'), 'Built by ddev-lab from .ddev/web-build');
     assert.match(await run(containerId, 'cat /etc/ddev-lab/banner.txt'), /\S/);
     assert.equal(await run(containerId, 'echo "$LAB_STAGE"'), 'pre');
-    assert.equal(await run(containerId, 'test -f /var/www/html/.ddev/web-build/Dockerfile.tool && echo kept'), 'kept');
+    assert.equal(
+      await run(containerId, 'test -f /var/www/html/.ddev/web-build/Dockerfile.tool && echo kept'),
+      'kept',
+    );
     assert.equal(await run(containerId, 'id -nG ddev | tr " " "\\n" | grep -x tty'), 'tty');
 
     const info = await docker.getContainer(containerId).inspect();
@@ -105,7 +129,10 @@ describe('project build on Docker', () => {
   });
 
   test('failing fragment keeps web', { timeout: 600_000 }, async () => {
-    await run(containerId, "printf 'RUN no-such-tool --version\\n' > /var/www/html/.ddev/web-build/Dockerfile.zz-broken");
+    await run(
+      containerId,
+      "printf 'RUN no-such-tool --version\\n' > /var/www/html/.ddev/web-build/Dockerfile.zz-broken",
+    );
 
     await assert.rejects(rebuildProject(engine, request([])), (error: unknown) => {
       assert.ok(error instanceof ProjectBuildFailedError, String(error));
@@ -128,8 +155,19 @@ describe('project build on Docker', () => {
 });
 
 /** Copies a host folder's contents into a folder of the container, owned by ddev. */
-async function copyIntoContainer(containerId: string, folder: string, target: string): Promise<void> {
+async function copyIntoContainer(
+  containerId: string,
+  folder: string,
+  target: string,
+): Promise<void> {
   const container = docker.getContainer(containerId);
-  const archive = pack(folder, { map: (header) => ({ ...header, name: path.posix.join(path.posix.basename(target), header.name), uid: 1000, gid: 1000 }) });
+  const archive = pack(folder, {
+    map: (header) => ({
+      ...header,
+      name: path.posix.join(path.posix.basename(target), header.name),
+      uid: 1000,
+      gid: 1000,
+    }),
+  });
   await container.putArchive(Readable.from(archive), { path: path.posix.dirname(target) });
 }

@@ -68,7 +68,11 @@ describe('router routes on Docker', () => {
 });
 
 /** Waits until the router lists the projects, which the lab server writes once services are healthy. */
-async function waitForRoutes(server: RunningServer, router: string, projects: string[]): Promise<void> {
+async function waitForRoutes(
+  server: RunningServer,
+  router: string,
+  projects: string[],
+): Promise<void> {
   const deadline = Date.now() + ROUTES_WITHIN_MS;
   let listed = '';
 
@@ -77,12 +81,21 @@ async function waitForRoutes(server: RunningServer, router: string, projects: st
     if (projects.every((project) => listed.split('\n').includes(project))) return;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  assert.fail(`the router lists "${listed.trim()}", not ${projects.join(' and ')}:\n${server.output()}`);
+  assert.fail(
+    `the router lists "${listed.trim()}", not ${projects.join(' and ')}:\n${server.output()}`,
+  );
 }
 
 /** Asks the router for / with the given Host header, from inside the router container. */
-async function fetchThrough(router: string, host: string): Promise<{ status: string; body: string }> {
-  const { output } = await execIn(router, `curl -s -w '\\n%{http_code}' -H 'Host: ${host}' http://127.0.0.1/`, 'ddev');
+async function fetchThrough(
+  router: string,
+  host: string,
+): Promise<{ status: string; body: string }> {
+  const { output } = await execIn(
+    router,
+    `curl -s -w '\\n%{http_code}' -H 'Host: ${host}' http://127.0.0.1/`,
+    'ddev',
+  );
   const lines = output.trimEnd().split('\n');
   return { status: lines.at(-1)!, body: lines.slice(0, -1).join('\n') };
 }

@@ -90,14 +90,23 @@ describe('hardened builds', () => {
   after(async () => {
     await server?.kill('SIGTERM');
     await removeInstance(instance);
-    const images = await docker.listImages({ all: true, filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance })) });
-    for (const image of images.sort((a, b) => b.Created - a.Created)) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+    const images = await docker.listImages({
+      all: true,
+      filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance })),
+    });
+    for (const image of images.sort((a, b) => b.Created - a.Created))
+      await docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     await rm(labsDir, { recursive: true, force: true });
     await rm(socketDir, { recursive: true, force: true });
   });
 
   test('docker build step has no NET_RAW or MKNOD', { timeout: 300_000 }, async () => {
-    const result = await learner(`mkdir -p /tmp/caps && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(`RUN ${PROBE}`)} > /tmp/caps/Dockerfile && docker build --no-cache -t caps /tmp/caps`);
+    const result = await learner(
+      `mkdir -p /tmp/caps && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(`RUN ${PROBE}`)} > /tmp/caps/Dockerfile && docker build --no-cache -t caps /tmp/caps`,
+    );
 
     assert.equal(result.exitCode, 0, result.output);
     assertHardened(result.output);
@@ -105,16 +114,35 @@ describe('hardened builds', () => {
   });
 
   test('restart step is hardened and offline', { timeout: 600_000 }, async () => {
-    await execIn(web, `mkdir -p /var/www/html/.ddev/web-build && printf '%s\\n' ${shellQuote(`RUN ${PROBE}`)} > /var/www/html/.ddev/web-build/Dockerfile.probe`, 'ddev');
+    await execIn(
+      web,
+      `mkdir -p /var/www/html/.ddev/web-build && printf '%s\\n' ${shellQuote(`RUN ${PROBE}`)} > /var/www/html/.ddev/web-build/Dockerfile.probe`,
+      'ddev',
+    );
 
     const events = await restart();
-    const output = events.filter((event) => event.type === 'line').map((event) => event.line).join('\n');
+    const output = events
+      .filter((event) => event.type === 'line')
+      .map((event) => event.line)
+      .join('\n');
 
-    assert.equal(events.at(-1)?.type, 'done', `${JSON.stringify(events.at(-1))}\n${server.output().slice(-4000)}`);
+    assert.equal(
+      events.at(-1)?.type,
+      'done',
+      `${JSON.stringify(events.at(-1))}\n${server.output().slice(-4000)}`,
+    );
     assertHardened(output);
     assert.match(output, /^egress: closed$/m, 'a lab without egress builds on an internal network');
 
-    const networks = await docker.listNetworks({ filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.session]: session.sessionId, [LABELS.service]: 'build-internal' })) });
+    const networks = await docker.listNetworks({
+      filters: JSON.stringify(
+        labelFilter({
+          [LABELS.instance]: instance,
+          [LABELS.session]: session.sessionId,
+          [LABELS.service]: 'build-internal',
+        }),
+      ),
+    });
     assert.equal(networks.length, 1);
     assert.equal((await docker.getNetwork(networks[0]!.Id).inspect()).Internal, true);
     web = await serviceContainer(session.sessionId, 'web');
@@ -122,7 +150,9 @@ describe('hardened builds', () => {
 
   test('fork bomb meets the pids limit', { timeout: 300_000 }, async () => {
     const bomb = 'RUN i=0; while [ $i -lt 100000 ]; do sleep 300 & i=$((i+1)); done';
-    const result = await learner(`mkdir -p /tmp/bomb && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(bomb)} > /tmp/bomb/Dockerfile && docker build -t bomb /tmp/bomb`);
+    const result = await learner(
+      `mkdir -p /tmp/bomb && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(bomb)} > /tmp/bomb/Dockerfile && docker build -t bomb /tmp/bomb`,
+    );
     const health = await fetch(`${server.url}/api/health`);
 
     assert.notEqual(result.exitCode, 0);
@@ -134,10 +164,15 @@ describe('hardened builds', () => {
 
   test('step past the disk quota is stopped', { timeout: 300_000 }, async () => {
     const fill = `RUN head -c ${DISK_MB * 4}M /dev/zero > /fill.bin; sleep 30`;
-    const result = await learner(`mkdir -p /tmp/fill && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(fill)} > /tmp/fill/Dockerfile && docker build -t fill /tmp/fill`);
+    const result = await learner(
+      `mkdir -p /tmp/fill && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(fill)} > /tmp/fill/Dockerfile && docker build -t fill /tmp/fill`,
+    );
 
     assert.notEqual(result.exitCode, 0);
-    assert.match(result.output, new RegExp(`was stopped: the build wrote more than its disk quota of ${DISK_MB} MiB`));
+    assert.match(
+      result.output,
+      new RegExp(`was stopped: the build wrote more than its disk quota of ${DISK_MB} MiB`),
+    );
     assert.deepEqual(await buildContainers(), []);
   });
 
@@ -145,9 +180,15 @@ describe('hardened builds', () => {
     const built = await sessionImages();
     assert.ok(built.length > 0, 'the builds above made images of the session');
 
-    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}`, { method: 'DELETE', headers: { authorization: `Bearer ${session.token}` } });
+    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${session.token}` },
+    });
     assert.equal(response.status, 204);
-    await waitUntil(async () => (await sessionImages()).length === 0, async () => JSON.stringify(await sessionImages(), null, 1) + server.output().slice(-3000));
+    await waitUntil(
+      async () => (await sessionImages()).length === 0,
+      async () => JSON.stringify(await sessionImages(), null, 1) + server.output().slice(-3000),
+    );
 
     const { containers, networks } = await listManaged(instance, session.sessionId);
     assert.deepEqual(containers, []);
@@ -155,7 +196,10 @@ describe('hardened builds', () => {
   });
 
   async function restart(): Promise<Array<{ type: string; line?: string }>> {
-    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/restart`, { method: 'POST', headers: { authorization: `Bearer ${session.token}` } });
+    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/restart`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${session.token}` },
+    });
     assert.equal(response.status, 200);
     const text = await response.text();
     return text
@@ -165,11 +209,19 @@ describe('hardened builds', () => {
   }
 
   async function sessionImages() {
-    return docker.listImages({ all: true, filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.session]: session.sessionId })) });
+    return docker.listImages({
+      all: true,
+      filters: JSON.stringify(
+        labelFilter({ [LABELS.instance]: instance, [LABELS.session]: session.sessionId }),
+      ),
+    });
   }
 
   async function buildContainers() {
-    return docker.listContainers({ all: true, filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'build' })) });
+    return docker.listContainers({
+      all: true,
+      filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'build' })),
+    });
   }
 });
 
@@ -185,7 +237,15 @@ function assertHardened(output: string): void {
 }
 
 async function serviceContainer(sessionId: string, service: string): Promise<string> {
-  const containers = await docker.listContainers({ filters: JSON.stringify(labelFilter({ [LABELS.session]: sessionId, [LABELS.service]: service, [LABELS.kind]: 'sandbox' })) });
+  const containers = await docker.listContainers({
+    filters: JSON.stringify(
+      labelFilter({
+        [LABELS.session]: sessionId,
+        [LABELS.service]: service,
+        [LABELS.kind]: 'sandbox',
+      }),
+    ),
+  });
   assert.equal(containers.length, 1, `one running ${service} container`);
   return containers[0]!.Id;
 }
@@ -194,7 +254,11 @@ function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-async function waitUntil(condition: () => Promise<boolean>, describe: () => Promise<string>, timeoutMs = 60_000): Promise<void> {
+async function waitUntil(
+  condition: () => Promise<boolean>,
+  describe: () => Promise<string>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return;

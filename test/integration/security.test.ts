@@ -34,19 +34,36 @@ function churnLab() {
     minutes: 5,
     services: { box: { image: 'base', command: ['sleep', 'infinity'] } },
     terminals: [{ id: 'box', title: 'box', service: 'box' }],
-    steps: [{ id: 'idle', title: 'Idle', body: 'Nothing to do.', check: { service: 'box', run: 'true' }, hints: ['None.'], solution: 'true' }],
+    steps: [
+      {
+        id: 'idle',
+        title: 'Idle',
+        body: 'Nothing to do.',
+        check: { service: 'box', run: 'true' },
+        hints: ['None.'],
+        solution: 'true',
+      },
+    ],
   };
 }
 
 async function webContainer(instance: string, sessionId: string): Promise<string> {
   const { containers } = await listManaged(instance, sessionId);
   const web = containers.filter((info) => info.Labels[LABELS.service] === 'web');
-  assert.equal(web.length, 1, `expected one web container, found ${containers.map((info) => info.Labels[LABELS.service]).join(', ')}`);
+  assert.equal(
+    web.length,
+    1,
+    `expected one web container, found ${containers.map((info) => info.Labels[LABELS.service]).join(', ')}`,
+  );
   return web[0]!.Id;
 }
 
 /** Posts a session start without a learner cookie unless given one; returns status and body. */
-async function postSession(server: RunningServer, labId: string, headers: Record<string, string> = {}): Promise<{ status: number; body: { message?: string } }> {
+async function postSession(
+  server: RunningServer,
+  labId: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: { message?: string } }> {
   const response = await fetch(`${server.url}/api/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -71,7 +88,10 @@ async function joinTraining(server: RunningServer, labId: string): Promise<strin
     body: JSON.stringify({ code: joinCode, name: 'Ada' }),
   });
   assert.equal(joined.status, 201, await joined.clone().text());
-  return joined.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ');
+  return joined.headers
+    .getSetCookie()
+    .map((cookie) => cookie.split(';')[0])
+    .join('; ');
 }
 
 async function assertServes(server: RunningServer): Promise<void> {
@@ -117,11 +137,16 @@ describe('learner attacks', () => {
     const id = await webContainer(instance, session.sessionId);
 
     const info = await docker.getContainer(id).inspect();
-    const status = await execIn(id, 'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status');
+    const status = await execIn(
+      id,
+      'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status',
+    );
 
     assert.deepEqual(info.HostConfig.CapAdd ?? [], []);
     assert.equal(info.HostConfig.LogConfig?.Config?.['max-size'], '1m');
-    assert.ok(!(info.HostConfig.SecurityOpt ?? []).some((option: string) => option.includes('unconfined')));
+    assert.ok(
+      !(info.HostConfig.SecurityOpt ?? []).some((option: string) => option.includes('unconfined')),
+    );
     assert.match(status.output, /CapEff:\s+0000000000000000/);
     assert.match(status.output, /CapBnd:\s+0000000000000000/);
     assert.match(status.output, /NoNewPrivs:\s+1/);
@@ -164,7 +189,10 @@ describe('learner attacks', () => {
     terminal.type('dd if=/dev/zero of=$HOME/fill bs=1M count=400 status=none; echo written\r');
 
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && (await listManaged(instance, session.sessionId)).containers.length > 0) {
+    while (
+      Date.now() < deadline &&
+      (await listManaged(instance, session.sessionId)).containers.length > 0
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     assert.equal((await listManaged(instance, session.sessionId)).containers.length, 0);
@@ -201,9 +229,11 @@ describe('learner attacks', () => {
     const secondIp = Object.values(secondInfo.NetworkSettings.Networks)[0]!.IPAddress;
     const firstNetwork = (await listManaged(instance, first.sessionId)).networks[0]!;
     assert.equal((await listManaged(instance, first.sessionId)).networks.length, 1);
-    const gateway = (await docker.getNetwork(firstNetwork.Id).inspect()).IPAM!.Config![0]!.Gateway as string;
+    const gateway = (await docker.getNetwork(firstNetwork.Id).inspect()).IPAM!.Config![0]!
+      .Gateway as string;
     const port = Number(new URL(server.url).port);
-    const probe = (host: string, target: number) => `timeout 3 bash -c 'echo > /dev/tcp/${host}/${target}' && echo open || echo closed`;
+    const probe = (host: string, target: number) =>
+      `timeout 3 bash -c 'echo > /dev/tcp/${host}/${target}' && echo open || echo closed`;
 
     // nginx needs a moment after the container starts; wait until the container reaches itself.
     let ownWeb = await execIn(secondId, probe(secondIp, 80), 'ddev');
@@ -225,16 +255,24 @@ describe('learner attacks', () => {
     assert.match(otherWeb.output, /closed/, "another session's container is reachable");
     assert.match(labServer.output, /closed/, 'the lab server is reachable from a sandbox');
     assert.equal(networkInfo.Internal, true);
-    assert.ok(rules.includes(`! -d ${subnet} -i ${bridge} -j DROP`), `no egress rule for ${bridge}:\n${rules}`);
+    assert.ok(
+      rules.includes(`! -d ${subnet} -i ${bridge} -j DROP`),
+      `no egress rule for ${bridge}:\n${rules}`,
+    );
     const fromHost = await fetch(`http://${gateway}:${port}/api/health`);
-    assert.equal(fromHost.status, 200, 'the lab server does not listen on the bridge, so the probe proves nothing');
+    assert.equal(
+      fromHost.status,
+      200,
+      'the lab server does not listen on the bridge, so the probe proves nothing',
+    );
   });
 
   test('other host services are closed', async () => {
     const session = await startSession(server);
     const id = await webContainer(instance, session.sessionId);
     const network = (await listManaged(instance, session.sessionId)).networks[0]!;
-    const gateway = (await docker.getNetwork(network.Id).inspect()).IPAM!.Config![0]!.Gateway as string;
+    const gateway = (await docker.getNetwork(network.Id).inspect()).IPAM!.Config![0]!
+      .Gateway as string;
     const service: Server = createServer((socket) => socket.end('hello\n'));
     await new Promise<void>((resolve) => service.listen(0, '0.0.0.0', resolve));
     const port = (service.address() as { port: number }).port;
@@ -246,14 +284,22 @@ describe('learner attacks', () => {
 
     try {
       for (const host of [gateway, primary].filter(Boolean)) {
-        const probe = await execIn(id, `timeout 3 bash -c 'echo > /dev/tcp/${host}/${port}' && echo open || echo closed`, 'ddev');
+        const probe = await execIn(
+          id,
+          `timeout 3 bash -c 'echo > /dev/tcp/${host}/${port}' && echo open || echo closed`,
+          'ddev',
+        );
         const fromHost = await new Promise<string>((resolve) => {
           const socket = connect(port, host!, () => socket.end());
           socket.on('data', (chunk) => resolve(String(chunk)));
           socket.on('error', (error) => resolve(error.message));
         });
 
-        assert.match(fromHost, /hello/, `the test service does not answer on ${host}, so the probe proves nothing`);
+        assert.match(
+          fromHost,
+          /hello/,
+          `the test service does not answer on ${host}, so the probe proves nothing`,
+        );
         assert.match(probe.output, /closed/, `a sandbox reaches a host service on ${host}`);
       }
     } finally {
@@ -278,7 +324,9 @@ describe('learner attacks', () => {
     terminal.type('echo flood-over\r');
     await terminal.waitFor(/^flood-over\r?$/m, 20_000);
 
-    process.stdout.write(`# output flood: ${terminal.bytes} bytes in 60 s; server RSS ${before} kB before, ${peak} kB peak\n`);
+    process.stdout.write(
+      `# output flood: ${terminal.bytes} bytes in 60 s; server RSS ${before} kB before, ${peak} kB peak\n`,
+    );
     assert.ok(peak - before < 150 * 1024, `server RSS grew by ${peak - before} kB`);
     await assertServes(server);
   });
@@ -303,7 +351,9 @@ class FloodClient implements AsyncDisposable {
 
   static open(baseUrl: string, session: StartedSession): Promise<FloodClient> {
     const url = `${baseUrl.replace(/^http/, 'ws')}/ws/sessions/${session.sessionId}/terminals/web?cols=80&rows=24`;
-    const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.token.${session.token}`], { origin: baseUrl });
+    const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.token.${session.token}`], {
+      origin: baseUrl,
+    });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new FloodClient(socket)));
       socket.once('error', reject);
@@ -320,7 +370,9 @@ class FloodClient implements AsyncDisposable {
       if (pattern.test(this.tail)) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    assert.fail(`output did not match ${pattern} within ${timeoutMs} ms; its tail was:\n${this.tail}`);
+    assert.fail(
+      `output did not match ${pattern} within ${timeoutMs} ms; its tail was:\n${this.tail}`,
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -329,22 +381,34 @@ class FloodClient implements AsyncDisposable {
 }
 
 /** Sends an HTTP request with headers that fetch() would not send as given, Host among them. */
-function rawRequest(baseUrl: string, requestPath: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function rawRequest(
+  baseUrl: string,
+  requestPath: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const request = httpRequest({ host: hostname, port, path: requestPath, headers }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
+    const request = httpRequest(
+      { host: hostname, port, path: requestPath, headers },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      },
+    );
     request.once('error', reject);
     request.end();
   });
 }
 
 /** Sends a terminal WebSocket handshake with the given Host and Origin and resolves with the status. */
-function rawUpgrade(baseUrl: string, requestPath: string, token: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function rawUpgrade(
+  baseUrl: string,
+  requestPath: string,
+  token: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const request = httpRequest({
@@ -380,7 +444,10 @@ describe('hostile clients', () => {
   let server: RunningServer;
 
   before(async () => {
-    server = await startLabServer({ instance, env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000', LAB_MAX_SESSIONS: '200' } });
+    server = await startLabServer({
+      instance,
+      env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000', LAB_MAX_SESSIONS: '200' },
+    });
   });
 
   after(async () => {
@@ -391,14 +458,25 @@ describe('hostile clients', () => {
   test('terminal without the token', async () => {
     const session = await startSession(server);
 
-    await assert.rejects(TestTerminal.open(server.url, session.sessionId, 'A'.repeat(43)), { status: 401 });
+    await assert.rejects(TestTerminal.open(server.url, session.sessionId, 'A'.repeat(43)), {
+      status: 401,
+    });
     await assert.rejects(TestTerminal.open(server.url, session.sessionId, ''), { status: 401 });
   });
 
   test('terminal from a foreign origin', async () => {
     const session = await startSession(server);
 
-    await assert.rejects(TestTerminal.open(server.url, session.sessionId, session.token, 'web', 'https://attacker.invalid'), { status: 403 });
+    await assert.rejects(
+      TestTerminal.open(
+        server.url,
+        session.sessionId,
+        session.token,
+        'web',
+        'https://attacker.invalid',
+      ),
+      { status: 403 },
+    );
   });
 
   test('foreign host name is misdirected', async () => {
@@ -406,13 +484,19 @@ describe('hostile clients', () => {
     const { port } = new URL(server.url);
     const evil = { host: `evil.example:${port}`, origin: `http://evil.example:${port}` };
     const terminalPath = `/ws/sessions/${session.sessionId}/terminals/web`;
-    await using named = await startLabServer({ instance: `${instance}-h`, env: { LAB_ALLOWED_HOSTS: 'lab.example.test' } });
+    await using named = await startLabServer({
+      instance: `${instance}-h`,
+      env: { LAB_ALLOWED_HOSTS: 'lab.example.test' },
+    });
 
     const api = await rawRequest(server.url, '/api/labs', evil);
     const site = await rawRequest(server.url, '/', evil);
     const upgrade = await rawUpgrade(server.url, terminalPath, session.token, evil);
     const local = await rawRequest(server.url, '/api/labs', { host: `localhost:${port}` });
-    const localUpgrade = await rawUpgrade(server.url, terminalPath, session.token, { host: `localhost:${port}`, origin: `http://localhost:${port}` });
+    const localUpgrade = await rawUpgrade(server.url, terminalPath, session.token, {
+      host: `localhost:${port}`,
+      origin: `http://localhost:${port}`,
+    });
     const proxied = await rawRequest(named.url, '/api/labs', { host: 'lab.example.test' });
 
     assert.equal(api.status, 421, api.body);
@@ -428,7 +512,10 @@ describe('hostile clients', () => {
   test('check without the token', async () => {
     const session = await startSession(server);
 
-    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/steps/pid-one/check`, { method: 'POST' });
+    const response = await fetch(
+      `${server.url}/api/sessions/${session.sessionId}/steps/pid-one/check`,
+      { method: 'POST' },
+    );
 
     assert.equal(response.status, 401);
     assert.match((await response.json()).message, /token is missing or wrong/);
@@ -459,7 +546,10 @@ describe('hostile clients', () => {
   });
 
   test('session starts are rate limited', async () => {
-    await using limited = await startLabServer({ instance: `${instance}-r`, env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '2' } });
+    await using limited = await startLabServer({
+      instance: `${instance}-r`,
+      env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '2' },
+    });
     try {
       await startSession(limited);
       await startSession(limited);
@@ -484,13 +574,21 @@ describe('hostile clients', () => {
     await writeFile(path.join(labsDir, `${CHURN_LAB}.yaml`), stringify(churnLab()));
     await using capped = await startLabServer({
       instance: capInstance,
-      env: { LAB_LABS_DIR: labsDir, LAB_SESSIONS_PER_CLIENT: '2', LAB_INSTRUCTOR_TOKEN: INSTRUCTOR_TOKEN, LAB_DATABASE: ':memory:' },
+      env: {
+        LAB_LABS_DIR: labsDir,
+        LAB_SESSIONS_PER_CLIENT: '2',
+        LAB_INSTRUCTOR_TOKEN: INSTRUCTOR_TOKEN,
+        LAB_DATABASE: ':memory:',
+      },
     });
     try {
       const first = await startSession(capped, CHURN_LAB);
       const second = await startSession(capped, CHURN_LAB);
       const third = await postSession(capped, CHURN_LAB, { 'x-forwarded-for': '203.0.113.7' });
-      const reset = await fetch(`${capped.url}/api/sessions/${first.sessionId}/reset`, { method: 'POST', headers: { authorization: `Bearer ${first.token}` } });
+      const reset = await fetch(`${capped.url}/api/sessions/${first.sessionId}/reset`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${first.token}` },
+      });
       const fresh = (await reset.json()) as StartedSession;
       await stopSession(capped, second);
       const afterStop = await postSession(capped, CHURN_LAB);
@@ -499,8 +597,14 @@ describe('hostile clients', () => {
       const trainingSession = await postSession(capped, CHURN_LAB, { cookie: trainingLearner });
 
       assert.equal(third.status, 429);
-      assert.match(String(third.body.message), /This address already runs 2 lab sessions, the most allowed at once \(2\)\./);
-      assert.match(String(third.body.message), /Stop one on its lab page.*sessions also end on their own .*minutes without activity/);
+      assert.match(
+        String(third.body.message),
+        /This address already runs 2 lab sessions, the most allowed at once \(2\)\./,
+      );
+      assert.match(
+        String(third.body.message),
+        /Stop one on its lab page.*sessions also end on their own .*minutes without activity/,
+      );
       assert.equal(reset.status, 201);
       assert.notEqual(fresh.sessionId, first.sessionId);
       assert.equal(afterStop.status, 201, JSON.stringify(afterStop.body));
@@ -520,13 +624,20 @@ describe('hostile clients', () => {
     await using proxied = await startLabServer({
       instance: proxyInstance,
       // Trusting a proxy makes the runc check strict; this engine's runc lacks the 2025 fixes.
-      env: { LAB_LABS_DIR: labsDir, LAB_SESSIONS_PER_CLIENT: '1', LAB_TRUST_PROXY: 'loopback', LAB_RUNC_POLICY: 'learner' },
+      env: {
+        LAB_LABS_DIR: labsDir,
+        LAB_SESSIONS_PER_CLIENT: '1',
+        LAB_TRUST_PROXY: 'loopback',
+        LAB_RUNC_POLICY: 'learner',
+      },
     });
     try {
       const ada = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '203.0.113.7' });
       const adaAgain = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '203.0.113.7' });
       const grace = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '203.0.113.8' });
-      const forged = await postSession(proxied, CHURN_LAB, { 'x-forwarded-for': '198.51.100.1, 203.0.113.8' });
+      const forged = await postSession(proxied, CHURN_LAB, {
+        'x-forwarded-for': '198.51.100.1, 203.0.113.8',
+      });
 
       assert.equal(ada.status, 201, JSON.stringify(ada.body));
       assert.equal(adaAgain.status, 429);
@@ -544,7 +655,11 @@ describe('hostile clients', () => {
     await writeFile(path.join(labsDir, `${CHURN_LAB}.yaml`), stringify(churnLab()));
     await using churn = await startLabServer({
       instance: churnInstance,
-      env: { LAB_LABS_DIR: labsDir, LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000', LAB_MAX_SESSIONS: '200' },
+      env: {
+        LAB_LABS_DIR: labsDir,
+        LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000',
+        LAB_MAX_SESSIONS: '200',
+      },
     });
     try {
       for (let round = 0; round < 25; round += 1) {
@@ -572,7 +687,10 @@ describe('hostile builds and proxy', () => {
   let server: RunningServer;
 
   before(async () => {
-    server = await startLabServer({ instance, env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000' } });
+    server = await startLabServer({
+      instance,
+      env: { LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '1000' },
+    });
   });
 
   after(async () => {
@@ -595,7 +713,10 @@ describe('hostile builds and proxy', () => {
       method: 'POST',
       headers: { authorization: `Bearer ${session.token}` },
     });
-    const events = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { type: string; error?: string; message?: string });
+    const events = (await response.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; error?: string; message?: string });
     return events.at(-1)!;
   }
 
@@ -610,7 +731,11 @@ describe('hostile builds and proxy', () => {
     const port = (listener.address() as { port: number }).port;
 
     try {
-      const last = await restartWith(session, `ADD http://127.0.0.1:${port}/secret /tmp/secret\n`, 'Dockerfile.fetch');
+      const last = await restartWith(
+        session,
+        `ADD http://127.0.0.1:${port}/secret /tmp/secret\n`,
+        'Dockerfile.fetch',
+      );
 
       assert.equal(last.type, 'error');
       assert.equal(last.error, 'RemoteSourceNotAllowed', last.message);
@@ -623,7 +748,11 @@ describe('hostile builds and proxy', () => {
   test('restart refuses a smuggled line', async () => {
     const session = await startSession(server, 'extending-the-web-image');
 
-    const last = await restartWith(session, 'RUN echo hi \\\f\nCOPY --from=lab-0000000000000000/secret /s /s\n', 'Dockerfile.smuggle');
+    const last = await restartWith(
+      session,
+      'RUN echo hi \\\f\nCOPY --from=lab-0000000000000000/secret /s /s\n',
+      'Dockerfile.smuggle',
+    );
 
     assert.equal(last.type, 'error');
     assert.equal(last.error, 'DockerfileNotPlain', last.message);
@@ -636,14 +765,18 @@ describe('hostile builds and proxy', () => {
     const page = [
       '<?php',
       "header('Service-Worker-Allowed: /');",
-      "header('Clear-Site-Data: \"cookies\", \"storage\"');",
-      "header('NEL: {\"report_to\":\"x\",\"max_age\":86400}');",
+      'header(\'Clear-Site-Data: "cookies", "storage"\');',
+      'header(\'NEL: {"report_to":"x","max_age":86400}\');',
       "header('Strict-Transport-Security: max-age=31536000');",
       "header('Link: </sw.js>; rel=serviceworker, </style.css>; rel=preload; as=style');",
       "header('X-Lab-Page: kept');",
       "echo 'headers-page';",
     ].join('\n');
-    await execIn(id, `echo ${Buffer.from(page).toString('base64')} | base64 -d > /var/www/html/headers.php`, 'ddev');
+    await execIn(
+      id,
+      `echo ${Buffer.from(page).toString('base64')} | base64 -d > /var/www/html/headers.php`,
+      'ddev',
+    );
     const url = `${server.url}/api/sessions/${session.sessionId}/web/nginx/headers.php`;
     const authorization = `Bearer ${session.token}`;
 
@@ -652,8 +785,17 @@ describe('hostile builds and proxy', () => {
 
     assert.equal(response.status, 200);
     assert.match(await response.text(), /headers-page/);
-    assert.equal(response.headers.get('x-lab-page'), 'kept', 'the page did not send its headers, so the probe proves nothing');
-    for (const name of ['service-worker-allowed', 'clear-site-data', 'nel', 'strict-transport-security']) {
+    assert.equal(
+      response.headers.get('x-lab-page'),
+      'kept',
+      'the page did not send its headers, so the probe proves nothing',
+    );
+    for (const name of [
+      'service-worker-allowed',
+      'clear-site-data',
+      'nel',
+      'strict-transport-security',
+    ]) {
       assert.equal(response.headers.get(name), null, name);
     }
     assert.equal(response.headers.get('link'), '</style.css>; rel=preload; as=style');
@@ -670,16 +812,26 @@ describe('hostile builds and proxy', () => {
     const victimIp = Object.values(victimInfo.NetworkSettings.Networks)[0]!.IPAddress;
     await execIn(victimId, 'echo VICTIM-PAGE > /var/www/html/marker.txt', 'ddev');
     // As if a Restart had put a lying `hostname` first on the PATH of the attacker's container.
-    await execIn(attackerId, `printf '#!/bin/sh\\necho ${victimIp}\\n' > /usr/local/bin/hostname && chmod 755 /usr/local/bin/hostname`);
+    await execIn(
+      attackerId,
+      `printf '#!/bin/sh\\necho ${victimIp}\\n' > /usr/local/bin/hostname && chmod 755 /usr/local/bin/hostname`,
+    );
 
     const own = await fetch(`${server.url}/api/sessions/${victim.sessionId}/web/nginx/marker.txt`, {
       headers: { authorization: `Bearer ${victim.token}` },
     });
-    const response = await fetch(`${server.url}/api/sessions/${attacker.sessionId}/web/nginx/marker.txt`, {
-      headers: { authorization: `Bearer ${attacker.token}` },
-    });
+    const response = await fetch(
+      `${server.url}/api/sessions/${attacker.sessionId}/web/nginx/marker.txt`,
+      {
+        headers: { authorization: `Bearer ${attacker.token}` },
+      },
+    );
 
-    assert.match(await own.text(), /VICTIM-PAGE/, 'the marker is not served, so the probe proves nothing');
+    assert.match(
+      await own.text(),
+      /VICTIM-PAGE/,
+      'the marker is not served, so the probe proves nothing',
+    );
     assert.doesNotMatch(await response.text(), /VICTIM-PAGE/);
   });
 });

@@ -14,9 +14,14 @@ describe('server console', () => {
       const server = await startLabServer({ instance, env: { LAB_LOG_FORMAT: 'auto' } });
       await server.kill('SIGTERM');
 
-      const entries = logLines(server.output()).map((line) => JSON.parse(line) as { msg: string; sandboxes?: number });
+      const entries = logLines(server.output()).map(
+        (line) => JSON.parse(line) as { msg: string; sandboxes?: number },
+      );
       assert.ok(entries.some((entry) => entry.msg === 'lab server listening'));
-      assert.match(entries.at(-1)!.msg, /^stopped: removed 0 sandboxes \(0 containers, 0 networks\)$/);
+      assert.match(
+        entries.at(-1)!.msg,
+        /^stopped: removed 0 sandboxes \(0 containers, 0 networks\)$/,
+      );
       assert.equal(entries.at(-1)!.sandboxes, 0);
     } finally {
       await removeInstance(instance);
@@ -32,8 +37,15 @@ describe('server console', () => {
       const lines = logLines(server.output());
       assert.ok(lines.length > 2);
       for (const line of lines) assert.match(line, /^\d\d:\d\d:\d\d (DEBUG|INFO|WARN|ERROR) /);
-      assert.ok(lines.some((line) => /INFO  lab server listening url=http:\/\/127\.0\.0\.1:\d+\//.test(line)));
-      assert.match(lines.at(-1)!, /INFO  stopped: removed 0 sandboxes \(0 containers, 0 networks\)/);
+      assert.ok(
+        lines.some((line) =>
+          /INFO  lab server listening url=http:\/\/127\.0\.0\.1:\d+\//.test(line),
+        ),
+      );
+      assert.match(
+        lines.at(-1)!,
+        /INFO  stopped: removed 0 sandboxes \(0 containers, 0 networks\)/,
+      );
       assert.doesNotMatch(server.output(), /"level":/);
     } finally {
       await removeInstance(instance);

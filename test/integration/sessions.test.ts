@@ -12,10 +12,13 @@ import { startSession, type StartedSession } from '../helpers/sessions.ts';
 const LAB = 'inside-the-web-container';
 
 async function check(server: RunningServer, session: StartedSession, stepId: string) {
-  const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/steps/${stepId}/check`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${session.token}` },
-  });
+  const response = await fetch(
+    `${server.url}/api/sessions/${session.sessionId}/steps/${stepId}/check`,
+    {
+      method: 'POST',
+      headers: { authorization: `Bearer ${session.token}` },
+    },
+  );
   assert.equal(response.status, 200, await response.clone().text());
   return (await response.json()) as { passed: boolean; message: string; hint?: string };
 }
@@ -39,13 +42,18 @@ describe('lab sessions on Docker', () => {
     const { containers, networks } = await listManaged(instance, session.sessionId);
     assert.equal(containers.length, 2);
     assert.equal(networks.length, 1);
-    assert.deepEqual(containers.map((container) => container.Labels[LABELS.service]).sort(), ['web', 'web-apache']);
+    assert.deepEqual(containers.map((container) => container.Labels[LABELS.service]).sort(), [
+      'web',
+      'web-apache',
+    ]);
 
     for (const container of containers) {
       assert.equal(container.Labels[LABELS.lab], LAB);
       // NOTE: one CI run saw the label about a second before the session's expiry, which the code
       // sets from one value; until that is explained, the label only has to name the same minute.
-      const labelDrift = Math.abs(Number(container.Labels[LABELS.expires]) - Date.parse(session.expiresAt));
+      const labelDrift = Math.abs(
+        Number(container.Labels[LABELS.expires]) - Date.parse(session.expiresAt),
+      );
       assert.ok(labelDrift < 60_000, `expiry label is ${labelDrift} ms off the session's expiry`);
 
       const info = await docker.getContainer(container.Id).inspect();
@@ -105,17 +113,24 @@ describe('lab sessions on Docker', () => {
   test('terminal needs the token', async () => {
     const session = await startSession(server);
 
-    await assert.rejects(TestTerminal.open(server.url, session.sessionId, 'x'.repeat(43)), { status: 401 });
+    await assert.rejects(TestTerminal.open(server.url, session.sessionId, 'x'.repeat(43)), {
+      status: 401,
+    });
   });
 
   test('terminal rejects a foreign origin', async () => {
     const session = await startSession(server);
 
-    await assert.rejects(TestTerminal.open(server.url, session.sessionId, session.token, 'web', 'http://evil.example'), { status: 403 });
+    await assert.rejects(
+      TestTerminal.open(server.url, session.sessionId, session.token, 'web', 'http://evil.example'),
+      { status: 403 },
+    );
   });
 
   test('api rejects malformed ids', async () => {
-    const response = await fetch(`${server.url}/api/sessions/not-an-id`, { headers: { authorization: 'Bearer x' } });
+    const response = await fetch(`${server.url}/api/sessions/not-an-id`, {
+      headers: { authorization: 'Bearer x' },
+    });
     const body = await response.json();
 
     assert.equal(response.status, 400);
@@ -148,13 +163,22 @@ describe('lab sessions on Docker', () => {
   });
 
   test('expiry removes the sandbox', async () => {
-    await using shortServer = await startLabServer({ instance: `${instance}-x`, env: { LAB_SESSION_MINUTES: '0.25', LAB_DATABASE: ':memory:' } });
+    await using shortServer = await startLabServer({
+      instance: `${instance}-x`,
+      env: { LAB_SESSION_MINUTES: '0.25', LAB_DATABASE: ':memory:' },
+    });
     try {
       const session = await startSession(shortServer);
-      assert.equal((await listManaged(shortServer.instance, session.sessionId)).containers.length, 2);
+      assert.equal(
+        (await listManaged(shortServer.instance, session.sessionId)).containers.length,
+        2,
+      );
 
       const deadline = Date.parse(session.expiresAt) + 15_000;
-      while (Date.now() < deadline && (await listManaged(shortServer.instance, session.sessionId)).containers.length > 0) {
+      while (
+        Date.now() < deadline &&
+        (await listManaged(shortServer.instance, session.sessionId)).containers.length > 0
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
 

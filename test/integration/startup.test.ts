@@ -24,7 +24,10 @@ describe('lab server start', () => {
       assert.equal(result.status, 1);
       assert.equal(result.stdout, '');
       assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
-      assert.match(result.stderr, /No Docker Engine replied at unix:\/\/.*docker\.sock\. Start Docker/);
+      assert.match(
+        result.stderr,
+        /No Docker Engine replied at unix:\/\/.*docker\.sock\. Start Docker/,
+      );
       assert.doesNotMatch(result.stderr, /\n\s+at /);
     } finally {
       await rm(folder, { recursive: true, force: true });

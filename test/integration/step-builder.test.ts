@@ -10,7 +10,11 @@ import { pack } from 'tar-stream';
 import { docker } from '../helpers/docker.ts';
 import { uniqueInstance } from '../helpers/lab-server.ts';
 import { LABELS, labelFilter } from '../../lab-server/src/sandbox/labels.ts';
-import { StepBuilder, type BuildMessage, type StepBuildRequest } from '../../lab-server/src/sandbox/step-builder/builder.ts';
+import {
+  StepBuilder,
+  type BuildMessage,
+  type StepBuildRequest,
+} from '../../lab-server/src/sandbox/step-builder/builder.ts';
 
 const BASE = 'ddev-lab/ddev-base:trixie';
 const MIB = 1024 * 1024;
@@ -23,24 +27,44 @@ describe('step builder on Docker', () => {
 
   after(async () => {
     const filters = JSON.stringify(labelFilter({ [LABELS.instance]: instance }));
-    for (const container of await docker.listContainers({ all: true, filters })) await docker.getContainer(container.Id).remove({ force: true });
+    for (const container of await docker.listContainers({ all: true, filters }))
+      await docker.getContainer(container.Id).remove({ force: true });
     // Newest first, so that no image is removed before the images built on it.
-    const images = (await docker.listImages({ all: true, filters })).sort((a, b) => b.Created - a.Created);
-    for (const image of images) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+    const images = (await docker.listImages({ all: true, filters })).sort(
+      (a, b) => b.Created - a.Created,
+    );
+    for (const image of images)
+      await docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
   });
 
   async function build(dockerfile: string, options: Partial<StepBuildRequest> = {}) {
     const messages: BuildMessage[] = [];
     const result = await builder.build({
       dockerfile,
-      context: await tarOf({ 'hello.txt': 'hello from the context\n', 'site/index.html': '<p>hi</p>\n' }),
+      context: await tarOf({
+        'hello.txt': 'hello from the context\n',
+        'site/index.html': '<p>hi</p>\n',
+      }),
       tags: [tag],
       buildArgs: { GREETING: 'hi' },
-      labels: { [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId },
+      labels: {
+        [LABELS.managed]: 'true',
+        [LABELS.instance]: instance,
+        [LABELS.session]: sessionId,
+      },
       quiet: false,
       noCache: false,
       owner: { instance, sessionId, labId: 'step-builder-test' },
-      limits: { memoryBytes: 512 * MIB, nanoCpus: 1e9, pids: 256, diskBytes: 512 * MIB, timeoutSeconds: 300 },
+      limits: {
+        memoryBytes: 512 * MIB,
+        nanoCpus: 1e9,
+        pids: 256,
+        diskBytes: 512 * MIB,
+        timeoutSeconds: 300,
+      },
       network: 'none',
       onMessage: (message) => messages.push(message),
       ...options,
@@ -76,10 +100,19 @@ describe('step builder on Docker', () => {
     assert.match(output, new RegExp(`^Successfully tagged ${tag}$`, 'm'));
 
     const history = (await docker.getImage(tag).history()) as Array<{ CreatedBy: string }>;
-    const mine = history.slice(0, 11).map((entry) => entry.CreatedBy).reverse();
-    assert.deepEqual(mine.slice(0, 2), ['/bin/sh -c #(nop)  ARG GREETING', '/bin/sh -c #(nop)  ENV TARGET=world']);
+    const mine = history
+      .slice(0, 11)
+      .map((entry) => entry.CreatedBy)
+      .reverse();
+    assert.deepEqual(mine.slice(0, 2), [
+      '/bin/sh -c #(nop)  ARG GREETING',
+      '/bin/sh -c #(nop)  ENV TARGET=world',
+    ]);
     assert.equal(mine[2], '|1 GREETING=hi /bin/sh -c echo "$GREETING $TARGET" > /greeting.txt');
-    assert.match(mine[3]!, /^\/bin\/sh -c #\(nop\) COPY --chown=ddev:ddev file:[0-9a-f]{64} in \/srv\/ $/);
+    assert.match(
+      mine[3]!,
+      /^\/bin\/sh -c #\(nop\) COPY --chown=ddev:ddev file:[0-9a-f]{64} in \/srv\/ $/,
+    );
     assert.deepEqual(mine.slice(4), [
       '/bin/sh -c #(nop) WORKDIR /srv/app',
       '/bin/sh -c #(nop)  EXPOSE 8080',
@@ -95,10 +128,16 @@ describe('step builder on Docker', () => {
     assert.equal(image.Config.User, 'ddev');
     assert.equal(image.Config.WorkingDir, '/srv/app');
     assert.ok(image.Config.Env.includes('TARGET=world'));
-    assert.ok(!image.Config.Env.some((entry) => entry.startsWith('GREETING=')), 'a build argument is no part of the image');
+    assert.ok(
+      !image.Config.Env.some((entry) => entry.startsWith('GREETING=')),
+      'a build argument is no part of the image',
+    );
     assert.equal(image.Config.Labels[LABELS.session], sessionId);
     assert.equal(image.Config.Labels[LABELS.kind], 'image');
-    assert.equal(await runIn(tag, 'cat /greeting.txt; stat -c %U /srv/hello.txt'), 'hi world\nddev');
+    assert.equal(
+      await runIn(tag, 'cat /greeting.txt; stat -c %U /srv/hello.txt'),
+      'hi world\nddev',
+    );
   });
 
   test('identical build comes from the cache', { timeout: 300_000 }, async () => {
@@ -118,7 +157,14 @@ describe('step builder on Docker', () => {
 
   test('scratch stage squashes into one layer', { timeout: 300_000 }, async () => {
     const { result, output } = await build(
-      [`FROM ${BASE} AS layered`, 'RUN head -c 2M /dev/urandom > /tmp/waste.bin', 'RUN rm /tmp/waste.bin', 'FROM scratch', 'COPY --from=layered / /', 'CMD ["bash"]'].join('\n'),
+      [
+        `FROM ${BASE} AS layered`,
+        'RUN head -c 2M /dev/urandom > /tmp/waste.bin',
+        'RUN rm /tmp/waste.bin',
+        'FROM scratch',
+        'COPY --from=layered / /',
+        'CMD ["bash"]',
+      ].join('\n'),
     );
 
     assert.ok(result.ok, output);
@@ -130,7 +176,10 @@ describe('step builder on Docker', () => {
 
   test('failed step leaves nothing behind', { timeout: 300_000 }, async () => {
     const before = await sessionImageIds();
-    const { result, output, messages } = await build([`FROM ${BASE}`, 'RUN echo one > /one.txt', 'RUN exit 3'].join('\n'), { tags: [] });
+    const { result, output, messages } = await build(
+      [`FROM ${BASE}`, 'RUN echo one > /one.txt', 'RUN exit 3'].join('\n'),
+      { tags: [] },
+    );
 
     assert.equal(result.ok, false);
     assert.equal(result.ok ? undefined : result.step?.number, 3);
@@ -143,7 +192,13 @@ describe('step builder on Docker', () => {
   test('time limit stops the running step', { timeout: 120_000 }, async () => {
     const { result, output } = await build([`FROM ${BASE}`, 'RUN sleep 300'].join('\n'), {
       tags: [],
-      limits: { memoryBytes: 256 * MIB, nanoCpus: 1e9, pids: 64, diskBytes: 64 * MIB, timeoutSeconds: 3 },
+      limits: {
+        memoryBytes: 256 * MIB,
+        nanoCpus: 1e9,
+        pids: 64,
+        diskBytes: 64 * MIB,
+        timeoutSeconds: 3,
+      },
     });
 
     assert.equal(result.ok, false);
@@ -160,25 +215,38 @@ describe('step builder on Docker', () => {
   });
 
   test('unsupported instruction names itself', async () => {
-    const { result, output } = await build([`FROM ${BASE}`, 'ONBUILD RUN true'].join('\n'), { tags: [] });
+    const { result, output } = await build([`FROM ${BASE}`, 'ONBUILD RUN true'].join('\n'), {
+      tags: [],
+    });
 
     assert.equal(result.ok, false);
     assert.match(output, /the instruction ONBUILD is not supported/);
   });
 
   async function sessionImageIds(): Promise<string[]> {
-    const images = await docker.listImages({ all: true, filters: JSON.stringify(labelFilter({ [LABELS.session]: sessionId })) });
+    const images = await docker.listImages({
+      all: true,
+      filters: JSON.stringify(labelFilter({ [LABELS.session]: sessionId })),
+    });
     return images.map((image) => image.Id).sort();
   }
 
   async function buildContainers() {
-    return docker.listContainers({ all: true, filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'build' })) });
+    return docker.listContainers({
+      all: true,
+      filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance, [LABELS.kind]: 'build' })),
+    });
   }
 });
 
 /** Runs a command in a throwaway container of the image and returns its trimmed output. */
 async function runIn(image: string, command: string): Promise<string> {
-  const container = await docker.createContainer({ Image: image, Cmd: ['sh', '-c', command], User: 'root', Labels: { [LABELS.instance]: 'step-builder-check' } });
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: ['sh', '-c', command],
+    User: 'root',
+    Labels: { [LABELS.instance]: 'step-builder-check' },
+  });
   try {
     await container.start();
     await container.wait();
@@ -192,7 +260,7 @@ async function runIn(image: string, command: string): Promise<string> {
 /** Reads the text of a non-TTY log stream: 8-byte frame headers, then the data. */
 function stripFrames(buffer: Buffer): string {
   let text = '';
-  for (let offset = 0; offset + 8 <= buffer.length; ) {
+  for (let offset = 0; offset + 8 <= buffer.length;) {
     const size = buffer.readUInt32BE(offset + 4);
     text += buffer.toString('utf8', offset + 8, offset + 8 + size);
     offset += 8 + size;

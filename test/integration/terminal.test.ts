@@ -22,12 +22,20 @@ const FLOOD_SECONDS = Number(process.env.TERMINAL_FLOOD_SECONDS ?? 15);
  */
 const FLOOD_RSS_BOUND_BYTES = 96 * 1024 * 1024;
 
-function open(server: RunningServer, session: StartedSession, options: Parameters<typeof TestTerminal.open>[3] = {}) {
+function open(
+  server: RunningServer,
+  session: StartedSession,
+  options: Parameters<typeof TestTerminal.open>[3] = {},
+) {
   return TestTerminal.open(server.url, session.sessionId, session.token, options);
 }
 
 /** Runs `ps` in the web container and returns the command names of the processes of `user`. */
-async function processes(server: RunningServer, session: StartedSession, user = 'ddev'): Promise<string[]> {
+async function processes(
+  server: RunningServer,
+  session: StartedSession,
+  user = 'ddev',
+): Promise<string[]> {
   const { containers } = await listManaged(server.instance, session.sessionId);
   const web = containers.find((container) => container.Labels[LABELS.service] === 'web');
   assert.ok(web, 'the session has no container for the service "web"');
@@ -41,7 +49,10 @@ async function processes(server: RunningServer, session: StartedSession, user = 
   const sink = new PassThrough().on('data', (chunk: Buffer) => (text += chunk));
   docker.modem.demuxStream(stream, sink, new PassThrough().resume());
   await new Promise((resolve) => stream.on('end', resolve));
-  return text.split('\n').map((line) => line.trim()).filter(Boolean);
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
 
 async function residentBytes(pid: number): Promise<number> {
@@ -51,7 +62,11 @@ async function residentBytes(pid: number): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function waitUntil(
+  condition: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return;
@@ -61,7 +76,11 @@ async function waitUntil(condition: () => Promise<boolean> | boolean, what: stri
 }
 
 /** Waits until no output has arrived for `quietMs`, and returns when the last output came. */
-async function waitForQuiet(terminal: TestTerminal, quietMs: number, timeoutMs = 30_000): Promise<number> {
+async function waitForQuiet(
+  terminal: TestTerminal,
+  quietMs: number,
+  timeoutMs = 30_000,
+): Promise<number> {
   await waitUntil(() => Date.now() - terminal.lastOutputAt >= quietMs, 'quiet output', timeoutMs);
   return terminal.lastOutputAt;
 }
@@ -96,7 +115,9 @@ describe('terminal on Docker', () => {
 
     first.drop();
     await sleep(1000);
-    await using second = await open(server, session, { resume: { shellId: first.attached!.shellId, offset: first.received } });
+    await using second = await open(server, session, {
+      resume: { shellId: first.attached!.shellId, offset: first.received },
+    });
     await second.waitFor(/^fin-42\r?$/m);
 
     assert.equal(second.attached!.shellId, first.attached!.shellId);
@@ -104,7 +125,11 @@ describe('terminal on Docker', () => {
     assert.equal(second.attached!.dropped, 0);
     const resumed = Buffer.concat([...first.bytes, ...second.bytes]).toString('latin1');
     for (let i = 1; i <= 30; i += 1) {
-      assert.equal(resumed.match(new RegExp(`^line-${i}\\r?$`, 'gm'))?.length, 1, `line-${i} once in:\n${resumed}`);
+      assert.equal(
+        resumed.match(new RegExp(`^line-${i}\\r?$`, 'gm'))?.length,
+        1,
+        `line-${i} once in:\n${resumed}`,
+      );
     }
 
     // A page without an offset gets everything the buffer holds: the same bytes, exactly.
@@ -121,7 +146,9 @@ describe('terminal on Docker', () => {
     await first.waitFor(/^counted-6\r?$/m, 60_000);
     first.drop();
 
-    await using second = await open(server, session, { resume: { shellId: first.attached!.shellId, offset: 100 } });
+    await using second = await open(server, session, {
+      resume: { shellId: first.attached!.shellId, offset: 100 },
+    });
     await waitUntil(() => second.received >= first.received, 'replay of the buffer');
 
     assert.ok(second.attached!.offset > 100);
@@ -158,9 +185,15 @@ describe('terminal on Docker', () => {
     // sleep reads no input, so after the TTY's buffers fill the rest waits in the server.
     const chunk = new Uint8Array(60 * 1024).fill(0x61);
     for (let index = 0; index < 40; index += 1) terminal.send({ type: 'input', data: chunk });
-    await waitUntil(() => terminal.statuses.some((status) => status.includes('Input was dropped')), 'the input-dropped notice');
+    await waitUntil(
+      () => terminal.statuses.some((status) => status.includes('Input was dropped')),
+      'the input-dropped notice',
+    );
 
-    assert.equal(terminal.statuses.filter((status) => status.includes('Input was dropped')).length, 1);
+    assert.equal(
+      terminal.statuses.filter((status) => status.includes('Input was dropped')).length,
+      1,
+    );
   });
 
   test('flood to slow client stays bounded', async (t) => {
@@ -191,16 +224,28 @@ describe('terminal on Docker', () => {
     terminal.ack(terminal.received);
     const quietSince = Date.now();
     const flooded = terminal.received;
-    await waitUntil(async () => {
-      terminal.ack();
-      return Date.now() - terminal.lastOutputAt > 1000;
-    }, 'quiet after Ctrl-C', 30_000);
+    await waitUntil(
+      async () => {
+        terminal.ack();
+        return Date.now() - terminal.lastOutputAt > 1000;
+      },
+      'quiet after Ctrl-C',
+      30_000,
+    );
 
-    t.diagnostic(`flood ${seconds.toFixed(0)} s: ${(flooded / 1e6).toFixed(1)} MB at ${(flooded / 1e6 / seconds).toFixed(2)} MB/s`);
+    t.diagnostic(
+      `flood ${seconds.toFixed(0)} s: ${(flooded / 1e6).toFixed(1)} MB at ${(flooded / 1e6 / seconds).toFixed(2)} MB/s`,
+    );
     const peak = Math.max(...samples);
-    const quarters = [1, 2, 3, 4].map((quarter) => mib(samples[Math.ceil((samples.length * quarter) / 4) - 1]!));
-    t.diagnostic(`server RSS baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB, at each quarter ${quarters.join(' / ')} MiB`);
-    t.diagnostic(`most unacknowledged bytes seen: ${maxUnacknowledged}; quiet ${terminal.lastOutputAt - quietSince} ms after Ctrl-C`);
+    const quarters = [1, 2, 3, 4].map((quarter) =>
+      mib(samples[Math.ceil((samples.length * quarter) / 4) - 1]!),
+    );
+    t.diagnostic(
+      `server RSS baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB, at each quarter ${quarters.join(' / ')} MiB`,
+    );
+    t.diagnostic(
+      `most unacknowledged bytes seen: ${maxUnacknowledged}; quiet ${terminal.lastOutputAt - quietSince} ms after Ctrl-C`,
+    );
     assert.ok(maxUnacknowledged <= BUFFER_BYTES, `${maxUnacknowledged} unacknowledged bytes`);
     assert.ok(peak - baseline < FLOOD_RSS_BOUND_BYTES, `RSS grew by ${mib(peak - baseline)} MiB`);
   });
@@ -218,7 +263,9 @@ describe('terminal on Docker', () => {
     terminal.type('echo after-$((5+5))\r');
     await terminal.waitFor(/^after-10\r?$/m);
 
-    t.diagnostic(`quiet ${lastOutput - interrupted} ms after Ctrl-C (${(terminal.received / 1e6).toFixed(1)} MB flooded)`);
+    t.diagnostic(
+      `quiet ${lastOutput - interrupted} ms after Ctrl-C (${(terminal.received / 1e6).toFixed(1)} MB flooded)`,
+    );
     assert.ok(lastOutput >= interrupted);
   });
 
@@ -263,7 +310,10 @@ describe('terminal grace and keepalive', () => {
   let server: RunningServer;
 
   before(async () => {
-    server = await startLabServer({ instance, env: { LAB_TERMINAL_GRACE_SECONDS: '1', LAB_TERMINAL_PING_SECONDS: '1' } });
+    server = await startLabServer({
+      instance,
+      env: { LAB_TERMINAL_GRACE_SECONDS: '1', LAB_TERMINAL_PING_SECONDS: '1' },
+    });
   });
 
   after(async () => {
@@ -283,7 +333,9 @@ describe('terminal grace and keepalive', () => {
       const names = await processes(server, session);
       return !names.includes('bash') && !names.includes('sleep');
     }, 'the shell and its children ending');
-    await using second = await open(server, session, { resume: { shellId: first.attached!.shellId, offset: first.received } });
+    await using second = await open(server, session, {
+      resume: { shellId: first.attached!.shellId, offset: first.received },
+    });
     second.type('echo again-$((3*4))\r');
     await second.waitFor(/again-12/);
 

@@ -15,7 +15,9 @@ const INSTRUCTOR_TOKEN = 'viewer-test-token-0123456789';
 /** A bare read-only viewer: collects output text and statuses; can send any frame. */
 async function openViewer(server: RunningServer, sessionId: string, token = INSTRUCTOR_TOKEN) {
   const url = `${server.url.replace(/^http/, 'ws')}/ws/instructor/sessions/${sessionId}/terminals/web`;
-  const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.instructor.${token}`], { origin: server.url });
+  const socket = new WebSocket(url, ['ddev-lab.v1', `ddev-lab.instructor.${token}`], {
+    origin: server.url,
+  });
   const seen = { text: '', statuses: [] as string[] };
   socket.on('message', (data: Buffer) => {
     const frame = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
@@ -24,7 +26,13 @@ async function openViewer(server: RunningServer, sessionId: string, token = INST
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
-    socket.once('unexpected-response', (_request, response) => reject(Object.assign(new Error(`rejected ${response.statusCode}`), { status: response.statusCode })));
+    socket.once('unexpected-response', (_request, response) =>
+      reject(
+        Object.assign(new Error(`rejected ${response.statusCode}`), {
+          status: response.statusCode,
+        }),
+      ),
+    );
     socket.once('error', reject);
   });
   const send = (frame: Frame) => socket.send(encodeFrame(frame));
@@ -45,7 +53,10 @@ describe('read-only terminal view', () => {
   let server: RunningServer;
 
   before(async () => {
-    server = await startLabServer({ instance, env: { LAB_DATABASE: ':memory:', LAB_INSTRUCTOR_TOKEN: INSTRUCTOR_TOKEN } });
+    server = await startLabServer({
+      instance,
+      env: { LAB_DATABASE: ':memory:', LAB_INSTRUCTOR_TOKEN: INSTRUCTOR_TOKEN },
+    });
   });
 
   after(async () => {
@@ -54,7 +65,11 @@ describe('read-only terminal view', () => {
   });
 
   test('viewer input never reaches the shell', async () => {
-    const response = await fetch(`${server.url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labId: LAB }) });
+    const response = await fetch(`${server.url}/api/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ labId: LAB }),
+    });
     assert.equal(response.status, 201);
     const session = (await response.json()) as { sessionId: string; token: string };
     await using learner = await TestTerminal.open(server.url, session.sessionId, session.token);
@@ -63,7 +78,10 @@ describe('read-only terminal view', () => {
 
     const viewer = await openViewer(server, session.sessionId);
     await waitFor(() => viewer.seen.text, /learner-42/);
-    viewer.send({ type: 'input', data: new TextEncoder().encode('touch /tmp/viewer-was-here; echo viewer-$((3*3))\r') });
+    viewer.send({
+      type: 'input',
+      data: new TextEncoder().encode('touch /tmp/viewer-was-here; echo viewer-$((3*3))\r'),
+    });
     viewer.send({ type: 'resize', cols: 20, rows: 5 });
     await waitFor(() => viewer.seen.statuses.join('\n'), /read-only/);
     learner.type('echo after-$((5+5)); ls /tmp/viewer-was-here 2>&1; stty size\r');
@@ -77,10 +95,16 @@ describe('read-only terminal view', () => {
   });
 
   test('viewer needs the instructor token', async () => {
-    const response = await fetch(`${server.url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labId: LAB }) });
+    const response = await fetch(`${server.url}/api/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ labId: LAB }),
+    });
     const session = (await response.json()) as { sessionId: string; token: string };
 
-    await assert.rejects(openViewer(server, session.sessionId, 'wrong-token-0123456789'), { status: 401 });
+    await assert.rejects(openViewer(server, session.sessionId, 'wrong-token-0123456789'), {
+      status: 401,
+    });
     await assert.rejects(openViewer(server, session.sessionId, session.token), { status: 401 });
   });
 });

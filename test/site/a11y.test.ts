@@ -7,7 +7,14 @@ import type { Browser, Page } from 'playwright-core';
 
 import { launchBrowser } from '../helpers/browser.ts';
 import { startStaticServer, type StaticServer } from './helpers/static-server.ts';
-import { assertSiteBuilt, DIST, gotoInTheme, listPages, openContext, type Theme } from './helpers/site.ts';
+import {
+  assertSiteBuilt,
+  DIST,
+  gotoInTheme,
+  listPages,
+  openContext,
+  type Theme,
+} from './helpers/site.ts';
 
 const AXE_SCRIPT = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const THEMES: Theme[] = ['dark', 'light'];
@@ -28,7 +35,9 @@ function withoutKnownFalsePositives(violations: Violation[]): Violation[] {
   return violations
     .map((violation) => {
       if (violation.id !== 'label-content-name-mismatch') return violation;
-      const nodes = violation.nodes.filter((node) => node.target.join(' ') !== 'button[data-open-modal=""]');
+      const nodes = violation.nodes.filter(
+        (node) => node.target.join(' ') !== 'button[data-open-modal=""]',
+      );
       return { ...violation, nodes };
     })
     .filter((violation) => violation.nodes.length > 0);
@@ -36,14 +45,16 @@ function withoutKnownFalsePositives(violations: Violation[]): Violation[] {
 
 /** Waits until Expressive Code has made every horizontally scrolling code block focusable. */
 async function waitForCodeBlocks(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () =>
-      [...document.querySelectorAll('pre')].every(
-        (pre) => pre.scrollWidth <= pre.clientWidth || pre.hasAttribute('tabindex'),
-      ),
-    undefined,
-    { timeout: 5_000 },
-  ).catch(() => undefined);
+  await page
+    .waitForFunction(
+      () =>
+        [...document.querySelectorAll('pre')].every(
+          (pre) => pre.scrollWidth <= pre.clientWidth || pre.hasAttribute('tabindex'),
+        ),
+      undefined,
+      { timeout: 5_000 },
+    )
+    .catch(() => undefined);
 }
 
 function describeViolations(violations: Violation[]): string {

@@ -45,7 +45,9 @@ function readLabelColours(selector: string): LabelColours[] {
 
   return [...document.querySelectorAll<SVGSVGElement>(selector)].flatMap((svg) => {
     const diagram = svg.getAttribute('aria-labelledby') ?? '?';
-    const shapes = [...svg.querySelectorAll<SVGGraphicsElement>('rect, circle, ellipse, polygon, path')];
+    const shapes = [
+      ...svg.querySelectorAll<SVGGraphicsElement>('rect, circle, ellipse, polygon, path'),
+    ];
 
     return [...svg.querySelectorAll<SVGTextElement>('text')].map((text) => {
       const box = text.getBoundingClientRect();
@@ -83,7 +85,9 @@ function relativeLuminance(colour: string): number {
 }
 
 export function contrastRatio(first: string, second: string): number {
-  const [lighter, darker] = [relativeLuminance(first), relativeLuminance(second)].sort((a, b) => b - a);
+  const [lighter, darker] = [relativeLuminance(first), relativeLuminance(second)].sort(
+    (a, b) => b - a,
+  );
   return (lighter + 0.05) / (darker + 0.05);
 }
 
@@ -104,7 +108,9 @@ describe('diagrams', () => {
   before(async () => {
     assertSiteBuilt();
     const pages = await listPages();
-    diagramPages = pages.filter((page) => page.html.includes('gd-figure')).map((page) => page.urlPath);
+    diagramPages = pages
+      .filter((page) => page.html.includes('gd-figure'))
+      .map((page) => page.urlPath);
     server = await startStaticServer(DIST);
     browser = await launchBrowser();
     await mkdir(SCREENSHOTS, { recursive: true });
@@ -147,8 +153,10 @@ describe('diagrams', () => {
       for (const svg of found) {
         const where = `${urlPath} [${svg.ids.join(' ')}]`;
         if (svg.role !== 'img') problems.push(`${where}: role is ${svg.role}, expected img`);
-        if (svg.labelTags.join() !== 'title,desc') problems.push(`${where}: labelled by ${svg.labelTags.join(', ')}, expected title, desc`);
-        if (svg.labelTexts.some((text) => text.length < 10)) problems.push(`${where}: a title or description is nearly empty`);
+        if (svg.labelTags.join() !== 'title,desc')
+          problems.push(`${where}: labelled by ${svg.labelTags.join(', ')}, expected title, desc`);
+        if (svg.labelTexts.some((text) => text.length < 10))
+          problems.push(`${where}: a title or description is nearly empty`);
       }
     }
     await context.close();
@@ -172,7 +180,9 @@ describe('diagrams', () => {
         for (const label of labels) {
           const ratio = contrastRatio(label.foreground, label.background);
           if (ratio < MIN_CONTRAST) {
-            weak.push(`${urlPath} "${label.text}": ${ratio.toFixed(2)}:1 (${label.foreground} on ${label.background})`);
+            weak.push(
+              `${urlPath} "${label.text}": ${ratio.toFixed(2)}:1 (${label.foreground} on ${label.background})`,
+            );
           }
         }
         await screenshotDiagrams(page, urlPath, theme);
@@ -182,7 +192,11 @@ describe('diagrams', () => {
 
       assert.ok(all.length > 50, `only ${all.length} diagram labels found`);
       assert.deepEqual(blocked, [], `diagram pages requested other hosts:\n${blocked.join('\n')}`);
-      assert.deepEqual(weak, [], `labels below ${MIN_CONTRAST}:1 in the ${theme} theme:\n${weak.join('\n')}`);
+      assert.deepEqual(
+        weak,
+        [],
+        `labels below ${MIN_CONTRAST}:1 in the ${theme} theme:\n${weak.join('\n')}`,
+      );
     });
   }
 
@@ -194,6 +208,10 @@ describe('diagrams', () => {
 
     const unchanged = dark.filter((label, index) => label.foreground === light[index]?.foreground);
 
-    assert.deepEqual(unchanged.map((label) => label.text), [], 'labels with the same colour in both themes');
+    assert.deepEqual(
+      unchanged.map((label) => label.text),
+      [],
+      'labels with the same colour in both themes',
+    );
   });
 });

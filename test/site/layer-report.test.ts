@@ -23,7 +23,15 @@ const webserverLayer = {
 test('report as written by npm run images', () => {
   const report = {
     generatedAt: '2026-12-04T16:00:15.449Z',
-    images: [{ name: 'webserver', release: 'trixie', tag: 'ddev-lab/ddev-webserver:trixie', sizeBytes: 680_677_599, layers: [webserverLayer] }],
+    images: [
+      {
+        name: 'webserver',
+        release: 'trixie',
+        tag: 'ddev-lab/ddev-webserver:trixie',
+        sizeBytes: 680_677_599,
+        layers: [webserverLayer],
+      },
+    ],
   };
 
   const [image] = parseReport(report);
@@ -32,11 +40,21 @@ test('report as written by npm run images', () => {
   assert.equal(image.release, 'trixie');
   assert.equal(image.tag, 'ddev-lab/ddev-webserver:trixie');
   assert.equal(image.sizeBytes, 680_677_599);
-  assert.deepEqual(image.layers, [{ sizeBytes: 52_000_000, createdBy: 'RUN apt-get install -y nginx' }]);
+  assert.deepEqual(image.layers, [
+    { sizeBytes: 52_000_000, createdBy: 'RUN apt-get install -y nginx' },
+  ]);
 });
 
 test('report keyed by image name', () => {
-  const report = { images: { router: { tag: 'ddev-lab/ddev-router:trixie', size: 90_000_000, layers: [{ CreatedBy: '/bin/sh -c #(nop)  CMD ["nginx"]', Size: 0 }] } } };
+  const report = {
+    images: {
+      router: {
+        tag: 'ddev-lab/ddev-router:trixie',
+        size: 90_000_000,
+        layers: [{ CreatedBy: '/bin/sh -c #(nop)  CMD ["nginx"]', Size: 0 }],
+      },
+    },
+  };
 
   const [image] = parseReport(report);
 
@@ -46,7 +64,9 @@ test('report keyed by image name', () => {
 });
 
 test('unreadable fields become unknown', () => {
-  const images = parseReport({ images: [{ layers: [null, { sizeBytes: 'big' }] }, 'not an image'] });
+  const images = parseReport({
+    images: [{ layers: [null, { sizeBytes: 'big' }] }, 'not an image'],
+  });
 
   assert.equal(images.length, 1);
   assert.equal(images[0].name, 'image 1');

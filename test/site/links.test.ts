@@ -76,7 +76,8 @@ describe('internal links in dist', () => {
         const fragment = decodeURIComponent(url.hash.slice(1));
         if (fragment === '') continue;
         const targetIds = idsByPath.get(url.pathname);
-        if (!targetIds?.has(fragment)) broken.push(`${page.urlPath} -> ${url.pathname}#${fragment}`);
+        if (!targetIds?.has(fragment))
+          broken.push(`${page.urlPath} -> ${url.pathname}#${fragment}`);
       }
     }
 

@@ -80,7 +80,8 @@ describe('Pagefind search', () => {
         const results = await Promise.all(search.results.map((result: any) => result.data()));
         return results.map((data: { url: string }) => data.url);
       }, term);
-      if (!found.includes(urlPath)) missed.push(`${urlPath}: "${term}" found ${found.join(', ') || 'nothing'}`);
+      if (!found.includes(urlPath))
+        missed.push(`${urlPath}: "${term}" found ${found.join(', ') || 'nothing'}`);
     }
     await context.close();
 

@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ClientSessionCap, ClientSessionLimitError } from '../../lab-server/src/http/client-session-cap.ts';
+import {
+  ClientSessionCap,
+  ClientSessionLimitError,
+} from '../../lab-server/src/http/client-session-cap.ts';
 
 const ENDS = 'after 20 minutes without activity';
 
@@ -22,7 +25,10 @@ test('cap refuses past the limit', async () => {
   await assert.rejects(refused, (error: unknown) => {
     assert.ok(error instanceof ClientSessionLimitError);
     assert.equal(error.status, 429);
-    assert.match(error.message, /This address already runs 2 lab sessions, the most allowed at once \(2\)\./);
+    assert.match(
+      error.message,
+      /This address already runs 2 lab sessions, the most allowed at once \(2\)\./,
+    );
     assert.match(error.message, /Stop one on its lab page/);
     assert.match(error.message, /end on their own after 20 minutes without activity\./);
     return true;
@@ -53,7 +59,8 @@ test('release frees a slot', async () => {
 test('parallel starts count as held', async () => {
   const cap = new ClientSessionCap({ limit: 1, endsOnItsOwn: ENDS });
   let finish: () => void = () => undefined;
-  const slow = () => new Promise<{ id: string }>((resolve) => (finish = () => resolve({ id: 'a' })));
+  const slow = () =>
+    new Promise<{ id: string }>((resolve) => (finish = () => resolve({ id: 'a' })));
 
   const first = cap.admit('10.0.0.1', slow, live);
   const second = cap.admit('10.0.0.1', started('b'), live);
@@ -67,7 +74,10 @@ test('parallel starts count as held', async () => {
 test('failed start frees its slot', async () => {
   const cap = new ClientSessionCap({ limit: 1, endsOnItsOwn: ENDS });
 
-  await assert.rejects(cap.admit('10.0.0.1', () => Promise.reject(new Error('no room')), live), /no room/);
+  await assert.rejects(
+    cap.admit('10.0.0.1', () => Promise.reject(new Error('no room')), live),
+    /no room/,
+  );
 
   assert.equal(cap.count('10.0.0.1'), 0);
 });

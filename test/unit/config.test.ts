@@ -21,7 +21,9 @@ describe('config', () => {
   });
 
   test('lists every invalid value', () => {
-    const error = captureError(() => loadConfig([], { LAB_PORT: 'eighty', LAB_CONTAINER_MEMORY_MB: '-1' }));
+    const error = captureError(() =>
+      loadConfig([], { LAB_PORT: 'eighty', LAB_CONTAINER_MEMORY_MB: '-1' }),
+    );
 
     assert.equal(error.problems.length, 2);
     assert.match(error.problems[0]!, /^LAB_PORT \(or --port\)="eighty": .*Set it to the TCP port/);
@@ -42,20 +44,30 @@ describe('config', () => {
   });
 
   test('rejects invalid proxy addresses', () => {
-    const error = captureError(() => loadConfig([], { LAB_TRUST_PROXY: '10.0.0.0/33', LAB_SESSIONS_PER_CLIENT: 'many' }));
+    const error = captureError(() =>
+      loadConfig([], { LAB_TRUST_PROXY: '10.0.0.0/33', LAB_SESSIONS_PER_CLIENT: 'many' }),
+    );
 
     assert.equal(error.problems.length, 2);
-    assert.match(error.problems.join('\n'), /^LAB_SESSIONS_PER_CLIENT="many": .*Set it to the lab sessions one client address may run at once/m);
+    assert.match(
+      error.problems.join('\n'),
+      /^LAB_SESSIONS_PER_CLIENT="many": .*Set it to the lab sessions one client address may run at once/m,
+    );
     assert.match(error.problems.join('\n'), /^LAB_TRUST_PROXY=\["10.0.0.0\/33"\]: .*CIDR ranges/m);
   });
 
   test('allowed hosts are names, not URLs', () => {
     const config = loadConfig([], { LAB_ALLOWED_HOSTS: 'lab.example.org, proxy.example.org:8443' });
-    const error = captureError(() => loadConfig([], { LAB_ALLOWED_HOSTS: 'https://lab.example.org/' }));
+    const error = captureError(() =>
+      loadConfig([], { LAB_ALLOWED_HOSTS: 'https://lab.example.org/' }),
+    );
 
     assert.deepEqual(config.allowedHosts, ['lab.example.org', 'proxy.example.org:8443']);
     assert.deepEqual(loadConfig([], {}).allowedHosts, []);
-    assert.match(error.problems[0]!, /^LAB_ALLOWED_HOSTS=\["https:\/\/lab.example.org\/"\]: comma-separated host names/);
+    assert.match(
+      error.problems[0]!,
+      /^LAB_ALLOWED_HOSTS=\["https:\/\/lab.example.org\/"\]: comma-separated host names/,
+    );
   });
 
   test('log format follows the setting', () => {
@@ -63,14 +75,23 @@ describe('config', () => {
     assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'json' }).logFormat, 'json');
     assert.equal(loadConfig([], { LAB_PRETTY_LOGS: '1' }).logFormat, 'text');
     assert.equal(loadConfig([], { LAB_PRETTY_LOGS: '0' }).logFormat, 'json');
-    assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'json', LAB_PRETTY_LOGS: '1' }).logFormat, 'json');
-    assert.equal(loadConfig([], { LAB_LOG_FORMAT: 'auto' }).logFormat, process.stdout.isTTY === true ? 'text' : 'json');
+    assert.equal(
+      loadConfig([], { LAB_LOG_FORMAT: 'json', LAB_PRETTY_LOGS: '1' }).logFormat,
+      'json',
+    );
+    assert.equal(
+      loadConfig([], { LAB_LOG_FORMAT: 'auto' }).logFormat,
+      process.stdout.isTTY === true ? 'text' : 'json',
+    );
   });
 
   test('rejects an unknown log format', () => {
     const error = captureError(() => loadConfig([], { LAB_LOG_FORMAT: 'pretty' }));
 
-    assert.match(error.problems[0]!, /^LAB_LOG_FORMAT="pretty": expected text, json or auto\. Set it to the log format/);
+    assert.match(
+      error.problems[0]!,
+      /^LAB_LOG_FORMAT="pretty": expected text, json or auto\. Set it to the log format/,
+    );
   });
 
   test('rejects an unknown flag', () => {

@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { checkEngine, effectiveRuncPolicy, UnsafeRuntimeError } from '../../lab-server/src/guards/engine-check.ts';
+import {
+  checkEngine,
+  effectiveRuncPolicy,
+  UnsafeRuntimeError,
+} from '../../lab-server/src/guards/engine-check.ts';
 import type { EngineFacts } from '../../lab-server/src/sandbox/runtime.ts';
 
 function facts(overrides: Partial<EngineFacts>): EngineFacts {
-  return { serverVersion: '28.0.0', runcVersion: '1.3.3', userNamespaces: true, seccomp: true, storageQuota: true, ...overrides };
+  return {
+    serverVersion: '28.0.0',
+    runcVersion: '1.3.3',
+    userNamespaces: true,
+    seccomp: true,
+    storageQuota: true,
+    ...overrides,
+  };
 }
 
 describe('engine check', () => {
@@ -17,7 +28,8 @@ describe('engine check', () => {
     assert.throws(
       () => checkEngine(facts({ runcVersion: '1.1.11' }), 'learner'),
       (error: unknown) =>
-        error instanceof UnsafeRuntimeError && /runc 1\.1\.11.*CVE-2024-21626.*fixed in runc 1\.1\.12.*Upgrade runc/.test(error.message),
+        error instanceof UnsafeRuntimeError &&
+        /runc 1\.1\.11.*CVE-2024-21626.*fixed in runc 1\.1\.12.*Upgrade runc/.test(error.message),
     );
   });
 
@@ -25,15 +37,24 @@ describe('engine check', () => {
     const verdict = checkEngine(facts({ runcVersion: '1.1.5+ds1-1+deb12u1' }), 'learner');
 
     assert.equal(verdict.warnings.length, 1);
-    assert.match(verdict.warnings[0]!, /CVE-2025-31133.*upgrade runc to 1\.2\.8 or 1\.3\.3 or 1\.4\.0 or newer before serving a room/);
+    assert.match(
+      verdict.warnings[0]!,
+      /CVE-2025-31133.*upgrade runc to 1\.2\.8 or 1\.3\.3 or 1\.4\.0 or newer before serving a room/,
+    );
   });
 
   test('strict rejects image-only escapes', () => {
-    assert.throws(() => checkEngine(facts({ runcVersion: '1.2.7' }), 'strict'), /CVE-2025-31133.*fixed in runc 1\.2\.8, 1\.3\.3, 1\.4\.0.*set LAB_RUNC_POLICY=learner/);
+    assert.throws(
+      () => checkEngine(facts({ runcVersion: '1.2.7' }), 'strict'),
+      /CVE-2025-31133.*fixed in runc 1\.2\.8, 1\.3\.3, 1\.4\.0.*set LAB_RUNC_POLICY=learner/,
+    );
   });
 
   test('rejects an unknown runc', () => {
-    assert.throws(() => checkEngine(facts({ runcVersion: undefined }), 'learner'), /runc an unknown version/);
+    assert.throws(
+      () => checkEngine(facts({ runcVersion: undefined }), 'learner'),
+      /runc an unknown version/,
+    );
   });
 
   test('warns when user namespaces are off', () => {

@@ -22,10 +22,25 @@ test('host names lose port, brackets and case', () => {
 test('loopback server accepts loopback names', () => {
   const allowed = createHostCheck(LOOPBACK, noMachine);
 
-  for (const host of ['localhost:4321', '127.0.0.1:4321', '[::1]:4321', 'lab.localhost:4321', '127.0.0.1:4322', undefined]) {
+  for (const host of [
+    'localhost:4321',
+    '127.0.0.1:4321',
+    '[::1]:4321',
+    'lab.localhost:4321',
+    '127.0.0.1:4322',
+    undefined,
+  ]) {
     assert.equal(allowed(host), true, String(host));
   }
-  for (const host of ['evil.example:4391', 'evil.example', '127.0.0.1.nip.io:4321', 'localhost.evil.example', '192.168.1.20:4321', '', 'a b']) {
+  for (const host of [
+    'evil.example:4391',
+    'evil.example',
+    '127.0.0.1.nip.io:4321',
+    'localhost.evil.example',
+    '192.168.1.20:4321',
+    '',
+    'a b',
+  ]) {
     assert.equal(allowed(host), false, host);
   }
 });
@@ -47,7 +62,11 @@ test('room server accepts its addresses', () => {
 
 test('allowed hosts and origins add names', () => {
   const allowed = createHostCheck(
-    { host: '127.0.0.1', allowedHosts: ['lab.example.org', 'proxy.example.org:8443', '::1'], allowedOrigins: ['https://site.example.org'] },
+    {
+      host: '127.0.0.1',
+      allowedHosts: ['lab.example.org', 'proxy.example.org:8443', '::1'],
+      allowedOrigins: ['https://site.example.org'],
+    },
     noMachine,
   );
 

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { ensureImages } from '../../lab-server/src/images/build.ts';
-import type { BuildRequest, HistoryEntry, ImageEngine, ImageSummary } from '../../lab-server/src/sandbox/images.ts';
+import type {
+  BuildRequest,
+  HistoryEntry,
+  ImageEngine,
+  ImageSummary,
+} from '../../lab-server/src/sandbox/images.ts';
 
 /** Creates an engine that records builds and keeps images in memory. */
 function fakeEngine() {
@@ -24,12 +29,21 @@ function fakeEngine() {
       request.context.resume();
       counter += 1;
       const id = `sha256:${counter}`;
-      images.set(request.tag, { id, labels: request.labels, sizeBytes: 10, created: '2026-01-01T00:00:00Z' });
+      images.set(request.tag, {
+        id,
+        labels: request.labels,
+        sizeBytes: 10,
+        created: '2026-01-01T00:00:00Z',
+      });
       built.push(request.tag);
       return id;
     },
     pruneDangling: async () => 0,
-    ensureDebianSlim: async (release) => ({ tag: `debian:${release}-slim`, id: 'sha256:debian', source: 'local' }),
+    ensureDebianSlim: async (release) => ({
+      tag: `debian:${release}-slim`,
+      id: 'sha256:debian',
+      source: 'local',
+    }),
   };
 
   return { engine, built, images };
@@ -62,7 +76,11 @@ test('ensureImages skips unchanged images', async () => {
   await ensureImages({ names: ['webserver'], engine, reportPath: join(reportDir, 'b.json') });
   built.length = 0;
 
-  const report = await ensureImages({ names: ['webserver'], engine, reportPath: join(reportDir, 'b.json') });
+  const report = await ensureImages({
+    names: ['webserver'],
+    engine,
+    reportPath: join(reportDir, 'b.json'),
+  });
 
   assert.deepEqual(built, []);
   assert.ok(report.run.results.every((result) => result.action === 'up-to-date'));
@@ -73,7 +91,12 @@ test('ensureImages rebuilds children of a new parent', async () => {
   await ensureImages({ names: ['webserver'], engine, reportPath: join(reportDir, 'c.json') });
   built.length = 0;
 
-  await ensureImages({ names: ['base'], engine, force: true, reportPath: join(reportDir, 'c.json') });
+  await ensureImages({
+    names: ['base'],
+    engine,
+    force: true,
+    reportPath: join(reportDir, 'c.json'),
+  });
   await ensureImages({ names: ['webserver'], engine, reportPath: join(reportDir, 'c.json') });
 
   assert.deepEqual(built, [
@@ -88,7 +111,12 @@ test('force rebuilds only requested images', async () => {
   await ensureImages({ names: ['webserver'], engine, reportPath: join(reportDir, 'f.json') });
   built.length = 0;
 
-  await ensureImages({ names: ['webserver'], engine, force: true, reportPath: join(reportDir, 'f.json') });
+  await ensureImages({
+    names: ['webserver'],
+    engine,
+    force: true,
+    reportPath: join(reportDir, 'f.json'),
+  });
 
   assert.deepEqual(built, ['ddev-lab/ddev-webserver:trixie']);
 });

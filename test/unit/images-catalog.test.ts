@@ -19,9 +19,15 @@ test('imageTag defaults to trixie', () => {
 
 test('dbserver tags name the version', () => {
   assert.equal(imageTag('dbserver-mariadb'), 'ddev-lab/ddev-dbserver-mariadb-11.8:trixie');
-  assert.equal(imageTag('dbserver-mariadb', 'bookworm'), 'ddev-lab/ddev-dbserver-mariadb-10.11:bookworm');
+  assert.equal(
+    imageTag('dbserver-mariadb', 'bookworm'),
+    'ddev-lab/ddev-dbserver-mariadb-10.11:bookworm',
+  );
   assert.equal(imageTag('dbserver-postgres'), 'ddev-lab/ddev-dbserver-postgres-17:trixie');
-  assert.equal(imageTag('dbserver-postgres', 'bookworm'), 'ddev-lab/ddev-dbserver-postgres-15:bookworm');
+  assert.equal(
+    imageTag('dbserver-postgres', 'bookworm'),
+    'ddev-lab/ddev-dbserver-postgres-15:bookworm',
+  );
 });
 
 test('base starts from Debian slim', () => {

@@ -15,11 +15,14 @@ test('parseCli reads release, force and names', () => {
 });
 
 test('parseCli rejects MySQL with the reason', () => {
-  assert.throws(() => parseCli(['dbserver-mysql']), (error: unknown) => {
-    assert.ok(error instanceof UsageError);
-    assert.match(error.message, /Debian does not package MySQL/);
-    return true;
-  });
+  assert.throws(
+    () => parseCli(['dbserver-mysql']),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, /Debian does not package MySQL/);
+      return true;
+    },
+  );
 });
 
 test('parseCli rejects unknown names', () => {

@@ -10,7 +10,10 @@ test('instructionOf unwraps nop steps', () => {
 });
 
 test('instructionOf marks shell steps as RUN', () => {
-  assert.equal(instructionOf('/bin/sh -c set -eux; apt-get update'), 'RUN set -eux; apt-get update');
+  assert.equal(
+    instructionOf('/bin/sh -c set -eux; apt-get update'),
+    'RUN set -eux; apt-get update',
+  );
 });
 
 test('instructionOf drops build arguments', () => {

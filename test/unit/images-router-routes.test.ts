@@ -26,17 +26,32 @@ test('parseHttpExpose reads port pairs', () => {
 });
 
 test('parseHttpExpose rejects other router ports', () => {
-  assert.throws(() => parseHttpExpose('8080:80'), /router port 8080; the router listens only on 80 and 8025/);
+  assert.throws(
+    () => parseHttpExpose('8080:80'),
+    /router port 8080; the router listens only on 80 and 8025/,
+  );
   assert.throws(() => parseHttpExpose('80:x'), /Invalid port "x"/);
 });
 
 test('renderRouteFile rejects injected config', () => {
-  assert.throws(() => renderRouteFile({ ...route, virtualHost: 'a.ddev.site; return 200' }), /Invalid host name/);
-  assert.throws(() => renderRouteFile({ ...route, upstreamHost: 'web;\n}' }), /Invalid upstream host/);
+  assert.throws(
+    () => renderRouteFile({ ...route, virtualHost: 'a.ddev.site; return 200' }),
+    /Invalid host name/,
+  );
+  assert.throws(
+    () => renderRouteFile({ ...route, upstreamHost: 'web;\n}' }),
+    /Invalid upstream host/,
+  );
   assert.throws(() => renderRouteFile({ ...route, project: '../etc' }), /Invalid project name/);
-  assert.throws(() => renderRouteFile({ ...route, virtualHost: ' , ' }), /VIRTUAL_HOST of project alpha is empty/);
+  assert.throws(
+    () => renderRouteFile({ ...route, virtualHost: ' , ' }),
+    /VIRTUAL_HOST of project alpha is empty/,
+  );
 });
 
 test('renderRouteFile accepts wildcard hosts', () => {
-  assert.match(renderRouteFile({ ...route, virtualHost: '*.alpha.ddev.site' }), /server_name \*\.alpha\.ddev\.site;/);
+  assert.match(
+    renderRouteFile({ ...route, virtualHost: '*.alpha.ddev.site' }),
+    /server_name \*\.alpha\.ddev\.site;/,
+  );
 });

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { annotatedCommands, resolveTerminal, splitAnnotations } from '../../lab-server/src/labs/annotations.ts';
+import {
+  annotatedCommands,
+  resolveTerminal,
+  splitAnnotations,
+} from '../../lab-server/src/labs/annotations.ts';
 import { renderStepBody } from '../../src/components/lab/step-html.ts';
 
 const terminals = [
@@ -13,13 +17,17 @@ describe('killercoda annotations', () => {
   test('fenced block with exec', () => {
     const commands = annotatedCommands('Run this:\n\n```\nps aux\nls\n```{{exec}}\n\nDone.');
 
-    assert.deepEqual(commands, [{ run: 'ps aux\nls', action: 'exec', terminal: undefined, interrupt: false, inline: false }]);
+    assert.deepEqual(commands, [
+      { run: 'ps aux\nls', action: 'exec', terminal: undefined, interrupt: false, inline: false },
+    ]);
   });
 
   test('inline exec T2 interrupt', () => {
     const commands = annotatedCommands('Stop it with `top`{{exec T2 interrupt}} now.');
 
-    assert.deepEqual(commands, [{ run: 'top', action: 'exec', terminal: 'T2', interrupt: true, inline: true }]);
+    assert.deepEqual(commands, [
+      { run: 'top', action: 'exec', terminal: 'T2', interrupt: true, inline: true },
+    ]);
   });
 
   test('copy and katacoda execute', () => {
@@ -50,9 +58,16 @@ describe('killercoda annotations', () => {
   });
 
   test('render makes Run and Copy buttons', async () => {
-    const html = await renderStepBody('Try `a && b`{{exec T2}}.\n\n```\necho "<x>"\n```{{copy}}', terminals, async (text) => text);
+    const html = await renderStepBody(
+      'Try `a && b`{{exec T2}}.\n\n```\necho "<x>"\n```{{copy}}',
+      terminals,
+      async (text) => text,
+    );
 
-    assert.match(html, /<button type="button" class="lab-run" data-command="a &amp;&amp; b" data-terminal="db" data-interrupt="false" disabled>Run in db<\/button>/);
+    assert.match(
+      html,
+      /<button type="button" class="lab-run" data-command="a &amp;&amp; b" data-terminal="db" data-interrupt="false" disabled>Run in db<\/button>/,
+    );
     assert.match(html, /<pre><code>echo &quot;&lt;x&gt;&quot;<\/code><\/pre>/);
     assert.doesNotMatch(html.split('<pre')[1]!, /lab-run/);
   });

@@ -75,28 +75,80 @@ describe('lab schema', () => {
   });
 
   const cases: [string, (lab: Record<string, any>) => void, RegExp][] = [
-    ['unknown image', (lab) => (lab.services.web.image = 'mysql'), /^services\.web\.image: use one of the teaching images: .*webserver/],
+    [
+      'unknown image',
+      (lab) => (lab.services.web.image = 'mysql'),
+      /^services\.web\.image: use one of the teaching images: .*webserver/,
+    ],
     ['missing check', (lab) => delete lab.steps[0].check, /^steps\.0\.check: /],
     ['no hints', (lab) => (lab.steps[0].hints = []), /^steps\.0\.hints: /],
-    ['terminal of unknown service', (lab) => (lab.terminals[0].service = 'db'), /^terminals\.0\.service: no service "db"; use one of: web/],
-    ['check in unknown service', (lab) => (lab.steps[0].check.service = 'db'), /^steps\.0\.check\.service: no service "db"/],
-    ['command to unknown terminal', (lab) => (lab.steps[0].commands[0].terminal = 't2'), /^steps\.0\.commands\.0\.terminal: no terminal "t2"/],
-    ['duplicate step id', (lab) => lab.steps.push({ ...lab.steps[0] }), /^steps\.1\.id: step id "one" is used twice/],
-    ['unknown field', (lab) => (lab.services.web.privileged = true), /^services\.web: Unrecognized key/],
+    [
+      'terminal of unknown service',
+      (lab) => (lab.terminals[0].service = 'db'),
+      /^terminals\.0\.service: no service "db"; use one of: web/,
+    ],
+    [
+      'check in unknown service',
+      (lab) => (lab.steps[0].check.service = 'db'),
+      /^steps\.0\.check\.service: no service "db"/,
+    ],
+    [
+      'command to unknown terminal',
+      (lab) => (lab.steps[0].commands[0].terminal = 't2'),
+      /^steps\.0\.commands\.0\.terminal: no terminal "t2"/,
+    ],
+    [
+      'duplicate step id',
+      (lab) => lab.steps.push({ ...lab.steps[0] }),
+      /^steps\.1\.id: step id "one" is used twice/,
+    ],
+    [
+      'unknown field',
+      (lab) => (lab.services.web.privileged = true),
+      /^services\.web: Unrecognized key/,
+    ],
     ['upper-case id', (lab) => (lab.id = 'Sample'), /^id: use lower-case letters/],
-    ['bad user name', (lab) => (lab.terminals[0].user = 'root; rm -rf /'), /^terminals\.0\.user: use a user name or a numeric uid/],
-    ['relative working dir', (lab) => (lab.services.web.workingDir = 'tmp'), /^services\.web\.workingDir: /],
+    [
+      'bad user name',
+      (lab) => (lab.terminals[0].user = 'root; rm -rf /'),
+      /^terminals\.0\.user: use a user name or a numeric uid/,
+    ],
+    [
+      'relative working dir',
+      (lab) => (lab.services.web.workingDir = 'tmp'),
+      /^services\.web\.workingDir: /,
+    ],
     ['shell not allowed', (lab) => (lab.terminals[0].shell = 'zsh'), /^terminals\.0\.shell: /],
     ['missing solution', (lab) => delete lab.steps[0].solution, /^steps\.0\.solution: /],
     ['unknown check mode', (lab) => (lab.steps[0].check.mode = 'loop'), /^steps\.0\.check\.mode: /],
-    ['solution in unknown service', (lab) => (lab.steps[0].solution = { service: 'db', run: 'true' }), /^steps\.0\.solution\.service: no service "db"/],
-    ['setup in unknown service', (lab) => (lab.steps[0].setup = { service: 'db', run: 'true' }), /^steps\.0\.setup\.service: no service "db"/],
-    ['web of unknown service', (lab) => (lab.web = [{ id: 'site', title: 'Site', service: 'db' }]), /^web\.0\.service: no service "db"/],
-    ['exec to missing terminal', (lab) => (lab.steps[0].body = '`ls`{{exec T3}}'), /^steps\.0\.body: \{\{exec T3\}\} names no terminal; use T1 to T1 or one of: web/],
-    ['dependency cycle', (lab) => {
-      lab.services.db = { image: 'base', dependsOn: ['web'] };
-      lab.services.web.dependsOn = ['db'];
-    }, /^services: services depend on each other in a cycle: (web -> db -> web|db -> web -> db)/],
+    [
+      'solution in unknown service',
+      (lab) => (lab.steps[0].solution = { service: 'db', run: 'true' }),
+      /^steps\.0\.solution\.service: no service "db"/,
+    ],
+    [
+      'setup in unknown service',
+      (lab) => (lab.steps[0].setup = { service: 'db', run: 'true' }),
+      /^steps\.0\.setup\.service: no service "db"/,
+    ],
+    [
+      'web of unknown service',
+      (lab) => (lab.web = [{ id: 'site', title: 'Site', service: 'db' }]),
+      /^web\.0\.service: no service "db"/,
+    ],
+    [
+      'exec to missing terminal',
+      (lab) => (lab.steps[0].body = '`ls`{{exec T3}}'),
+      /^steps\.0\.body: \{\{exec T3\}\} names no terminal; use T1 to T1 or one of: web/,
+    ],
+    [
+      'dependency cycle',
+      (lab) => {
+        lab.services.db = { image: 'base', dependsOn: ['web'] };
+        lab.services.web.dependsOn = ['db'];
+      },
+      /^services: services depend on each other in a cycle: (web -> db -> web|db -> web -> db)/,
+    ],
   ];
 
   for (const [name, mutate, expected] of cases) {
@@ -106,12 +158,18 @@ describe('lab schema', () => {
 
       const problems = problemsOf(lab);
 
-      assert.ok(problems.some((problem) => expected.test(problem)), `problems were:\n${problems.join('\n')}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `problems were:\n${problems.join('\n')}`,
+      );
     });
   }
 
   test('error names the file', () => {
-    assert.throws(() => parseLab('content/labs/broken.yaml', {}), /Invalid lab definition content\/labs\/broken\.yaml/);
+    assert.throws(
+      () => parseLab('content/labs/broken.yaml', {}),
+      /Invalid lab definition content\/labs\/broken\.yaml/,
+    );
   });
 });
 
@@ -130,7 +188,8 @@ describe('lab files', () => {
     const labs = await loadLabs(path.join(ROOT, 'content/labs'));
 
     assert.ok(labs.has('inside-the-web-container'));
-    for (const lab of labs.values()) assert.ok(lab.steps.length >= 3, `${lab.id} has fewer than three steps`);
+    for (const lab of labs.values())
+      assert.ok(lab.steps.length >= 3, `${lab.id} has fewer than three steps`);
   });
 
   test('rejects id unlike file name', async () => {
@@ -144,6 +203,10 @@ describe('lab files', () => {
     const file = path.join(folder, 'sample.yaml');
     await writeFile(file, 'id: [unclosed\n');
 
-    await assert.rejects(loadLabFile(file), (error: unknown) => error instanceof LabDefinitionError && /YAML syntax/.test(error.problems[0]!));
+    await assert.rejects(
+      loadLabFile(file),
+      (error: unknown) =>
+        error instanceof LabDefinitionError && /YAML syntax/.test(error.problems[0]!),
+    );
   });
 });

@@ -8,16 +8,24 @@ import { formatEntry, textDestination } from '../../lab-server/src/log.ts';
 
 function logLines(write: (log: pino.Logger) => void): string[] {
   const output: string[] = [];
-  const log = pino({ level: 'debug', base: undefined }, textDestination({ write: (text: string) => output.push(text) }, false));
+  const log = pino(
+    { level: 'debug', base: undefined },
+    textDestination({ write: (text: string) => output.push(text) }, false),
+  );
   write(log);
   return output;
 }
 
 describe('text log format', () => {
   test('one line per entry', () => {
-    const [line] = logLines((log) => log.info({ labId: 'the-router', sessionId: 'abc', containers: 3 }, 'session ended'));
+    const [line] = logLines((log) =>
+      log.info({ labId: 'the-router', sessionId: 'abc', containers: 3 }, 'session ended'),
+    );
 
-    assert.match(line!, /^\d\d:\d\d:\d\d INFO  session ended sessionId=abc labId=the-router containers=3\n$/);
+    assert.match(
+      line!,
+      /^\d\d:\d\d:\d\d INFO  session ended sessionId=abc labId=the-router containers=3\n$/,
+    );
   });
 
   test('levels are named', () => {
@@ -34,7 +42,9 @@ describe('text log format', () => {
   });
 
   test('error stack goes under the line', () => {
-    const [line] = logLines((log) => log.error({ err: new Error('engine gone') }, 'removing the sandbox failed'));
+    const [line] = logLines((log) =>
+      log.error({ err: new Error('engine gone') }, 'removing the sandbox failed'),
+    );
     const [head, ...stack] = line!.trimEnd().split('\n');
 
     assert.match(head!, /ERROR removing the sandbox failed$/);
@@ -43,13 +53,17 @@ describe('text log format', () => {
   });
 
   test('secrets and noise stay out', () => {
-    const [line] = logLines((log) => log.child({ learnerId: 'cookie-value', shellId: 'xyz' }).info('learner joined a training'));
+    const [line] = logLines((log) =>
+      log.child({ learnerId: 'cookie-value', shellId: 'xyz' }).info('learner joined a training'),
+    );
 
     assert.doesNotMatch(line!, /cookie-value|xyz|pid=|hostname=/);
   });
 
   test('values are quoted and cut', () => {
-    const [line] = logLines((log) => log.info({ note: 'two words', roomUrls: [], long: 'x'.repeat(500) }, 'm'));
+    const [line] = logLines((log) =>
+      log.info({ note: 'two words', roomUrls: [], long: 'x'.repeat(500) }, 'm'),
+    );
 
     assert.match(line!, / note="two words" /);
     assert.match(line!, / roomUrls=\[\] /);

@@ -16,9 +16,20 @@ function labNamed(id: string) {
     title: id,
     summary: 'A lab for tests.',
     minutes: 5,
-    services: { web: { image: 'webserver', healthcheck: { test: 'health', intervalSeconds: 0.01 } } },
+    services: {
+      web: { image: 'webserver', healthcheck: { test: 'health', intervalSeconds: 0.01 } },
+    },
     terminals: [{ id: 'web', title: 'web', service: 'web' }],
-    steps: [{ id: 'one', title: 'One', body: 'Do it.', check: { service: 'web', run: 'check-one' }, hints: ['Hint.'], solution: 'solve-one' }],
+    steps: [
+      {
+        id: 'one',
+        title: 'One',
+        body: 'Do it.',
+        check: { service: 'web', run: 'check-one' },
+        hints: ['Hint.'],
+        solution: 'solve-one',
+      },
+    ],
   });
 }
 
@@ -34,7 +45,16 @@ function routedLab() {
       web: { image: 'webserver', environment: { VIRTUAL_HOST: 'web.ddev.site' } },
     },
     terminals: [{ id: 'router', title: 'router', service: 'router' }],
-    steps: [{ id: 'one', title: 'One', body: 'Do it.', check: { service: 'router', run: 'check-one' }, hints: ['Hint.'], solution: 'solve-one' }],
+    steps: [
+      {
+        id: 'one',
+        title: 'One',
+        body: 'Do it.',
+        check: { service: 'router', run: 'check-one' },
+        hints: ['Hint.'],
+        solution: 'solve-one',
+      },
+    ],
   });
 }
 
@@ -42,7 +62,11 @@ function setup(env: Record<string, string> = {}) {
   const runtime = new FakeRuntime();
   runtime.heldCommands.add('health');
   const config = loadConfig([], { LAB_INSTANCE: 'unit', LAB_DATABASE: ':memory:', ...env });
-  const labs = new Map([['pooled', labNamed('pooled')], ['other', labNamed('other')], ['routed', routedLab()]]);
+  const labs = new Map([
+    ['pooled', labNamed('pooled')],
+    ['other', labNamed('other')],
+    ['routed', routedLab()],
+  ]);
   const manager = new SessionManager({ config, labs, runtime, log: pino({ level: 'silent' }) });
   return { runtime, config, manager };
 }
@@ -92,7 +116,10 @@ describe('sessions with a pool', () => {
     assert.equal(checked, false, 'the check ran before the services were healthy');
     runtime.release('health');
     await check;
-    assert.deepEqual(runtime.commands.filter((command) => command !== 'health'), ['check-one']);
+    assert.deepEqual(
+      runtime.commands.filter((command) => command !== 'health'),
+      ['check-one'],
+    );
     await manager.endAll('shutdown');
   });
 
@@ -115,9 +142,17 @@ describe('sessions with a pool', () => {
     manager.setPoolTarget('routed', 1);
     await settle();
     const pooledId = runtime.created[0]!.sessionId;
-    assert.deepEqual(runtime.commands.filter((command) => command.startsWith('router-route')), [], 'a route was written before the router was healthy');
+    assert.deepEqual(
+      runtime.commands.filter((command) => command.startsWith('router-route')),
+      [],
+      'a route was written before the router was healthy',
+    );
 
-    const puts = () => runtime.calls.filter((call) => call.command === 'router-route put web' && call.containerId === `router-${pooledId}`);
+    const puts = () =>
+      runtime.calls.filter(
+        (call) =>
+          call.command === 'router-route put web' && call.containerId === `router-${pooledId}`,
+      );
 
     runtime.release('health');
     await settle();
@@ -144,6 +179,9 @@ describe('sessions with a pool', () => {
 
     await manager.endAll('shutdown');
 
-    assert.deepEqual([...runtime.removed].sort(), runtime.created.map((spec) => spec.sessionId).sort());
+    assert.deepEqual(
+      [...runtime.removed].sort(),
+      runtime.created.map((spec) => spec.sessionId).sort(),
+    );
   });
 });

@@ -14,7 +14,11 @@ function fakeDeps(overrides: Partial<PoolDeps> = {}) {
   const deps: PoolDeps = {
     start: async (labId, id) => {
       started.push(id);
-      return { sessionId: id, networkId: `net-${labId}`, containers: { web: `container-${id}` } } satisfies Sandbox;
+      return {
+        sessionId: id,
+        networkId: `net-${labId}`,
+        containers: { web: `container-${id}` },
+      } satisfies Sandbox;
     },
     warm: async () => undefined,
     remove: async (id) => void removed.push(id),
@@ -29,7 +33,8 @@ function fakeDeps(overrides: Partial<PoolDeps> = {}) {
 
 /** Lets the pool's deferred fills and the starts they begin run to the end. */
 async function settle(rounds = 20): Promise<void> {
-  for (let round = 0; round < rounds; round += 1) await new Promise((resolve) => setImmediate(resolve));
+  for (let round = 0; round < rounds; round += 1)
+    await new Promise((resolve) => setImmediate(resolve));
 }
 
 describe('sandbox pool', () => {
@@ -66,7 +71,9 @@ describe('sandbox pool', () => {
 
   test('warm sandboxes go first', async () => {
     const warmed = new Map<string, () => void>();
-    const { deps } = fakeDeps({ warm: (_labId, sandbox) => new Promise((resolve) => warmed.set(sandbox.sessionId, resolve)) });
+    const { deps } = fakeDeps({
+      warm: (_labId, sandbox) => new Promise((resolve) => warmed.set(sandbox.sessionId, resolve)),
+    });
     const pool = new SandboxPool(deps);
     pool.setTarget('lab', 2);
     await settle();
@@ -109,7 +116,8 @@ describe('sandbox pool', () => {
     const pool = new SandboxPool(deps);
 
     pool.setTarget('lab', 5);
-    for (let wait = 0; wait < 40 && pool.counts('lab').ready < 5; wait += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let wait = 0; wait < 40 && pool.counts('lab').ready < 5; wait += 1)
+      await new Promise((resolve) => setTimeout(resolve, 5));
 
     assert.equal(pool.counts('lab').ready, 5);
     assert.equal(most, 2);
@@ -174,7 +182,9 @@ describe('sandbox pool', () => {
   });
 
   test('unhealthy sandboxes leave the pool', async () => {
-    const { deps, removed } = fakeDeps({ warm: async () => Promise.reject(new Error('never healthy')) });
+    const { deps, removed } = fakeDeps({
+      warm: async () => Promise.reject(new Error('never healthy')),
+    });
     const pool = new SandboxPool(deps);
 
     pool.setTarget('lab', 1);

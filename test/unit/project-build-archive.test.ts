@@ -11,7 +11,12 @@ import { pack } from 'tar-stream';
 import { extractFolderArchive } from '../../lab-server/src/project-build/archive.ts';
 import { BuildFolderError } from '../../lab-server/src/project-build/errors.ts';
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo'; content?: string; linkname?: string };
+type Entry = {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink' | 'link' | 'fifo';
+  content?: string;
+  linkname?: string;
+};
 
 let workspace: string;
 let counter = 0;
@@ -28,13 +33,24 @@ function archive(entries: Entry[]): Readable {
   const packer = pack();
   for (const entry of entries) {
     const type = entry.type ?? 'file';
-    packer.entry({ name: entry.name, type, linkname: entry.linkname, mode: type === 'directory' ? 0o755 : 0o644 }, entry.content ?? '');
+    packer.entry(
+      {
+        name: entry.name,
+        type,
+        linkname: entry.linkname,
+        mode: type === 'directory' ? 0o755 : 0o644,
+      },
+      entry.content ?? '',
+    );
   }
   packer.finalize();
   return packer as unknown as Readable;
 }
 
-async function unpack(entries: Entry[], limits = { maxBytes: 1024 * 1024, maxEntries: 100 }): Promise<string> {
+async function unpack(
+  entries: Entry[],
+  limits = { maxBytes: 1024 * 1024, maxEntries: 100 },
+): Promise<string> {
   counter += 1;
   const destination = join(workspace, `case-${counter}`, 'web-build');
   await extractFolderArchive(archive(entries), destination, '.ddev/web-build', limits);
@@ -57,9 +73,30 @@ test('archive unpacks files and links', async () => {
 });
 
 const rejected: Array<[string, Entry[], RegExp]> = [
-  ['a parent path', [{ name: 'web-build', type: 'directory' }, { name: 'web-build/../escape', content: 'x' }], /leaves the folder/],
-  ['an absolute link', [{ name: 'web-build', type: 'directory' }, { name: 'web-build/passwd', type: 'symlink', linkname: '/etc/passwd' }], /symbolic link .*passwd points to "\/etc\/passwd"/],
-  ['an upward link', [{ name: 'web-build', type: 'directory' }, { name: 'web-build/up', type: 'symlink', linkname: '../..' }], /outside the build folder/],
+  [
+    'a parent path',
+    [
+      { name: 'web-build', type: 'directory' },
+      { name: 'web-build/../escape', content: 'x' },
+    ],
+    /leaves the folder/,
+  ],
+  [
+    'an absolute link',
+    [
+      { name: 'web-build', type: 'directory' },
+      { name: 'web-build/passwd', type: 'symlink', linkname: '/etc/passwd' },
+    ],
+    /symbolic link .*passwd points to "\/etc\/passwd"/,
+  ],
+  [
+    'an upward link',
+    [
+      { name: 'web-build', type: 'directory' },
+      { name: 'web-build/up', type: 'symlink', linkname: '../..' },
+    ],
+    /outside the build folder/,
+  ],
   [
     'a write through a link',
     [
@@ -69,10 +106,17 @@ const rejected: Array<[string, Entry[], RegExp]> = [
     ],
     /not a folder/,
   ],
-  ['a linked top folder', [{ name: 'web-build', type: 'symlink', linkname: '/etc' }], /is a symbolic link to "\/etc", not a folder/],
+  [
+    'a linked top folder',
+    [{ name: 'web-build', type: 'symlink', linkname: '/etc' }],
+    /is a symbolic link to "\/etc", not a folder/,
+  ],
   [
     'a hard link outside',
-    [{ name: 'web-build', type: 'directory' }, { name: 'web-build/h', type: 'link', linkname: 'other/../../etc/passwd' }],
+    [
+      { name: 'web-build', type: 'directory' },
+      { name: 'web-build/h', type: 'link', linkname: 'other/../../etc/passwd' },
+    ],
     /hard link/,
   ],
 ];
@@ -88,14 +132,21 @@ for (const [name, entries, expected] of rejected) {
 }
 
 test('archive rejects too many bytes', async () => {
-  const entries: Entry[] = [{ name: 'web-build', type: 'directory' }, { name: 'web-build/big', content: 'x'.repeat(2048) }];
+  const entries: Entry[] = [
+    { name: 'web-build', type: 'directory' },
+    { name: 'web-build/big', content: 'x'.repeat(2048) },
+  ];
 
-  await assert.rejects(unpack(entries, { maxBytes: 1024, maxEntries: 10 }), /larger than 0 MiB or has more than 10 entries/);
+  await assert.rejects(
+    unpack(entries, { maxBytes: 1024, maxEntries: 10 }),
+    /larger than 0 MiB or has more than 10 entries/,
+  );
 });
 
 test('archive rejects too many entries', async () => {
   const entries: Entry[] = [{ name: 'web-build', type: 'directory' }];
-  for (let index = 0; index < 5; index += 1) entries.push({ name: `web-build/f${index}`, content: '' });
+  for (let index = 0; index < 5; index += 1)
+    entries.push({ name: `web-build/f${index}`, content: '' });
 
   await assert.rejects(unpack(entries, { maxBytes: 1024, maxEntries: 3 }), BuildFolderError);
 });

@@ -52,29 +52,59 @@ describe('project config', () => {
   });
 
   const invalid: Array<[string, string, RegExp]> = [
-    ['php_version 8.2 on trixie', 'php_version: "8.2"', /^php_version: "8\.2" is not available: .*Debian 13 .*use "8\.4"/],
-    ['webserver_type', 'webserver_type: caddy', /^webserver_type: "caddy" is not valid; use one of nginx-fpm, apache-fpm, generic/],
-    ['package with a space', 'webimage_extra_packages: ["figlet; rm -rf /"]', /^webimage_extra_packages\[0\]: "figlet; rm -rf \/" is not a Debian package name/],
-    ['upper-case package', 'dbimage_extra_packages: [Figlet]', /^dbimage_extra_packages\[0\]: "Figlet" is not a Debian package name/],
-    ['package list as text', 'webimage_extra_packages: figlet', /^webimage_extra_packages: must be a list of Debian package names/],
-    ['too many packages', `webimage_extra_packages: [${Array.from({ length: 41 }, (_, i) => `p${i}`).join(', ')}]`, /may list at most 40 packages/],
+    [
+      'php_version 8.2 on trixie',
+      'php_version: "8.2"',
+      /^php_version: "8\.2" is not available: .*Debian 13 .*use "8\.4"/,
+    ],
+    [
+      'webserver_type',
+      'webserver_type: caddy',
+      /^webserver_type: "caddy" is not valid; use one of nginx-fpm, apache-fpm, generic/,
+    ],
+    [
+      'package with a space',
+      'webimage_extra_packages: ["figlet; rm -rf /"]',
+      /^webimage_extra_packages\[0\]: "figlet; rm -rf \/" is not a Debian package name/,
+    ],
+    [
+      'upper-case package',
+      'dbimage_extra_packages: [Figlet]',
+      /^dbimage_extra_packages\[0\]: "Figlet" is not a Debian package name/,
+    ],
+    [
+      'package list as text',
+      'webimage_extra_packages: figlet',
+      /^webimage_extra_packages: must be a list of Debian package names/,
+    ],
+    [
+      'too many packages',
+      `webimage_extra_packages: [${Array.from({ length: 41 }, (_, i) => `p${i}`).join(', ')}]`,
+      /may list at most 40 packages/,
+    ],
     ['project name', 'name: "my project"', /^name: must be letters, digits and dashes/],
   ];
 
   for (const [name, text, expected] of invalid) {
     test(`rejects ${name}`, () => {
-      assert.throws(() => parseProjectConfig(text), (error: unknown) => {
-        assert.ok(error instanceof ProjectConfigError, String(error));
-        assert.equal(error.problems.length, 1, error.problems.join('\n'));
-        assert.match(error.problems[0]!, expected);
-        assert.equal(error.status, 400);
-        return true;
-      });
+      assert.throws(
+        () => parseProjectConfig(text),
+        (error: unknown) => {
+          assert.ok(error instanceof ProjectConfigError, String(error));
+          assert.equal(error.problems.length, 1, error.problems.join('\n'));
+          assert.match(error.problems[0]!, expected);
+          assert.equal(error.status, 400);
+          return true;
+        },
+      );
     });
   }
 
   test('rejects invalid YAML with its line', () => {
-    assert.throws(() => parseProjectConfig('name: demo\nwebimage_extra_packages: [figlet\n'), /not valid YAML on line \d/);
+    assert.throws(
+      () => parseProjectConfig('name: demo\nwebimage_extra_packages: [figlet\n'),
+      /not valid YAML on line \d/,
+    );
   });
 
   test('rejects a list document', () => {
@@ -82,11 +112,17 @@ describe('project config', () => {
   });
 
   test('lists every invalid key', () => {
-    assert.throws(() => parseProjectConfig('php_version: "7.4"\nwebserver_type: iis\n'), (error: unknown) => {
-      assert.ok(error instanceof ProjectConfigError);
-      assert.equal(error.problems.length, 2);
-      assert.match(error.message, /^\.ddev\/config\.yaml is invalid: php_version: .* webserver_type: /);
-      return true;
-    });
+    assert.throws(
+      () => parseProjectConfig('php_version: "7.4"\nwebserver_type: iis\n'),
+      (error: unknown) => {
+        assert.ok(error instanceof ProjectConfigError);
+        assert.equal(error.problems.length, 2);
+        assert.match(
+          error.message,
+          /^\.ddev\/config\.yaml is invalid: php_version: .* webserver_type: /,
+        );
+        return true;
+      },
+    );
   });
 });

@@ -7,11 +7,22 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { BuildFolderError, ImageReferenceError, UnboundedInstructionError } from '../../lab-server/src/project-build/errors.ts';
-import { generateDockerfile, projectBuildArgs, stripBaseImageLines } from '../../lab-server/src/project-build/dockerfile.ts';
+import {
+  BuildFolderError,
+  ImageReferenceError,
+  UnboundedInstructionError,
+} from '../../lab-server/src/project-build/errors.ts';
+import {
+  generateDockerfile,
+  projectBuildArgs,
+  stripBaseImageLines,
+} from '../../lab-server/src/project-build/dockerfile.ts';
 import { readBuildFolder } from '../../lab-server/src/project-build/folder.ts';
 import { listInstructions, sourceOfStep } from '../../lab-server/src/project-build/instructions.ts';
-import { planProjectBuild, type BuildPlanOptions } from '../../lab-server/src/project-build/plan.ts';
+import {
+  planProjectBuild,
+  type BuildPlanOptions,
+} from '../../lab-server/src/project-build/plan.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/project-build/web-build', import.meta.url));
 
@@ -128,7 +139,11 @@ describe('project Dockerfile', () => {
     },
     {
       name: 'keeps names with spaces',
-      files: { 'Dockerfile.my tool': 'RUN true\n', 'my file.conf': 'x\n', 'sub dir/a b.txt': 'y\n' },
+      files: {
+        'Dockerfile.my tool': 'RUN true\n',
+        'my file.conf': 'x\n',
+        'sub dir/a b.txt': 'y\n',
+      },
       sources: ['generated header', DDEV_BLOCK, 'web-build/Dockerfile.my tool'],
       context: ['my file.conf', 'sub dir', 'sub dir/a b.txt'],
     },
@@ -191,13 +206,18 @@ describe('project Dockerfile', () => {
   });
 
   test('stripBaseImageLines keeps other lines', () => {
-    assert.equal(stripBaseImageLines('ARG BASE_IMAGES_ARE_FUN\nFROM $BASE_IMAGE\nRUN true'), 'ARG BASE_IMAGES_ARE_FUN\nRUN true');
+    assert.equal(
+      stripBaseImageLines('ARG BASE_IMAGES_ARE_FUN\nFROM $BASE_IMAGE\nRUN true'),
+      'ARG BASE_IMAGES_ARE_FUN\nRUN true',
+    );
   });
 
   test('declares the args for web', async () => {
     const plan = await planProjectBuild(await makeFolder({}), options());
 
-    const args = listInstructions(plan.dockerfile.text).filter((entry) => entry.keyword === 'ARG').map((entry) => entry.text);
+    const args = listInstructions(plan.dockerfile.text)
+      .filter((entry) => entry.keyword === 'ARG')
+      .map((entry) => entry.text);
     assert.deepEqual(args, [
       'ARG BASE_IMAGE="scratch"',
       'ARG TARGETPLATFORM',
@@ -219,15 +239,24 @@ describe('project Dockerfile', () => {
   });
 
   test('writes the package line', async () => {
-    const plan = await planProjectBuild(await makeFolder({}), options({ extraPackages: ['figlet', 'tree'] }));
+    const plan = await planProjectBuild(
+      await makeFolder({}),
+      options({ extraPackages: ['figlet', 'tree'] }),
+    );
 
     const run = listInstructions(plan.dockerfile.text).at(-1)!;
-    assert.match(run.text, /^RUN \(timeout \d+ apt-get update \|\| true\) && DEBIAN_FRONTEND=noninteractive apt-get install -y /);
+    assert.match(
+      run.text,
+      /^RUN \(timeout \d+ apt-get update \|\| true\) && DEBIAN_FRONTEND=noninteractive apt-get install -y /,
+    );
     assert.match(run.text, /--no-install-recommends --no-install-suggests figlet tree$/);
   });
 
   test('switches from a non-root base user', async () => {
-    const plan = await planProjectBuild(await makeFolder({ 'Dockerfile.tool': 'RUN true\n' }), options({ baseImageUser: 'ddev' }));
+    const plan = await planProjectBuild(
+      await makeFolder({ 'Dockerfile.tool': 'RUN true\n' }),
+      options({ baseImageUser: 'ddev' }),
+    );
 
     const instructions = listInstructions(plan.dockerfile.text).map((entry) => entry.text);
     assert.equal(instructions[2], 'USER root');
@@ -266,7 +295,9 @@ describe('project build arguments', () => {
   });
 
   test('db gets the user only', () => {
-    const args = projectBuildArgs(options({ kind: 'db', platform: { os: 'linux', architecture: 'aarch64' } }));
+    const args = projectBuildArgs(
+      options({ kind: 'db', platform: { os: 'linux', architecture: 'aarch64' } }),
+    );
 
     assert.equal(args.TARGETARCH, 'arm64');
     assert.equal(args.DDEV_PHP_VERSION, undefined);
@@ -300,11 +331,17 @@ describe('symbolic links', () => {
   test('names the link and its target', async () => {
     const folder = await makeFolder({ 'Dockerfile.passwd': '->/etc/passwd' });
 
-    await assert.rejects(planProjectBuild(folder, options()), /Dockerfile\.passwd points to "\/etc\/passwd", outside the build folder/);
+    await assert.rejects(
+      planProjectBuild(folder, options()),
+      /Dockerfile\.passwd points to "\/etc\/passwd", outside the build folder/,
+    );
   });
 
   test('accepts a link inside the folder', async () => {
-    const folder = await makeFolder({ 'shared.Dockerfile': 'RUN true\n', 'Dockerfile.linked': '->shared.Dockerfile' });
+    const folder = await makeFolder({
+      'shared.Dockerfile': 'RUN true\n',
+      'Dockerfile.linked': '->shared.Dockerfile',
+    });
 
     const plan = await planProjectBuild(folder, options());
 
@@ -319,20 +356,30 @@ describe('unbounded instructions', () => {
 
     await assert.rejects(planProjectBuild(folder, options()), (error: unknown) => {
       assert.ok(error instanceof UnboundedInstructionError);
-      assert.match(error.message, /Dockerfile\.data has "VOLUME \/data", which a lab does not allow: a volume is kept outside/);
+      assert.match(
+        error.message,
+        /Dockerfile\.data has "VOLUME \/data", which a lab does not allow: a volume is kept outside/,
+      );
       return true;
     });
   });
 
   test('rejects a fast health check', async () => {
-    for (const option of ['--interval=1ms', '--timeout=999ms', '--start-period=4s', '--interval=1m --timeout=2s']) {
+    for (const option of [
+      '--interval=1ms',
+      '--timeout=999ms',
+      '--start-period=4s',
+      '--interval=1m --timeout=2s',
+    ]) {
       const folder = await makeFolder({ 'Dockerfile.health': `HEALTHCHECK ${option} CMD true\n` });
       await assert.rejects(planProjectBuild(folder, options()), /is shorter than 5 s/, option);
     }
   });
 
   test('accepts a health check of 5 s or more', async () => {
-    const folder = await makeFolder({ 'Dockerfile.health': 'HEALTHCHECK --interval=5s --timeout=1m30s --start-period=0 CMD true\n' });
+    const folder = await makeFolder({
+      'Dockerfile.health': 'HEALTHCHECK --interval=5s --timeout=1m30s --start-period=0 CMD true\n',
+    });
 
     await assert.doesNotReject(planProjectBuild(folder, options()));
   });
@@ -340,31 +387,42 @@ describe('unbounded instructions', () => {
 
 describe('image references', () => {
   test('rejects another image', async () => {
-    const folder = await makeFolder({ 'prepend.Dockerfile.other': 'FROM ddev-lab/ddev-webserver:trixie-other-built AS x\n' });
+    const folder = await makeFolder({
+      'prepend.Dockerfile.other': 'FROM ddev-lab/ddev-webserver:trixie-other-built AS x\n',
+    });
 
     await assert.rejects(planProjectBuild(folder, options()), (error: unknown) => {
       assert.ok(error instanceof ImageReferenceError);
-      assert.match(error.message, /prepend\.Dockerfile\.other refers to the image "ddev-lab\/ddev-webserver:trixie-other-built"/);
+      assert.match(
+        error.message,
+        /prepend\.Dockerfile\.other refers to the image "ddev-lab\/ddev-webserver:trixie-other-built"/,
+      );
       return true;
     });
   });
 
   test('rejects COPY from an image', async () => {
-    const folder = await makeFolder({ 'Dockerfile.copy': 'COPY --from=alpine:3 /etc/os-release /tmp/\n' });
+    const folder = await makeFolder({
+      'Dockerfile.copy': 'COPY --from=alpine:3 /etc/os-release /tmp/\n',
+    });
 
     await assert.rejects(planProjectBuild(folder, options()), ImageReferenceError);
   });
 
   test('rejects FROM through another arg', async () => {
-    const folder = await makeFolder({ 'prepend.Dockerfile.arg': 'ARG OTHER=alpine\nFROM $OTHER AS x\n' });
+    const folder = await makeFolder({
+      'prepend.Dockerfile.arg': 'ARG OTHER=alpine\nFROM $OTHER AS x\n',
+    });
 
     await assert.rejects(planProjectBuild(folder, options()), ImageReferenceError);
   });
 
   test('accepts stages and allowed images', async () => {
     const folder = await makeFolder({
-      'prepend.Dockerfile.stage': 'FROM $BASE_IMAGE AS Tools\nFROM --platform=linux/amd64 ddev-lab/ddev-webserver:trixie as other\n',
-      'Dockerfile.copy': 'COPY --from=tools /etc/hostname /tmp/a\nCOPY --from=0 /etc/hostname /tmp/b\nCOPY --from=other /etc/hostname /tmp/c\n',
+      'prepend.Dockerfile.stage':
+        'FROM $BASE_IMAGE AS Tools\nFROM --platform=linux/amd64 ddev-lab/ddev-webserver:trixie as other\n',
+      'Dockerfile.copy':
+        'COPY --from=tools /etc/hostname /tmp/a\nCOPY --from=0 /etc/hostname /tmp/b\nCOPY --from=other /etc/hostname /tmp/c\n',
     });
 
     const plan = await planProjectBuild(folder, options());

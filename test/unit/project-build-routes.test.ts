@@ -13,7 +13,11 @@ import { LabError } from '../../lab-server/src/errors.ts';
 import { createProjectBuildRouter } from '../../lab-server/src/http/project-build-routes.ts';
 import { parseLab } from '../../lab-server/src/labs/schema.ts';
 import { LABELS } from '../../lab-server/src/sandbox/labels.ts';
-import type { ProjectBuildEngine, ProjectImageBuild, RecreateRequest } from '../../lab-server/src/sandbox/project-build-engine.ts';
+import type {
+  ProjectBuildEngine,
+  ProjectImageBuild,
+  RecreateRequest,
+} from '../../lab-server/src/sandbox/project-build-engine.ts';
 import type { SandboxRuntime, SandboxSpec } from '../../lab-server/src/sandbox/runtime.ts';
 import { SessionManager } from '../../lab-server/src/sessions/manager.ts';
 
@@ -25,24 +29,41 @@ const lab = parseLab('sample.yaml', {
   services: { web: { image: 'webserver' } },
   terminals: [{ id: 'web', title: 'web', service: 'web' }],
   steps: [
-    { id: 'one', title: 'One', body: 'Do it.', check: { service: 'web', run: 'true' }, hints: ['Hint.'], solution: 'true' },
+    {
+      id: 'one',
+      title: 'One',
+      body: 'Do it.',
+      check: { service: 'web', run: 'true' },
+      hints: ['Hint.'],
+      solution: 'true',
+    },
   ],
 });
 
 const runtime: SandboxRuntime = {
   ping: async () => {},
   imageExists: async () => true,
-  createSandbox: async (spec: SandboxSpec) => ({ sessionId: spec.sessionId, networkId: 'net', containers: { web: 'old-container' } }),
+  createSandbox: async (spec: SandboxSpec) => ({
+    sessionId: spec.sessionId,
+    networkId: 'net',
+    containers: { web: 'old-container' },
+  }),
   removeSandbox: async () => ({ containers: 1, networks: 1 }),
   sweep: async () => ({ containers: 0, networks: 0 }),
-  openTerminal: async () => ({ stream: new PassThrough(), resize: async () => {}, dispose: async () => {} }),
+  openTerminal: async () => ({
+    stream: new PassThrough(),
+    resize: async () => {},
+    dispose: async () => {},
+  }),
   runCommand: async () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false }),
   containerAddress: async () => undefined,
 };
 
 /** An engine whose container has the given files under /var/www/html/.ddev, and which records calls. */
 class FakeEngine implements ProjectBuildEngine {
-  files: Record<string, string> = { 'config.yaml': 'name: demo\nwebimage_extra_packages: [figlet]\n' };
+  files: Record<string, string> = {
+    'config.yaml': 'name: demo\nwebimage_extra_packages: [figlet]\n',
+  };
   builds: ProjectImageBuild[] = [];
   recreated: RecreateRequest[] = [];
   removed: Array<Record<string, string>> = [];
@@ -54,7 +75,10 @@ class FakeEngine implements ProjectBuildEngine {
   }
   async copyFromContainer(_id: string, path: string) {
     const name = path.split('/').at(-1)!;
-    if (name === 'config.yaml') return this.files['config.yaml'] === undefined ? undefined : tar([['config.yaml', this.files['config.yaml']]]);
+    if (name === 'config.yaml')
+      return this.files['config.yaml'] === undefined
+        ? undefined
+        : tar([['config.yaml', this.files['config.yaml']]]);
     const entries = Object.entries(this.files).filter(([file]) => file.startsWith('web-build/'));
     return tar([['web-build/', ''], ...entries]);
   }
@@ -68,7 +92,12 @@ class FakeEngine implements ProjectBuildEngine {
     request.onLine('Step 1/16 : ARG BASE_IMAGE="scratch"');
     if (this.buildFails) {
       request.onLine('Step 15/16 : RUN no-such-tool');
-      return { ok: false as const, timedOut: false, detail: "The command '/bin/bash -c no-such-tool' returned a non-zero code: 127", step: { number: 15, text: 'RUN no-such-tool' } };
+      return {
+        ok: false as const,
+        timedOut: false,
+        detail: "The command '/bin/bash -c no-such-tool' returned a non-zero code: 127",
+        step: { number: 15, text: 'RUN no-such-tool' },
+      };
     }
     return { ok: true as const, imageId: 'sha256:built' };
   }
@@ -100,17 +129,36 @@ function tar(entries: Array<[string, string]>): Readable {
 
 describe('restart routes', () => {
   const config = loadConfig([], { LAB_INSTANCE: 'unit', LAB_DATABASE: ':memory:' });
-  const sessions = new SessionManager({ config, labs: new Map([[lab.id, lab]]), runtime, log: pino({ level: 'silent' }) });
+  const sessions = new SessionManager({
+    config,
+    labs: new Map([[lab.id, lab]]),
+    runtime,
+    log: pino({ level: 'silent' }),
+  });
   const engine = new FakeEngine();
   let url: string;
   let close: () => void;
 
   before(async () => {
     const app = express();
-    app.use('/api', createProjectBuildRouter({ config, labs: new Map([[lab.id, lab]]), sessions, runtime, log: pino({ level: 'silent' }) }, engine));
+    app.use(
+      '/api',
+      createProjectBuildRouter(
+        {
+          config,
+          labs: new Map([[lab.id, lab]]),
+          sessions,
+          runtime,
+          log: pino({ level: 'silent' }),
+        },
+        engine,
+      ),
+    );
     app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
       const status = error instanceof LabError ? error.status : 500;
-      response.status(status).json(error instanceof LabError ? error.toJSON() : { error: 'InternalError' });
+      response
+        .status(status)
+        .json(error instanceof LabError ? error.toJSON() : { error: 'InternalError' });
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
@@ -124,9 +172,21 @@ describe('restart routes', () => {
   });
 
   async function restart(sessionId: string, token: string) {
-    const response = await fetch(`${url}/sessions/${sessionId}/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${url}/sessions/${sessionId}/restart`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     const text = await response.text();
-    return { status: response.status, type: response.headers.get('content-type'), events: response.ok ? text.trim().split('\n').map((line) => JSON.parse(line)) : [JSON.parse(text)] };
+    return {
+      status: response.status,
+      type: response.headers.get('content-type'),
+      events: response.ok
+        ? text
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line))
+        : [JSON.parse(text)],
+    };
   }
 
   test('restart needs the token', async () => {
@@ -153,7 +213,10 @@ describe('restart routes', () => {
     assert.equal(result.status, 200);
     assert.match(result.type ?? '', /application\/x-ndjson/);
     const types = result.events.map((event) => event.type);
-    assert.deepEqual(types.filter((type) => type !== 'line'), ['phase', 'dockerfile', 'phase', 'phase', 'done']);
+    assert.deepEqual(
+      types.filter((type) => type !== 'line'),
+      ['phase', 'dockerfile', 'phase', 'phase', 'done'],
+    );
     const done = result.events.at(-1);
     assert.equal(done.tag, 'ddev-lab/ddev-webserver:trixie-demo-built');
     assert.equal(session.sandbox.containers.web, 'new-container');
@@ -199,7 +262,10 @@ describe('restart routes', () => {
     engine.waitForRelease = true;
 
     const first = restart(session.id, session.token);
-    while (engine.builds.length === 0 || engine.builds.at(-1)!.labels[LABELS.session] !== session.id) {
+    while (
+      engine.builds.length === 0 ||
+      engine.builds.at(-1)!.labels[LABELS.session] !== session.id
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const second = await restart(session.id, session.token);
@@ -215,7 +281,9 @@ describe('restart routes', () => {
     const session = await sessions.create(lab.id);
     const builds = engine.builds.length;
 
-    const response = await fetch(`${url}/sessions/${session.id}/restart/dockerfile`, { headers: { authorization: `Bearer ${session.token}` } });
+    const response = await fetch(`${url}/sessions/${session.id}/restart/dockerfile`, {
+      headers: { authorization: `Bearer ${session.token}` },
+    });
     const preview = (await response.json()) as { dockerfile: string; tag: string };
 
     assert.equal(response.status, 200);
@@ -228,6 +296,10 @@ describe('restart routes', () => {
 
     await sessions.end(session.id, 'stopped');
 
-    assert.ok(engine.removed.some((labels) => labels[LABELS.session] === session.id && labels[LABELS.instance] === 'unit'));
+    assert.ok(
+      engine.removed.some(
+        (labels) => labels[LABELS.session] === session.id && labels[LABELS.instance] === 'unit',
+      ),
+    );
   });
 });

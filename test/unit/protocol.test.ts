@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { decodeFrame, encodeFrame, FrameType, ProtocolError, type Frame } from '../../lab-server/src/terminal/protocol.ts';
+import {
+  decodeFrame,
+  encodeFrame,
+  FrameType,
+  ProtocolError,
+  type Frame,
+} from '../../lab-server/src/terminal/protocol.ts';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -40,7 +46,10 @@ describe('terminal protocol', () => {
   test('attached layout', () => {
     const encoded = encodeFrame({ type: 'attached', offset: 258, dropped: 3, shellId: 'id' });
 
-    assert.deepEqual([...encoded], [0x08, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0x69, 0x64]);
+    assert.deepEqual(
+      [...encoded],
+      [0x08, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0x69, 0x64],
+    );
   });
 
   test('output offset is big-endian', () => {
@@ -60,20 +69,38 @@ describe('terminal protocol', () => {
     ['short output', bytes(0x02, 0, 0), /at least 8/],
     ['oversized ping', new Uint8Array(40).fill(0x05, 0, 1), /ping payload exceeds 32/],
     ['status not json', bytes(0x07, 0x7b), /not UTF-8 JSON/],
-    ['status unknown state', new Uint8Array([0x07, ...new TextEncoder().encode('{"state":"root","message":""}')]), /known "state"/],
+    [
+      'status unknown state',
+      new Uint8Array([0x07, ...new TextEncoder().encode('{"state":"root","message":""}')]),
+      /known "state"/,
+    ],
     ['attached without shell id', new Uint8Array(17).fill(0x08, 0, 1), /at least 17/],
-    ['attached with bad shell id', new Uint8Array([0x08, ...new Uint8Array(16), 0x20]), /invalid shell id/],
-    ['offset past 2^53', bytes(0x04, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), /offset is too large/],
+    [
+      'attached with bad shell id',
+      new Uint8Array([0x08, ...new Uint8Array(16), 0x20]),
+      /invalid shell id/,
+    ],
+    [
+      'offset past 2^53',
+      bytes(0x04, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+      /offset is too large/,
+    ],
   ];
 
   for (const [name, frame, message] of malformed) {
     test(`rejects ${name}`, () => {
-      assert.throws(() => decodeFrame(frame), (error: unknown) => error instanceof ProtocolError && message.test(error.message));
+      assert.throws(
+        () => decodeFrame(frame),
+        (error: unknown) => error instanceof ProtocolError && message.test(error.message),
+      );
     });
   }
 
   test('rejects bad shell id on encode', () => {
-    assert.throws(() => encodeFrame({ type: 'attached', offset: 0, dropped: 0, shellId: 'a/b' }), ProtocolError);
+    assert.throws(
+      () => encodeFrame({ type: 'attached', offset: 0, dropped: 0, shellId: 'a/b' }),
+      ProtocolError,
+    );
   });
 
   test('rejects negative offset on encode', () => {
@@ -82,5 +109,7 @@ describe('terminal protocol', () => {
 });
 
 function normalise(frame: Frame): unknown {
-  return JSON.parse(JSON.stringify(frame, (_key, value) => (value instanceof Uint8Array ? [...value] : value)));
+  return JSON.parse(
+    JSON.stringify(frame, (_key, value) => (value instanceof Uint8Array ? [...value] : value)),
+  );
 }

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 
 import { openEscapes, parseRuncVersion } from '../../lab-server/src/guards/runc.ts';
 
-const cves = (version: string | undefined) => openEscapes(version).map((escape) => escape.cve.split(',')[0]);
+const cves = (version: string | undefined) =>
+  openEscapes(version).map((escape) => escape.cve.split(',')[0]);
 
 describe('runc escapes', () => {
   test('parses the usual formats', () => {

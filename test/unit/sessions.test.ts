@@ -3,7 +3,12 @@ import { describe, mock, test } from 'node:test';
 import { pino } from 'pino';
 
 import { loadConfig } from '../../lab-server/src/config.ts';
-import { CapacityError, ImageMissingError, SessionNotFoundError, UnauthorizedError } from '../../lab-server/src/errors.ts';
+import {
+  CapacityError,
+  ImageMissingError,
+  SessionNotFoundError,
+  UnauthorizedError,
+} from '../../lab-server/src/errors.ts';
 import { parseLab } from '../../lab-server/src/labs/schema.ts';
 import { checkStep, restartStep } from '../../lab-server/src/sessions/checks.ts';
 import { SessionManager } from '../../lab-server/src/sessions/manager.ts';
@@ -17,21 +22,46 @@ const lab = parseLab('sample.yaml', {
   services: { web: { image: 'webserver' } },
   terminals: [{ id: 'web', title: 'web', service: 'web' }],
   steps: [
-    { id: 'one', title: 'One', body: 'Do it.', check: { service: 'web', run: 'check-one' }, hints: ['Hint.'], solution: 'solve-one', setup: { run: 'setup-one' } },
-    { id: 'two', title: 'Two', body: 'Do it.', check: { service: 'web', run: 'check-two' }, hints: ['Hint.'], solution: 'solve-two', setup: { run: 'setup-two' } },
+    {
+      id: 'one',
+      title: 'One',
+      body: 'Do it.',
+      check: { service: 'web', run: 'check-one' },
+      hints: ['Hint.'],
+      solution: 'solve-one',
+      setup: { run: 'setup-one' },
+    },
+    {
+      id: 'two',
+      title: 'Two',
+      body: 'Do it.',
+      check: { service: 'web', run: 'check-two' },
+      hints: ['Hint.'],
+      solution: 'solve-two',
+      setup: { run: 'setup-two' },
+    },
   ],
 });
 
 function setup(env: Record<string, string> = {}) {
   const runtime = new FakeRuntime();
   const config = loadConfig([], { LAB_INSTANCE: 'unit', LAB_DATABASE: ':memory:', ...env });
-  const manager = new SessionManager({ config, labs: new Map([[lab.id, lab]]), runtime, log: pino({ level: 'silent' }) });
+  const manager = new SessionManager({
+    config,
+    labs: new Map([[lab.id, lab]]),
+    runtime,
+    log: pino({ level: 'silent' }),
+  });
   return { runtime, config, manager };
 }
 
 describe('session manager', () => {
   test('create passes limits and labels', async () => {
-    const { runtime, manager } = setup({ LAB_CONTAINER_MEMORY_MB: '256', LAB_CONTAINER_CPUS: '0.5', LAB_CONTAINER_PIDS: '100' });
+    const { runtime, manager } = setup({
+      LAB_CONTAINER_MEMORY_MB: '256',
+      LAB_CONTAINER_CPUS: '0.5',
+      LAB_CONTAINER_PIDS: '100',
+    });
 
     const session = await manager.create('sample');
 
@@ -158,7 +188,11 @@ describe('session manager', () => {
   });
 
   test('extend stops at the maximum', async () => {
-    const { manager } = setup({ LAB_SESSION_MINUTES: '10', LAB_SESSION_MAX_MINUTES: '20', LAB_EXTEND_MINUTES: '15' });
+    const { manager } = setup({
+      LAB_SESSION_MINUTES: '10',
+      LAB_SESSION_MAX_MINUTES: '20',
+      LAB_EXTEND_MINUTES: '15',
+    });
     const session = await manager.create('sample', 'learner');
     const first = session.expiresAt;
 
@@ -199,7 +233,11 @@ describe('session manager', () => {
 
   test('idle learner ends after idle minutes', async (context) => {
     context.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] });
-    const { runtime, manager } = setup({ LAB_CLOSED_GRACE_SECONDS: '60', LAB_IDLE_MINUTES: '2', LAB_SESSION_MINUTES: '30' });
+    const { runtime, manager } = setup({
+      LAB_CLOSED_GRACE_SECONDS: '60',
+      LAB_IDLE_MINUTES: '2',
+      LAB_SESSION_MINUTES: '30',
+    });
     const active = await manager.create('sample', 'active');
     const idle = await manager.create('sample', 'idle');
 
@@ -223,18 +261,37 @@ describe('router routes', () => {
     services: {
       router: { image: 'router', healthcheck: { test: 'router-health', intervalSeconds: 0.01 } },
       'web-one': { image: 'webserver', environment: { VIRTUAL_HOST: 'one.ddev.site' } },
-      'web-two': { image: 'webserver', project: 'two', environment: { VIRTUAL_HOST: 'two.ddev.site', HTTP_EXPOSE: '80:80,8025:8025' } },
+      'web-two': {
+        image: 'webserver',
+        project: 'two',
+        environment: { VIRTUAL_HOST: 'two.ddev.site', HTTP_EXPOSE: '80:80,8025:8025' },
+      },
       db: { image: 'dbserver-mariadb' },
     },
     terminals: [{ id: 'router', title: 'router', service: 'router' }],
-    steps: [{ id: 'one', title: 'One', body: 'Do it.', check: { service: 'router', run: 'check-one' }, hints: ['Hint.'], solution: 'solve-one' }],
+    steps: [
+      {
+        id: 'one',
+        title: 'One',
+        body: 'Do it.',
+        check: { service: 'router', run: 'check-one' },
+        hints: ['Hint.'],
+        solution: 'solve-one',
+      },
+    ],
   };
 
   function routedSetup(store?: SessionManager['store']) {
     const runtime = new FakeRuntime();
     const config = loadConfig([], { LAB_INSTANCE: 'unit', LAB_DATABASE: ':memory:' });
     const routedLab = parseLab('routed.yaml', routed);
-    const manager = new SessionManager({ config, labs: new Map([[routedLab.id, routedLab]]), runtime, log: pino({ level: 'silent' }), store });
+    const manager = new SessionManager({
+      config,
+      labs: new Map([[routedLab.id, routedLab]]),
+      runtime,
+      log: pino({ level: 'silent' }),
+      store,
+    });
     return { runtime, manager };
   }
 
@@ -245,8 +302,15 @@ describe('router routes', () => {
     await manager.whenReady(session);
 
     const puts = runtime.calls.filter((call) => call.command.startsWith('router-route'));
-    assert.deepEqual(puts.map((call) => call.command), ['router-route put web-one', 'router-route put two']);
-    assert.ok(runtime.commands.indexOf('router-health') < runtime.commands.indexOf('router-route put web-one'), 'a route was written before the router was healthy');
+    assert.deepEqual(
+      puts.map((call) => call.command),
+      ['router-route put web-one', 'router-route put two'],
+    );
+    assert.ok(
+      runtime.commands.indexOf('router-health') <
+        runtime.commands.indexOf('router-route put web-one'),
+      'a route was written before the router was healthy',
+    );
     assert.equal(puts[0]!.containerId, session.sandbox.containers.router);
     assert.equal(puts[0]!.user, 'ddev');
     assert.match(puts[0]!.input!, /server_name one\.ddev\.site;[\s\S]*http:\/\/web-one:80;/);
@@ -259,7 +323,10 @@ describe('router routes', () => {
 
     const session = await manager.create('routed');
 
-    await assert.rejects(manager.whenReady(session), /service "web-two" in lab "routed" \(project two, VIRTUAL_HOST=two\.ddev\.site, HTTP_EXPOSE=80:80,8025:8025\)/);
+    await assert.rejects(
+      manager.whenReady(session),
+      /service "web-two" in lab "routed" \(project two, VIRTUAL_HOST=two\.ddev\.site, HTTP_EXPOSE=80:80,8025:8025\)/,
+    );
     assert.deepEqual(runtime.removed, [session.id]);
     assert.equal(manager.isRunning(session.id), false);
   });
@@ -281,21 +348,63 @@ describe('router routes', () => {
 
   test('lab without a router writes no route', async () => {
     const { runtime, manager } = routedSetup();
-    const withoutRouter = parseLab('routed.yaml', { ...routed, services: { ...routed.services, router: { image: 'webserver' } } });
-    const other = new SessionManager({ config: manager.config, labs: new Map([['routed', withoutRouter]]), runtime, log: pino({ level: 'silent' }) });
+    const withoutRouter = parseLab('routed.yaml', {
+      ...routed,
+      services: { ...routed.services, router: { image: 'webserver' } },
+    });
+    const other = new SessionManager({
+      config: manager.config,
+      labs: new Map([['routed', withoutRouter]]),
+      runtime,
+      log: pino({ level: 'silent' }),
+    });
 
     const session = await other.create('routed');
     await other.whenReady(session);
 
-    assert.deepEqual(runtime.commands.filter((command) => command.startsWith('router-route')), []);
+    assert.deepEqual(
+      runtime.commands.filter((command) => command.startsWith('router-route')),
+      [],
+    );
   });
 
   test('schema rejects a bad route', () => {
-    const withWeb = (web: object) => ({ ...routed, services: { ...routed.services, 'web-one': { image: 'webserver', ...web } } });
+    const withWeb = (web: object) => ({
+      ...routed,
+      services: { ...routed.services, 'web-one': { image: 'webserver', ...web } },
+    });
 
-    assert.throws(() => parseLab('routed.yaml', withWeb({ environment: { VIRTUAL_HOST: 'one.ddev.site;return 200' } })), /services\.web-one\.environment\.VIRTUAL_HOST: Invalid host name/);
-    assert.throws(() => parseLab('routed.yaml', withWeb({ environment: { VIRTUAL_HOST: 'one.ddev.site', HTTP_EXPOSE: '8080:80' } })), /services\.web-one\.environment\.HTTP_EXPOSE: .*router port 8080/);
-    assert.throws(() => parseLab('routed.yaml', withWeb({ project: 'two', environment: { VIRTUAL_HOST: 'one.ddev.site' } })), /services\.web-two\.project: project "two" is routed by service "web-one"/);
-    assert.throws(() => parseLab('routed.yaml', { ...routed, services: { ...routed.services, router: { image: 'router' } } }), /services\.router\.healthcheck: a router that gets routes needs a health check/);
+    assert.throws(
+      () =>
+        parseLab(
+          'routed.yaml',
+          withWeb({ environment: { VIRTUAL_HOST: 'one.ddev.site;return 200' } }),
+        ),
+      /services\.web-one\.environment\.VIRTUAL_HOST: Invalid host name/,
+    );
+    assert.throws(
+      () =>
+        parseLab(
+          'routed.yaml',
+          withWeb({ environment: { VIRTUAL_HOST: 'one.ddev.site', HTTP_EXPOSE: '8080:80' } }),
+        ),
+      /services\.web-one\.environment\.HTTP_EXPOSE: .*router port 8080/,
+    );
+    assert.throws(
+      () =>
+        parseLab(
+          'routed.yaml',
+          withWeb({ project: 'two', environment: { VIRTUAL_HOST: 'one.ddev.site' } }),
+        ),
+      /services\.web-two\.project: project "two" is routed by service "web-one"/,
+    );
+    assert.throws(
+      () =>
+        parseLab('routed.yaml', {
+          ...routed,
+          services: { ...routed.services, router: { image: 'router' } },
+        }),
+      /services\.router\.healthcheck: a router that gets routes needs a health check/,
+    );
   });
 });

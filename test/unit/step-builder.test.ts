@@ -5,13 +5,36 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pack } from 'tar-stream';
 
-import { copyItems, hashSelections, readContext, selectSources } from '../../lab-server/src/sandbox/step-builder/context.ts';
-import { goDuration, healthcheckText, parseGoDuration, quoteList } from '../../lab-server/src/sandbox/step-builder/format.ts';
+import {
+  copyItems,
+  hashSelections,
+  readContext,
+  selectSources,
+} from '../../lab-server/src/sandbox/step-builder/context.ts';
+import {
+  goDuration,
+  healthcheckText,
+  parseGoDuration,
+  quoteList,
+} from '../../lab-server/src/sandbox/step-builder/format.ts';
 import { jsonArray, parseDockerfile } from '../../lab-server/src/sandbox/step-builder/parse.ts';
-import { expandWord, expandWords, splitPairs } from '../../lab-server/src/sandbox/step-builder/words.ts';
+import {
+  expandWord,
+  expandWords,
+  splitPairs,
+} from '../../lab-server/src/sandbox/step-builder/words.ts';
 
 test('continued lines join as the builder joins them', () => {
-  const text = ['# a comment', 'FROM base AS build', '', 'RUN set -eu; \\', '    # inside', '    echo one; \\', '    echo two', 'copy --chown=ddev:ddev a b'].join('\n');
+  const text = [
+    '# a comment',
+    'FROM base AS build',
+    '',
+    'RUN set -eu; \\',
+    '    # inside',
+    '    echo one; \\',
+    '    echo two',
+    'copy --chown=ddev:ddev a b',
+  ].join('\n');
   const instructions = parseDockerfile(text);
 
   assert.deepEqual(
@@ -35,8 +58,11 @@ test('words expand variables and drop quotes', () => {
   const variables = { NAME: 'ddev', EMPTY: '' };
 
   assert.equal(expandWord('/home/$NAME/${NAME}x', variables), '/home/ddev/ddevx');
-  assert.equal(expandWord("'$NAME' \"$NAME\" \\$NAME", variables), '$NAME ddev $NAME');
-  assert.equal(expandWord('${EMPTY:-fallback} ${MISSING:-other} ${NAME:+set}', variables), 'fallback other set');
+  assert.equal(expandWord('\'$NAME\' "$NAME" \\$NAME', variables), '$NAME ddev $NAME');
+  assert.equal(
+    expandWord('${EMPTY:-fallback} ${MISSING:-other} ${NAME:+set}', variables),
+    'fallback other set',
+  );
   assert.deepEqual(expandWords('a "b c" $NAME', variables), ['a', 'b c', 'ddev']);
   assert.deepEqual(splitPairs('A=1 B="two words"'), [
     { key: 'A', value: '1' },
@@ -52,13 +78,21 @@ test('settings read in history as the classic builder writes them', () => {
   assert.equal(parseGoDuration('1m30s'), 90e9);
   assert.equal(parseGoDuration('soon'), undefined);
   assert.equal(
-    healthcheckText({ Test: ['CMD', '/healthcheck.sh'], Interval: 5e9, Timeout: 5e9, StartPeriod: 30e9, Retries: 3 }),
+    healthcheckText({
+      Test: ['CMD', '/healthcheck.sh'],
+      Interval: 5e9,
+      Timeout: 5e9,
+      StartPeriod: 30e9,
+      Retries: 3,
+    }),
     'HEALTHCHECK &{["CMD" "/healthcheck.sh"] "5s" "5s" "30s" \'\\x03\'}',
   );
 });
 
 test('COPY selects files, folders and wildcards from the context', async () => {
-  const context = await readContext(await tarOf({ 'a.txt': 'a', 'b.txt': 'b', 'dir/c.txt': 'c', 'dir/sub/d.txt': 'd' }));
+  const context = await readContext(
+    await tarOf({ 'a.txt': 'a', 'b.txt': 'b', 'dir/c.txt': 'c', 'dir/sub/d.txt': 'd' }),
+  );
 
   const file = selectSources(context, ['a.txt'], 'COPY');
   const folder = selectSources(context, ['dir'], 'COPY');
@@ -69,7 +103,10 @@ test('COPY selects files, folders and wildcards from the context', async () => {
     ['etc/x.txt'],
   );
   assert.deepEqual(
-    copyItems(folder, '/opt/dir', true, { uid: 1000, gid: 1000 }).map((item) => [item.header.name, item.header.uid]),
+    copyItems(folder, '/opt/dir', true, { uid: 1000, gid: 1000 }).map((item) => [
+      item.header.name,
+      item.header.uid,
+    ]),
     [
       ['opt/dir/c.txt', 1000],
       ['opt/dir/sub/d.txt', 1000],
@@ -80,7 +117,10 @@ test('COPY selects files, folders and wildcards from the context', async () => {
     ['a.txt', 'b.txt'],
   );
   assert.notEqual(hashSelections(file), hashSelections(selectSources(context, ['b.txt'], 'COPY')));
-  assert.throws(() => selectSources(context, ['missing.txt'], 'COPY'), /COPY failed: file not found in build context/);
+  assert.throws(
+    () => selectSources(context, ['missing.txt'], 'COPY'),
+    /COPY failed: file not found in build context/,
+  );
 });
 
 async function tarOf(files: Record<string, string>): Promise<Buffer> {

@@ -5,7 +5,10 @@ import { freeSubnets, gatewayOf, parseCidr } from '../../lab-server/src/sandbox/
 
 describe('subnet pool', () => {
   test('parses and aligns a range', () => {
-    assert.deepEqual(parseCidr('10.213.0.0/16'), { base: 10 * 2 ** 24 + 213 * 2 ** 16, prefix: 16 });
+    assert.deepEqual(parseCidr('10.213.0.0/16'), {
+      base: 10 * 2 ** 24 + 213 * 2 ** 16,
+      prefix: 16,
+    });
     assert.deepEqual(parseCidr('10.213.5.7/16'), parseCidr('10.213.0.0/16'));
   });
 
@@ -18,13 +21,33 @@ describe('subnet pool', () => {
     const free = freeSubnets({ range: '10.213.0.0/24', prefix: 27 }, []);
 
     assert.equal(free.length, 8);
-    assert.deepEqual([...free].sort(), ['10.213.0.0/27', '10.213.0.128/27', '10.213.0.160/27', '10.213.0.192/27', '10.213.0.224/27', '10.213.0.32/27', '10.213.0.64/27', '10.213.0.96/27']);
+    assert.deepEqual([...free].sort(), [
+      '10.213.0.0/27',
+      '10.213.0.128/27',
+      '10.213.0.160/27',
+      '10.213.0.192/27',
+      '10.213.0.224/27',
+      '10.213.0.32/27',
+      '10.213.0.64/27',
+      '10.213.0.96/27',
+    ]);
   });
 
   test('skips used and overlapping subnets', () => {
-    const free = freeSubnets({ range: '10.213.0.0/24', prefix: 27 }, ['10.213.0.0/27', '10.213.0.64/26', '172.17.0.0/16', 'not-a-cidr']);
+    const free = freeSubnets({ range: '10.213.0.0/24', prefix: 27 }, [
+      '10.213.0.0/27',
+      '10.213.0.64/26',
+      '172.17.0.0/16',
+      'not-a-cidr',
+    ]);
 
-    assert.deepEqual([...free].sort(), ['10.213.0.128/27', '10.213.0.160/27', '10.213.0.192/27', '10.213.0.224/27', '10.213.0.32/27']);
+    assert.deepEqual([...free].sort(), [
+      '10.213.0.128/27',
+      '10.213.0.160/27',
+      '10.213.0.192/27',
+      '10.213.0.224/27',
+      '10.213.0.32/27',
+    ]);
   });
 
   test('a used supernet takes everything', () => {

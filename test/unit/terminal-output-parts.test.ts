@@ -3,9 +3,17 @@ import { Duplex } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 
-import { decodeFrame, encodeOutputHeader, OUTPUT_HEADER_BYTES } from '../../lab-server/src/terminal/protocol.ts';
+import {
+  decodeFrame,
+  encodeOutputHeader,
+  OUTPUT_HEADER_BYTES,
+} from '../../lab-server/src/terminal/protocol.ts';
 import { ReplayBuffer } from '../../lab-server/src/terminal/replay-buffer.ts';
-import { MAX_FRAME_BYTES, TerminalShell, type ShellClient } from '../../lab-server/src/terminal/shell.ts';
+import {
+  MAX_FRAME_BYTES,
+  TerminalShell,
+  type ShellClient,
+} from '../../lab-server/src/terminal/shell.ts';
 
 class FakeStream extends Duplex {
   override _read(): void {}
@@ -51,7 +59,10 @@ describe('terminal output in pieces', () => {
 
     const views = buffer.viewsFrom(2);
 
-    assert.deepEqual(views.map((view) => view.toString()), ['c', 'defg']);
+    assert.deepEqual(
+      views.map((view) => view.toString()),
+      ['c', 'defg'],
+    );
     assert.equal(views[1]!.buffer, second.buffer);
     assert.deepEqual(buffer.viewsFrom(7), []);
   });
@@ -60,7 +71,9 @@ describe('terminal output in pieces', () => {
     const { shell, stream } = startShell();
     const client = new PartsClient();
     shell.attach(client, {});
-    const chunks = Array.from({ length: 20 }, (_unused, index) => Buffer.alloc(8 * 1024, 97 + index));
+    const chunks = Array.from({ length: 20 }, (_unused, index) =>
+      Buffer.alloc(8 * 1024, 97 + index),
+    );
 
     for (const chunk of chunks) stream.push(chunk);
     await tick();
@@ -68,10 +81,15 @@ describe('terminal output in pieces', () => {
     const sent = Buffer.concat(client.frames.map((frame) => frame.bytes));
     assert.deepEqual(sent, Buffer.concat(chunks));
     assert.ok(client.frames.every((frame) => frame.bytes.length <= MAX_FRAME_BYTES));
-    assert.ok(client.frames.some((frame) => frame.pieces > 1), 'no frame was sent in pieces');
+    assert.ok(
+      client.frames.some((frame) => frame.pieces > 1),
+      'no frame was sent in pieces',
+    );
     assert.deepEqual(
       client.frames.map((frame) => frame.offset),
-      client.frames.map((_frame, index) => client.frames.slice(0, index).reduce((sum, earlier) => sum + earlier.bytes.length, 0)),
+      client.frames.map((_frame, index) =>
+        client.frames.slice(0, index).reduce((sum, earlier) => sum + earlier.bytes.length, 0),
+      ),
     );
     await shell.dispose('closed', 'done');
   });
@@ -85,7 +103,10 @@ describe('terminal output in pieces', () => {
     stream.push(Buffer.from('two'));
     await tick();
 
-    assert.deepEqual(client.frames.map((frame) => [frame.bytes.toString(), frame.pieces]), [['one two', 1]]);
+    assert.deepEqual(
+      client.frames.map((frame) => [frame.bytes.toString(), frame.pieces]),
+      [['one two', 1]],
+    );
     await shell.dispose('closed', 'done');
   });
 

@@ -5,7 +5,12 @@ import { pino } from 'pino';
 
 import type { TerminalState } from '../../lab-server/src/terminal/protocol.ts';
 import { ReplayBuffer } from '../../lab-server/src/terminal/replay-buffer.ts';
-import { flowLimits, MAX_INPUT_BACKLOG_BYTES, TerminalShell, type ShellClient } from '../../lab-server/src/terminal/shell.ts';
+import {
+  flowLimits,
+  MAX_INPUT_BACKLOG_BYTES,
+  TerminalShell,
+  type ShellClient,
+} from '../../lab-server/src/terminal/shell.ts';
 
 const BUFFER_BYTES = 256 * 1024;
 
@@ -40,7 +45,10 @@ class FakeClient implements ShellClient {
   }
 }
 
-function startShell(graceMs = 60_000, resize: (cols: number, rows: number) => Promise<void> = async () => undefined) {
+function startShell(
+  graceMs = 60_000,
+  resize: (cols: number, rows: number) => Promise<void> = async () => undefined,
+) {
   const stream = new FakeStream();
   const disposed: string[] = [];
   const shell = new TerminalShell({

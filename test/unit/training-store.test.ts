@@ -8,16 +8,36 @@ import { after, before, describe, test } from 'node:test';
 
 import { SessionStore, tokenDigest } from '../../lab-server/src/store/session-store.ts';
 import { StateStore } from '../../lab-server/src/store/state-store.ts';
-import { checkDisplayName, formatJoinCode, JOIN_CODE_ALPHABET, newJoinCode, normalizeJoinCode } from '../../lab-server/src/trainings/join-code.ts';
+import {
+  checkDisplayName,
+  formatJoinCode,
+  JOIN_CODE_ALPHABET,
+  newJoinCode,
+  normalizeJoinCode,
+} from '../../lab-server/src/trainings/join-code.ts';
 import type { Lab } from '../../lab-server/src/labs/schema.ts';
 import type { Session } from '../../lab-server/src/sessions/manager.ts';
-import { CONNECTED_WITHIN_MS, learnerKey, rosterEntry, type RosterSources } from '../../lab-server/src/trainings/roster.ts';
+import {
+  CONNECTED_WITHIN_MS,
+  learnerKey,
+  rosterEntry,
+  type RosterSources,
+} from '../../lab-server/src/trainings/roster.ts';
 import { TrainingStore, type Training } from '../../lab-server/src/trainings/training-store.ts';
-import { poolSizeFor, trainingCapacity, Trainings } from '../../lab-server/src/trainings/trainings.ts';
+import {
+  poolSizeFor,
+  trainingCapacity,
+  Trainings,
+} from '../../lab-server/src/trainings/trainings.ts';
 import type { SessionManager } from '../../lab-server/src/sessions/manager.ts';
 import { pino } from 'pino';
 
-const FIELDS = { name: 'Contributor day', labs: ['inside-the-web-container', 'the-router'], minutes: 90, expectedLearners: 12 };
+const FIELDS = {
+  name: 'Contributor day',
+  labs: ['inside-the-web-container', 'the-router'],
+  minutes: 90,
+  expectedLearners: 12,
+};
 
 describe('training store', () => {
   let folder: string;
@@ -43,7 +63,10 @@ describe('training store', () => {
 
     assert.deepEqual(store.get(created.id), created);
     assert.deepEqual(store.get(created.id)!.labs, FIELDS.labs);
-    assert.deepEqual(store.learners(created.id).map((learner) => learner.displayName), ['Ada']);
+    assert.deepEqual(
+      store.learners(created.id).map((learner) => learner.displayName),
+      ['Ada'],
+    );
     assert.equal(store.openTrainingOf('learner-a')?.id, created.id);
     second.close();
   });
@@ -56,7 +79,10 @@ describe('training store', () => {
     store.join(training.id, 'learner-a', 'Ada');
     store.join(training.id, 'learner-a', 'Ada L.');
 
-    assert.deepEqual(store.learners(training.id).map((learner) => learner.displayName), ['Ada L.']);
+    assert.deepEqual(
+      store.learners(training.id).map((learner) => learner.displayName),
+      ['Ada L.'],
+    );
   });
 
   test('ended or past trainings take no one', () => {
@@ -92,13 +118,19 @@ describe('training store', () => {
     const other = new SessionStore(state.connection, 'two');
     const times = { createdAt: 1, expiresAt: 2, maxExpiresAt: 3 };
 
-    sessions.save({ id: 'aaaaaaaaaaaaaaaa', labId: 'lab', learnerId: 'learner', ...times }, 'secret-token');
+    sessions.save(
+      { id: 'aaaaaaaaaaaaaaaa', labId: 'lab', learnerId: 'learner', ...times },
+      'secret-token',
+    );
     sessions.addToken('aaaaaaaaaaaaaaaa', 'second-token');
     sessions.updateExpiry('aaaaaaaaaaaaaaaa', 5);
 
     const [stored] = sessions.list();
     assert.equal(stored!.expiresAt, 5);
-    assert.deepEqual(stored!.tokenDigests.sort(), [tokenDigest('secret-token'), tokenDigest('second-token')].sort());
+    assert.deepEqual(
+      stored!.tokenDigests.sort(),
+      [tokenDigest('secret-token'), tokenDigest('second-token')].sort(),
+    );
     const dump = JSON.stringify(state.connection.prepare('SELECT * FROM session_tokens').all());
     assert.ok(!dump.includes('secret-token'));
     assert.deepEqual(other.list(), []);
@@ -160,12 +192,27 @@ describe('join codes and names', () => {
 
 describe('roster connected', () => {
   const now = 1_000_000_000;
-  const lab = { id: 'inside-the-web-container', title: 'Inside', steps: [{ id: 'one', title: 'One' }], terminals: [] } as unknown as Lab;
+  const lab = {
+    id: 'inside-the-web-container',
+    title: 'Inside',
+    steps: [{ id: 'one', title: 'One' }],
+    terminals: [],
+  } as unknown as Lab;
   const training = { id: 't', labs: [lab.id] } as Training;
   const learner = { learnerId: 'learner-a', displayName: 'Ada', joinedAt: now };
 
-  function connected(options: { lastSeenAt: number; attached: number; detachedAt?: number }): boolean {
-    const session = { id: 's', labId: lab.id, learnerId: 'learner-a', expiresAt: now + 60_000, lastSeenAt: options.lastSeenAt } as Session;
+  function connected(options: {
+    lastSeenAt: number;
+    attached: number;
+    detachedAt?: number;
+  }): boolean {
+    const session = {
+      id: 's',
+      labId: lab.id,
+      learnerId: 'learner-a',
+      expiresAt: now + 60_000,
+      lastSeenAt: options.lastSeenAt,
+    } as Session;
     const sources: RosterSources = {
       labs: new Map([[lab.id, lab]]),
       sessionsOf: () => [session],
@@ -177,15 +224,24 @@ describe('roster connected', () => {
   }
 
   test('attached terminal is connected', () => {
-    assert.equal(connected({ lastSeenAt: now - 10 * CONNECTED_WITHIN_MS, attached: 1, detachedAt: now - 1 }), true);
+    assert.equal(
+      connected({ lastSeenAt: now - 10 * CONNECTED_WITHIN_MS, attached: 1, detachedAt: now - 1 }),
+      true,
+    );
   });
 
   test('closed tab is gone at once', () => {
-    assert.equal(connected({ lastSeenAt: now - 5_000, attached: 0, detachedAt: now - 1_000 }), false);
+    assert.equal(
+      connected({ lastSeenAt: now - 5_000, attached: 0, detachedAt: now - 1_000 }),
+      false,
+    );
   });
 
   test('heartbeat after close counts', () => {
-    assert.equal(connected({ lastSeenAt: now - 1_000, attached: 0, detachedAt: now - 5_000 }), true);
+    assert.equal(
+      connected({ lastSeenAt: now - 1_000, attached: 0, detachedAt: now - 5_000 }),
+      true,
+    );
   });
 
   test('heartbeat without sockets counts', () => {
@@ -205,14 +261,28 @@ describe('training capacity', () => {
 
   test('a full training refuses new learners', () => {
     const state = new StateStore(':memory:');
-    const sessions = { onStart: () => undefined, onEnd: () => undefined, store: { touchLearner: () => undefined }, list: () => [] };
+    const sessions = {
+      onStart: () => undefined,
+      onEnd: () => undefined,
+      store: { touchLearner: () => undefined },
+      list: () => [],
+    };
     const labs = new Map(FIELDS.labs.map((id) => [id, { id } as Lab]));
-    const trainings = new Trainings({ store: new TrainingStore(state.connection), sessions: sessions as unknown as SessionManager, labs, log: pino({ level: 'silent' }) });
+    const trainings = new Trainings({
+      store: new TrainingStore(state.connection),
+      sessions: sessions as unknown as SessionManager,
+      labs,
+      log: pino({ level: 'silent' }),
+    });
     const training = trainings.store.create({ ...FIELDS, expectedLearners: 1 });
 
-    for (let index = 0; index < trainingCapacity(1); index += 1) trainings.join(training.joinCode, `Learner ${index}`, `learner-${index}`);
+    for (let index = 0; index < trainingCapacity(1); index += 1)
+      trainings.join(training.joinCode, `Learner ${index}`, `learner-${index}`);
 
-    assert.throws(() => trainings.join(training.joinCode, 'One too many', 'learner-extra'), /This training is full: it admits 7 learners/);
+    assert.throws(
+      () => trainings.join(training.joinCode, 'One too many', 'learner-extra'),
+      /This training is full: it admits 7 learners/,
+    );
     assert.doesNotThrow(() => trainings.join(training.joinCode, 'Learner 0', 'learner-0'));
     state.close();
   });

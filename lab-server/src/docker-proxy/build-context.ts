@@ -20,16 +20,22 @@ interface Entry {
 
 /** Returns the context as a plain tar archive. */
 export function plainTar(context: Buffer): Buffer {
-  if (context[0] === 0x1f && context[1] === 0x8b) return gunzipSync(context, { maxOutputLength: 512 * 1024 * 1024 });
+  if (context[0] === 0x1f && context[1] === 0x8b)
+    return gunzipSync(context, { maxOutputLength: 512 * 1024 * 1024 });
   if (context.length >= BLOCK && context.toString('latin1', 257, 262) === 'ustar') return context;
   if (context.length === 0) return Buffer.alloc(2 * BLOCK);
-  throw notAllowed('A build context in this format', 'send a plain or gzip-compressed tar, as `docker build` does');
+  throw notAllowed(
+    'A build context in this format',
+    'send a plain or gzip-compressed tar, as `docker build` does',
+  );
 }
 
 /** Returns the text of one file of the context, or undefined when it is not there. */
 export function readContextFile(tar: Buffer, expected: string): string | undefined {
   const target = normalize(expected);
-  const entry = entries(tar).find((candidate) => normalize(candidate.name) === target && isFile(candidate.type));
+  const entry = entries(tar).find(
+    (candidate) => normalize(candidate.name) === target && isFile(candidate.type),
+  );
   return entry ? tar.toString('utf8', entry.offset, entry.offset + entry.size) : undefined;
 }
 
@@ -38,7 +44,13 @@ export function appendContextFile(tar: Buffer, name: string, text: string): Buff
   const end = endOfEntries(tar);
   const data = Buffer.from(text, 'utf8');
   const padding = Buffer.alloc((BLOCK - (data.length % BLOCK)) % BLOCK);
-  return Buffer.concat([tar.subarray(0, end), header(name, data.length), data, padding, Buffer.alloc(2 * BLOCK)]);
+  return Buffer.concat([
+    tar.subarray(0, end),
+    header(name, data.length),
+    data,
+    padding,
+    Buffer.alloc(2 * BLOCK),
+  ]);
 }
 
 function entries(tar: Buffer): Entry[] {
@@ -47,14 +59,22 @@ function entries(tar: Buffer): Entry[] {
   let longName: string | undefined;
 
   while (offset + BLOCK <= tar.length && !isZeroBlock(tar, offset)) {
-    const size = parseInt(tar.toString('latin1', offset + 124, offset + 136).replace(/\0.*$/, '').trim() || '0', 8);
+    const size = parseInt(
+      tar
+        .toString('latin1', offset + 124, offset + 136)
+        .replace(/\0.*$/, '')
+        .trim() || '0',
+      8,
+    );
     const type = tar.toString('latin1', offset + 156, offset + 157);
     const dataStart = offset + BLOCK;
-    if (Number.isNaN(size) || dataStart + size > tar.length) throw badRequest('the build context is not a valid tar archive');
+    if (Number.isNaN(size) || dataStart + size > tar.length)
+      throw badRequest('the build context is not a valid tar archive');
 
     if (type === 'x' || type === 'L') {
       const text = tar.toString('utf8', dataStart, dataStart + size);
-      longName = type === 'L' ? text.replace(/\0.*$/s, '') : /(?:^|\n)\d+ path=([^\n]*)\n/.exec(text)?.[1];
+      longName =
+        type === 'L' ? text.replace(/\0.*$/s, '') : /(?:^|\n)\d+ path=([^\n]*)\n/.exec(text)?.[1];
     } else {
       found.push({ name: longName ?? ustarName(tar, offset), type, offset: dataStart, size });
       longName = undefined;
@@ -67,7 +87,13 @@ function entries(tar: Buffer): Entry[] {
 function endOfEntries(tar: Buffer): number {
   let offset = 0;
   while (offset + BLOCK <= tar.length && !isZeroBlock(tar, offset)) {
-    const size = parseInt(tar.toString('latin1', offset + 124, offset + 136).replace(/\0.*$/, '').trim() || '0', 8);
+    const size = parseInt(
+      tar
+        .toString('latin1', offset + 124, offset + 136)
+        .replace(/\0.*$/, '')
+        .trim() || '0',
+      8,
+    );
     offset += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
   }
   return Math.min(offset, tar.length);
@@ -86,7 +112,13 @@ function header(name: string, size: number): Buffer {
   block.write('0000000\0', 108, 'latin1');
   block.write('0000000\0', 116, 'latin1');
   block.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  block.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136, 'latin1');
+  block.write(
+    `${Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+    'latin1',
+  );
   block.write('0', 156, 'latin1');
   block.write('ustar\0', 257, 'latin1');
   block.write('00', 263, 'latin1');

@@ -11,10 +11,21 @@ import { checkDockerfile } from './dockerfile-check.ts';
 import { forwardJson, pickQuery, sendJson, withQuery } from './forward.ts';
 import { parseFilters } from './filters.ts';
 import { TAG_NAMESPACE } from '../images/catalog.ts';
-import { isImageId, isSessionRef, isTeachingTag, sessionNamespace, toDisplayRef, toEngineRef } from './refs.ts';
+import {
+  isImageId,
+  isSessionRef,
+  isTeachingTag,
+  sessionNamespace,
+  toDisplayRef,
+  toEngineRef,
+} from './refs.ts';
 import { badRequest, notAllowed } from './refusals.ts';
 
-type Call = { request: http.IncomingMessage; response: http.ServerResponse; query: URLSearchParams };
+type Call = {
+  request: http.IncomingMessage;
+  response: http.ServerResponse;
+  query: URLSearchParams;
+};
 
 /** Largest build context the proxy reads, in bytes: it holds the whole context to check it. */
 export const BUILD_CONTEXT_LIMIT = 32 * 1024 * 1024;
@@ -28,45 +39,76 @@ const DEFAULT_BUILD_DISK_BYTES = 2048 * 1024 * 1024;
 export async function listImages(context: ProxyContext, { response, query }: Call): Promise<void> {
   const forwarded = pickQuery(query, ['all', 'digests']);
   const filters = query.get('filters');
-  if (filters) forwarded.set('filters', JSON.stringify(sessionReferences(context, parseFilters(filters))));
+  if (filters)
+    forwarded.set('filters', JSON.stringify(sessionReferences(context, parseFilters(filters))));
 
   await forwardJson<(ImageInfo & { RepoTags: string[] | null })[]>(
     context.engine,
     response,
     { method: 'GET', path: withQuery('/images/json', forwarded) },
-    (images) => images.filter((image) => context.imageAllowed(image)).map((image) => ({ ...image, RepoTags: context.displayTags(image.RepoTags) })),
+    (images) =>
+      images
+        .filter((image) => context.imageAllowed(image))
+        .map((image) => ({ ...image, RepoTags: context.displayTags(image.RepoTags) })),
   );
 }
 
-export async function imageCall(context: ProxyContext, call: 'images.inspect' | 'images.history', ref: string, { response }: Call): Promise<void> {
+export async function imageCall(
+  context: ProxyContext,
+  call: 'images.inspect' | 'images.history',
+  ref: string,
+  { response }: Call,
+): Promise<void> {
   const info = await context.ownImage(ref);
   const path = `/images/${info.Id}/${call === 'images.inspect' ? 'json' : 'history'}`;
 
-  await forwardJson<Record<string, unknown>>(context.engine, response, { method: 'GET', path }, (value) =>
-    call === 'images.inspect' ? { ...value, RepoTags: context.displayTags(value.RepoTags as string[] | null) } : value,
+  await forwardJson<Record<string, unknown>>(
+    context.engine,
+    response,
+    { method: 'GET', path },
+    (value) =>
+      call === 'images.inspect'
+        ? { ...value, RepoTags: context.displayTags(value.RepoTags as string[] | null) }
+        : value,
   );
 }
 
 /** `docker images hello` filters by reference; the learner's names live in the session's namespace. */
-function sessionReferences(context: ProxyContext, filters: Record<string, string[]>): Record<string, string[]> {
+function sessionReferences(
+  context: ProxyContext,
+  filters: Record<string, string[]>,
+): Record<string, string[]> {
   if (!filters.reference) return filters;
   const namespace = sessionNamespace(context.sessionId);
-  const inNamespace = (value: string) => (value.startsWith(`${TAG_NAMESPACE}/`) || value.startsWith(`${namespace}/`) ? value : `${namespace}/${value}`);
+  const inNamespace = (value: string) =>
+    value.startsWith(`${TAG_NAMESPACE}/`) || value.startsWith(`${namespace}/`)
+      ? value
+      : `${namespace}/${value}`;
   return { ...filters, reference: filters.reference.map(inNamespace) };
 }
 
 /** Removes the session's tags only: by id, each of the image's session tags in turn. */
-export async function removeImage(context: ProxyContext, ref: string, { response, query }: Call): Promise<void> {
+export async function removeImage(
+  context: ProxyContext,
+  ref: string,
+  { response, query }: Call,
+): Promise<void> {
   if (isTeachingTag(ref)) throw notAllowed(`Removing the teaching image ${ref}`);
   const info = await context.ownImage(ref);
 
-  const tags = isImageId(ref) ? (info.RepoTags ?? []).filter((tag) => isSessionRef(tag, context.sessionId)) : [toEngineRef(ref, context.sessionId)!];
-  if (tags.length === 0) throw notAllowed(`Removing the image ${ref}`, 'only images you built can be removed');
+  const tags = isImageId(ref)
+    ? (info.RepoTags ?? []).filter((tag) => isSessionRef(tag, context.sessionId))
+    : [toEngineRef(ref, context.sessionId)!];
+  if (tags.length === 0)
+    throw notAllowed(`Removing the image ${ref}`, 'only images you built can be removed');
 
   const removal = pickQuery(query, ['force']);
   const removed: unknown[] = [];
   for (const tag of tags) {
-    const reply = await context.engine.json<unknown[] | { message: string }>('DELETE', withQuery(`/images/${tag}`, removal));
+    const reply = await context.engine.json<unknown[] | { message: string }>(
+      'DELETE',
+      withQuery(`/images/${tag}`, removal),
+    );
     if (reply.status >= 300) {
       sendJson(response, reply.status, reply.value);
       return;
@@ -81,21 +123,32 @@ export async function removeImage(context: ProxyContext, ref: string, { response
  * container with the session's hardening and limits and no network, tags in the session's
  * namespace, the session's labels on the result. The output is the classic builder's stream.
  */
-export async function build(context: ProxyContext, { request, response, query }: Call): Promise<void> {
-  if (context.building) throw notAllowed('A second build at the same time', 'wait for the first to finish');
-  if (context.builds >= context.caps.builds) throw notAllowed(`More than ${context.caps.builds} builds in one session`, 'reset the lab to start again');
+export async function build(
+  context: ProxyContext,
+  { request, response, query }: Call,
+): Promise<void> {
+  if (context.building)
+    throw notAllowed('A second build at the same time', 'wait for the first to finish');
+  if (context.builds >= context.caps.builds)
+    throw notAllowed(
+      `More than ${context.caps.builds} builds in one session`,
+      'reset the lab to start again',
+    );
   context.building = true;
   context.builds += 1;
 
   try {
     const tags = query.getAll('t').map((tag) => sessionTag(context, tag));
     const buildArgs = parseStringMap(query.get('buildargs'), 'buildargs');
-    const learnerLabels = Object.entries(parseStringMap(query.get('labels'), 'labels')).filter(([key]) => !key.startsWith(`${LABEL_PREFIX}.`));
+    const learnerLabels = Object.entries(parseStringMap(query.get('labels'), 'labels')).filter(
+      ([key]) => !key.startsWith(`${LABEL_PREFIX}.`),
+    );
     const tar = plainTar(await readContext(request));
 
     const dockerfileName = query.get('dockerfile') || 'Dockerfile';
     const text = readContextFile(tar, dockerfileName);
-    if (text === undefined) throw badRequest(`Cannot locate specified Dockerfile: ${dockerfileName}`);
+    if (text === undefined)
+      throw badRequest(`Cannot locate specified Dockerfile: ${dockerfileName}`);
 
     const checked = checkDockerfile(text, buildArgs);
     const engineRefs = new Map<string, string>();
@@ -147,20 +200,30 @@ function isSet(value: string | null): boolean {
  * every stage to the last, so the line always ends up in the result.
  */
 function labelLine(context: ProxyContext): string {
-  const pairs = Object.entries(context.learnerLabels('image')).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
+  const pairs = Object.entries(context.learnerLabels('image')).map(
+    ([key, value]) => `${key}=${JSON.stringify(value)}`,
+  );
   return `LABEL ${pairs.join(' ')}`;
 }
 
 function sessionTag(context: ProxyContext, tag: string): string {
-  if (isTeachingTag(tag)) throw notAllowed(`Tagging over the teaching image ${tag}`, 'pick a name of your own, like `docker build -t hello .`');
+  if (isTeachingTag(tag))
+    throw notAllowed(
+      `Tagging over the teaching image ${tag}`,
+      'pick a name of your own, like `docker build -t hello .`',
+    );
   const engineRef = toEngineRef(tag, context.sessionId);
-  if (!engineRef || isImageId(tag)) throw badRequest(`invalid tag "${tag}": use a name like hello or hello:v2`);
+  if (!engineRef || isImageId(tag))
+    throw badRequest(`invalid tag "${tag}": use a name like hello or hello:v2`);
   return engineRef;
 }
 
 /** A FROM image must be a teaching image or one this session built, and present: builds never pull. */
 async function baseImage(context: ProxyContext, image: string): Promise<string> {
-  const refusal = notAllowed(`The base image "${image}"`, 'build FROM a teaching image (`docker images` lists them) or one you built');
+  const refusal = notAllowed(
+    `The base image "${image}"`,
+    'build FROM a teaching image (`docker images` lists them) or one you built',
+  );
   const engineRef = toEngineRef(image, context.sessionId);
   if (!engineRef) throw refusal;
 
@@ -178,7 +241,10 @@ async function readContext(request: http.IncomingMessage): Promise<Buffer> {
     return await readLimited(request, BUILD_CONTEXT_LIMIT);
   } catch (error) {
     if (error instanceof BodyTooLargeError) {
-      throw notAllowed(`A build context over ${BUILD_CONTEXT_LIMIT / 1024 / 1024} MiB`, 'leave large files out with a .dockerignore file');
+      throw notAllowed(
+        `A build context over ${BUILD_CONTEXT_LIMIT / 1024 / 1024} MiB`,
+        'leave large files out with a .dockerignore file',
+      );
     }
     throw error;
   }
@@ -188,8 +254,13 @@ function parseStringMap(raw: string | null, name: string): Record<string, string
   if (!raw) return {};
   try {
     const value = JSON.parse(raw) as unknown;
-    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, entry]) => entry !== null).map(([key, entry]) => [key, String(entry)]));
+    if (!value || typeof value !== 'object' || Array.isArray(value))
+      throw new Error('not an object');
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, entry]) => entry !== null)
+        .map(([key, entry]) => [key, String(entry)]),
+    );
   } catch {
     throw badRequest(`invalid ${name}: ${raw}`);
   }

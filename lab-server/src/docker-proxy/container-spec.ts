@@ -64,13 +64,17 @@ export function buildCreateBody(request: Json, context: CreateContext): Json {
   refuseHostConfig(host, context);
 
   if (nonEmpty(request.Volumes)) {
-    throw notAllowed(`Anonymous volumes (-v ${list(request.Volumes)})`, "volumes are outside the container's disk quota; write to a folder in the container instead");
+    throw notAllowed(
+      `Anonymous volumes (-v ${list(request.Volumes)})`,
+      "volumes are outside the container's disk quota; write to a folder in the container instead",
+    );
   }
 
   const memory = memoryFor(host, context);
   const aliases = aliasesFor(request, context);
   const config: Json = {};
-  for (const field of CONFIG_FIELDS) if (request[field] !== undefined) config[field] = request[field];
+  for (const field of CONFIG_FIELDS)
+    if (request[field] !== undefined) config[field] = request[field];
   const healthcheck = healthcheckFor(request.Healthcheck, context.imageHealthcheck);
   if (healthcheck) config.Healthcheck = healthcheck;
 
@@ -96,7 +100,9 @@ export function buildCreateBody(request: Json, context: CreateContext): Json {
       ReadonlyRootfs: host.ReadonlyRootfs === true,
       ConsoleSize: host.ConsoleSize,
     },
-    NetworkingConfig: { EndpointsConfig: { [context.networkId]: aliases.length > 0 ? { Aliases: aliases } : {} } },
+    NetworkingConfig: {
+      EndpointsConfig: { [context.networkId]: aliases.length > 0 ? { Aliases: aliases } : {} },
+    },
   };
 }
 
@@ -110,15 +116,23 @@ function aliasesFor(request: Json, context: CreateContext): string[] {
   const endpoints = objectField(objectField(request, 'NetworkingConfig'), 'EndpointsConfig');
   const requested: string[] = [];
   for (const [network, endpoint] of Object.entries(endpoints)) {
-    if (!NETWORK_DEFAULTS.has(network) && network !== context.networkId && network !== context.networkName) {
-      throw notAllowed(`The network "${network}" (--network ${network})`, "containers join the session's network");
+    if (
+      !NETWORK_DEFAULTS.has(network) &&
+      network !== context.networkId &&
+      network !== context.networkName
+    ) {
+      throw notAllowed(
+        `The network "${network}" (--network ${network})`,
+        "containers join the session's network",
+      );
     }
     const values = (endpoint as Json | null)?.Aliases;
     if (Array.isArray(values)) requested.push(...values.map(String));
   }
 
   const invalid = requested.find((alias) => !ALIAS.test(alias));
-  if (invalid !== undefined) throw badRequest(`Invalid network alias (${invalid}): use letters, digits, '_', '.' and '-'`);
+  if (invalid !== undefined)
+    throw badRequest(`Invalid network alias (${invalid}): use letters, digits, '_', '.' and '-'`);
   const aliases = [...new Set([...(context.name ? [context.name] : []), ...requested])];
   if (aliases.length > MAX_ALIASES) throw notAllowed(`More than ${MAX_ALIASES} network aliases`);
   refuseServiceNames(aliases, context);
@@ -133,12 +147,24 @@ function aliasesFor(request: Json, context: CreateContext): string[] {
  */
 function refuseServiceNames(aliases: string[], context: CreateContext): void {
   const services = new Set((context.serviceNames ?? []).map((name) => name.toLowerCase()));
-  const serviceAlias = aliases.find((alias) => services.has(alias.toLowerCase()) && alias !== context.name);
-  const nameTaken = context.name !== undefined && services.has(context.name.toLowerCase()) && !context.serviceNames?.includes(context.name);
+  const serviceAlias = aliases.find(
+    (alias) => services.has(alias.toLowerCase()) && alias !== context.name,
+  );
+  const nameTaken =
+    context.name !== undefined &&
+    services.has(context.name.toLowerCase()) &&
+    !context.serviceNames?.includes(context.name);
   if (serviceAlias !== undefined) {
-    throw notAllowed(`The network alias "${serviceAlias}" (--network-alias)`, `"${serviceAlias.toLowerCase()}" is the name of a service of this lab; choose another alias`);
+    throw notAllowed(
+      `The network alias "${serviceAlias}" (--network-alias)`,
+      `"${serviceAlias.toLowerCase()}" is the name of a service of this lab; choose another alias`,
+    );
   }
-  if (nameTaken) throw notAllowed(`The name "${context.name}" (--name)`, `"${context.name!.toLowerCase()}" is the name of a service of this lab; choose another name`);
+  if (nameTaken)
+    throw notAllowed(
+      `The name "${context.name}" (--name)`,
+      `"${context.name!.toLowerCase()}" is the name of a service of this lab; choose another name`,
+    );
 }
 
 /** Shortest interval, timeout and start period of a health check, in nanoseconds: 5 s. */
@@ -159,7 +185,8 @@ export function healthcheckFor(requested: unknown, image: unknown): Json | undef
   const inherited = isObject(image) ? image : {};
   const test = Array.isArray(own.Test) && own.Test.length > 0 ? own.Test : inherited.Test;
   if (!Array.isArray(test) || test.length === 0) return undefined;
-  if (!test.every((word) => typeof word === 'string')) throw badRequest('Invalid healthcheck test: expected a list of strings');
+  if (!test.every((word) => typeof word === 'string'))
+    throw badRequest('Invalid healthcheck test: expected a list of strings');
   if (test[0] === 'NONE') return { Test: ['NONE'] };
 
   const check: Json = { Test: test };
@@ -176,7 +203,9 @@ export function healthcheckFor(requested: unknown, image: unknown): Json | undef
 function numberField(value: Json, field: string): number {
   const number = value[field] ?? 0;
   if (typeof number !== 'number' || !Number.isFinite(number) || number < 0) {
-    throw badRequest(`Invalid healthcheck ${field} (${String(number)}): expected a number of 0 or more`);
+    throw badRequest(
+      `Invalid healthcheck ${field} (${String(number)}): expected a number of 0 or more`,
+    );
   }
   return number;
 }
@@ -193,16 +222,30 @@ function refuseHostConfig(host: Json, context: CreateContext): void {
   refuseMounts(host);
 
   if (nonEmpty(host.PortBindings) || host.PublishAllPorts === true) {
-    throw notAllowed('Publishing ports (-p, -P)', 'containers reach each other by name on the session network');
+    throw notAllowed(
+      'Publishing ports (-p, -P)',
+      'containers reach each other by name on the session network',
+    );
   }
-  if (nonEmpty(host.CapAdd)) throw notAllowed(`Adding capabilities (--cap-add ${list(host.CapAdd)})`);
+  if (nonEmpty(host.CapAdd))
+    throw notAllowed(`Adding capabilities (--cap-add ${list(host.CapAdd)})`);
   if (nonEmpty(host.Links)) {
-    throw notAllowed(`Links (--link ${list(host.Links)})`, 'containers reach each other by name on the session network; add a name with --network-alias');
+    throw notAllowed(
+      `Links (--link ${list(host.Links)})`,
+      'containers reach each other by name on the session network; add a name with --network-alias',
+    );
   }
 
   const network = typeof host.NetworkMode === 'string' ? host.NetworkMode : '';
-  if (!NETWORK_DEFAULTS.has(network) && network !== context.networkId && network !== context.networkName) {
-    throw notAllowed(`The network "${network}" (--network ${network})`, "containers join the session's network");
+  if (
+    !NETWORK_DEFAULTS.has(network) &&
+    network !== context.networkId &&
+    network !== context.networkName
+  ) {
+    throw notAllowed(
+      `The network "${network}" (--network ${network})`,
+      "containers join the session's network",
+    );
   }
 
   for (const mode of NAMESPACE_MODES) {
@@ -215,36 +258,51 @@ function refuseHostConfig(host: Json, context: CreateContext): void {
   if (nonEmpty(host.Devices) || nonEmpty(host.DeviceRequests) || nonEmpty(host.DeviceCgroupRules)) {
     throw notAllowed('Giving a container devices (--device, --gpus)');
   }
-  if (nonEmpty(host.SecurityOpt)) throw notAllowed(`Security options (--security-opt ${list(host.SecurityOpt)})`);
+  if (nonEmpty(host.SecurityOpt))
+    throw notAllowed(`Security options (--security-opt ${list(host.SecurityOpt)})`);
   if (nonEmpty(host.Sysctls)) throw notAllowed('Kernel settings (--sysctl)');
-  if (typeof host.CgroupParent === 'string' && host.CgroupParent !== '') throw notAllowed('A cgroup parent (--cgroup-parent)');
-  if (typeof host.Runtime === 'string' && host.Runtime !== '' && host.Runtime !== 'runc') throw notAllowed(`The runtime ${host.Runtime}`);
-  if (host.OomKillDisable === true) throw notAllowed('Turning off the OOM killer (--oom-kill-disable)');
+  if (typeof host.CgroupParent === 'string' && host.CgroupParent !== '')
+    throw notAllowed('A cgroup parent (--cgroup-parent)');
+  if (typeof host.Runtime === 'string' && host.Runtime !== '' && host.Runtime !== 'runc')
+    throw notAllowed(`The runtime ${host.Runtime}`);
+  if (host.OomKillDisable === true)
+    throw notAllowed('Turning off the OOM killer (--oom-kill-disable)');
 }
 
 function refuseMounts(host: Json): void {
   const binds = Array.isArray(host.Binds) ? host.Binds.map(String) : [];
   const hostPath = binds.find((bind) => bind.startsWith('/'));
-  if (hostPath) throw notAllowed(`Mounting a host path (-v ${hostPath})`, 'copy files in with a Dockerfile instead');
+  if (hostPath)
+    throw notAllowed(
+      `Mounting a host path (-v ${hostPath})`,
+      'copy files in with a Dockerfile instead',
+    );
   if (binds.length > 0) throw notAllowed(`Named volumes (-v ${binds[0]})`);
 
   const mounts = Array.isArray(host.Mounts) ? (host.Mounts as Json[]) : [];
   for (const mount of mounts) {
     if (mount.Type === 'tmpfs') continue;
-    if (mount.Type === 'bind') throw notAllowed(`Mounting a host path (--mount source=${String(mount.Source)})`);
+    if (mount.Type === 'bind')
+      throw notAllowed(`Mounting a host path (--mount source=${String(mount.Source)})`);
     throw notAllowed(`Mounts of type ${String(mount.Type)} (--mount)`);
   }
-  if (nonEmpty(host.VolumesFrom)) throw notAllowed('Volumes from another container (--volumes-from)');
-  if (typeof host.VolumeDriver === 'string' && host.VolumeDriver !== '') throw notAllowed('Volume drivers');
+  if (nonEmpty(host.VolumesFrom))
+    throw notAllowed('Volumes from another container (--volumes-from)');
+  if (typeof host.VolumeDriver === 'string' && host.VolumeDriver !== '')
+    throw notAllowed('Volume drivers');
 }
 
 /** The container's memory: what it asked for, or the per-container limit, within the session budget. */
 function memoryFor(host: Json, context: CreateContext): number {
-  const asked = typeof host.Memory === 'number' && host.Memory > 0 ? host.Memory : context.memoryBytes;
+  const asked =
+    typeof host.Memory === 'number' && host.Memory > 0 ? host.Memory : context.memoryBytes;
   const mib = (bytes: number) => `${Math.floor(bytes / 1024 / 1024)} MiB`;
 
   if (asked > context.memoryBytes) {
-    throw notAllowed(`A memory limit of ${mib(asked)}`, `each container may have at most ${mib(context.memoryBytes)}`);
+    throw notAllowed(
+      `A memory limit of ${mib(asked)}`,
+      `each container may have at most ${mib(context.memoryBytes)}`,
+    );
   }
   if (asked > context.memoryLeftBytes) {
     throw notAllowed(
@@ -258,7 +316,9 @@ function memoryFor(host: Json, context: CreateContext): number {
 /** The learner's own labels, without any that claim to be the lab server's. */
 function learnerLabels(labels: unknown): Record<string, string> {
   if (!labels || typeof labels !== 'object') return {};
-  const entries = Object.entries(labels as Record<string, unknown>).filter(([key]) => !key.startsWith(`${LABEL_PREFIX}.`));
+  const entries = Object.entries(labels as Record<string, unknown>).filter(
+    ([key]) => !key.startsWith(`${LABEL_PREFIX}.`),
+  );
   return Object.fromEntries(entries.map(([key, value]) => [key, String(value)]));
 }
 
@@ -266,10 +326,21 @@ function learnerLabels(labels: unknown): Record<string, string> {
 export function buildExecBody(request: Json): Json {
   if (request.Privileged === true) throw notAllowed('A privileged exec (docker exec --privileged)');
 
-  const fields = ['AttachStdin', 'AttachStdout', 'AttachStderr', 'DetachKeys', 'Tty', 'Env', 'Cmd', 'WorkingDir', 'User'];
+  const fields = [
+    'AttachStdin',
+    'AttachStdout',
+    'AttachStderr',
+    'DetachKeys',
+    'Tty',
+    'Env',
+    'Cmd',
+    'WorkingDir',
+    'User',
+  ];
   const body: Json = { Privileged: false };
   for (const field of fields) if (request[field] !== undefined) body[field] = request[field];
-  if (!Array.isArray(body.Cmd) || body.Cmd.length === 0) throw badRequest('No exec command specified');
+  if (!Array.isArray(body.Cmd) || body.Cmd.length === 0)
+    throw badRequest('No exec command specified');
   return body;
 }
 

@@ -45,7 +45,13 @@ export class ProxyContext {
   /** Container creations run one at a time, so two at once cannot both pass the caps. */
   createQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(options: { session: DockerAccessSession; engine: EngineSocket; caps: ProxyCaps; networkName: string; builder: StepBuilder }) {
+  constructor(options: {
+    session: DockerAccessSession;
+    engine: EngineSocket;
+    caps: ProxyCaps;
+    networkName: string;
+    builder: StepBuilder;
+  }) {
     this.session = options.session;
     this.engine = options.engine;
     this.caps = options.caps;
@@ -59,17 +65,26 @@ export class ProxyContext {
 
   /** Labels of the session's containers, the lab's services included. */
   sessionLabels(): Record<string, string> {
-    return { [LABELS.managed]: 'true', [LABELS.instance]: this.session.instance, [LABELS.session]: this.session.sessionId };
+    return {
+      [LABELS.managed]: 'true',
+      [LABELS.instance]: this.session.instance,
+      [LABELS.session]: this.session.sessionId,
+    };
   }
 
   /** Labels of what the learner makes: containers and images. */
   learnerLabels(kind: 'sandbox' | 'image'): Record<string, string> {
     const { instance, sessionId, labId, expiresAt } = this.session;
-    return { ...managedLabels({ kind, instance, sessionId, labId, expiresAt }), [CREATED_BY_LABEL]: CREATED_BY_LEARNER };
+    return {
+      ...managedLabels({ kind, instance, sessionId, labId, expiresAt }),
+      [CREATED_BY_LABEL]: CREATED_BY_LEARNER,
+    };
   }
 
   learnerFilter(): string {
-    return JSON.stringify(labelFilter({ ...this.sessionLabels(), [CREATED_BY_LABEL]: CREATED_BY_LEARNER }));
+    return JSON.stringify(
+      labelFilter({ ...this.sessionLabels(), [CREATED_BY_LABEL]: CREATED_BY_LEARNER }),
+    );
   }
 
   belongs(labels: Record<string, string> | null | undefined): boolean {
@@ -78,8 +93,12 @@ export class ProxyContext {
 
   /** The session's container by id or name; another session's is "No such container", as a missing one. */
   async ownContainer(id: string): Promise<ContainerInfo> {
-    const { status, value } = await this.engine.json<ContainerInfo>('GET', `/containers/${id}/json`);
-    if (status === 404 || (status < 300 && !this.belongs(value.Config?.Labels))) throw noSuchContainer(id);
+    const { status, value } = await this.engine.json<ContainerInfo>(
+      'GET',
+      `/containers/${id}/json`,
+    );
+    if (status === 404 || (status < 300 && !this.belongs(value.Config?.Labels)))
+      throw noSuchContainer(id);
     if (status >= 300) throw new Error(`inspecting container ${id}: engine status ${status}`);
     return value;
   }
@@ -89,7 +108,9 @@ export class ProxyContext {
     const engineRef = toEngineRef(ref, this.sessionId);
     if (!engineRef) throw noSuchImage(ref);
 
-    const { status, value } = await this.engine.json<ImageInfo & { Config?: { Labels?: Record<string, string> } }>('GET', `/images/${engineRef}/json`);
+    const { status, value } = await this.engine.json<
+      ImageInfo & { Config?: { Labels?: Record<string, string> } }
+    >('GET', `/images/${engineRef}/json`);
     if (status === 404) throw noSuchImage(ref);
     if (status >= 300) throw new Error(`inspecting image ${ref}: engine status ${status}`);
 
@@ -110,8 +131,12 @@ export class ProxyContext {
   }
 
   async ownNetwork(id: string): Promise<{ Id: string; Name: string }> {
-    const { status, value } = await this.engine.json<{ Id: string; Name: string }>('GET', `/networks/${id}`);
-    if (status === 404 || (status < 300 && value.Id !== this.session.networkId)) throw noSuchNetwork(id);
+    const { status, value } = await this.engine.json<{ Id: string; Name: string }>(
+      'GET',
+      `/networks/${id}`,
+    );
+    if (status === 404 || (status < 300 && value.Id !== this.session.networkId))
+      throw noSuchNetwork(id);
     if (status >= 300) throw new Error(`inspecting network ${id}: engine status ${status}`);
     return value;
   }

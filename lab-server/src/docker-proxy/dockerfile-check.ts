@@ -1,7 +1,11 @@
 // Reads a learner's Dockerfile before the engine builds it. The classic builder would pull any
 // base image, fetch any URL for ADD (from the host's network, not the sandbox's) and copy out of
 // any image on the engine; the proxy allows base images it can vouch for and nothing fetched.
-import { assertPlainDockerfile, remoteAddSource, UnplainDockerfileError } from '../project-build/plain-dockerfile.ts';
+import {
+  assertPlainDockerfile,
+  remoteAddSource,
+  UnplainDockerfileError,
+} from '../project-build/plain-dockerfile.ts';
 import { notAllowed } from './refusals.ts';
 
 interface Instruction {
@@ -26,7 +30,10 @@ export interface CheckedDockerfile {
 }
 
 /** Parses and checks the Dockerfile; throws a 403 refusal naming the first line that is not allowed. */
-export function checkDockerfile(text: string, buildArgs: Record<string, string>): CheckedDockerfile {
+export function checkDockerfile(
+  text: string,
+  buildArgs: Record<string, string>,
+): CheckedDockerfile {
   try {
     assertPlainDockerfile(text, 'The Dockerfile');
   } catch (error) {
@@ -41,10 +48,14 @@ export function checkDockerfile(text: string, buildArgs: Record<string, string>)
     const { keyword, args } = instruction;
 
     if (keyword === 'ARG' && stages.length === 0) Object.assign(globals, parseArg(args, buildArgs));
-    if (keyword === 'FROM') stages.push(parseFrom(args, { ...globals, ...pick(buildArgs, Object.keys(globals)) }, index));
+    if (keyword === 'FROM')
+      stages.push(parseFrom(args, { ...globals, ...pick(buildArgs, Object.keys(globals)) }, index));
     if (keyword === 'ONBUILD') throw notAllowed('ONBUILD in a Dockerfile');
     if (keyword === 'VOLUME') {
-      throw notAllowed(`The line "VOLUME ${args}"`, "a volume is kept outside the container's disk quota; leave the files in the image or the container");
+      throw notAllowed(
+        `The line "VOLUME ${args}"`,
+        "a volume is kept outside the container's disk quota; leave the files in the image or the container",
+      );
     }
     if (keyword === 'ADD') refuseRemoteAdd(args);
     if (keyword === 'COPY' || keyword === 'ADD') refuseCopyFromImage(args, stages);
@@ -97,9 +108,15 @@ function parseInstructions(text: string): Instruction[] {
 }
 
 function toInstruction(lines: string[], escape: string): Instruction {
-  const joined = lines.map((line) => (line.trimEnd().endsWith(escape) ? line.trimEnd().slice(0, -1) : line)).join(' ');
+  const joined = lines
+    .map((line) => (line.trimEnd().endsWith(escape) ? line.trimEnd().slice(0, -1) : line))
+    .join(' ');
   const match = /^\s*(\S+)\s*(.*)$/s.exec(joined);
-  return { keyword: (match?.[1] ?? '').toUpperCase(), args: (match?.[2] ?? '').trim(), raw: lines.join('\n') };
+  return {
+    keyword: (match?.[1] ?? '').toUpperCase(),
+    args: (match?.[2] ?? '').trim(),
+    raw: lines.join('\n'),
+  };
 }
 
 function parseArg(args: string, buildArgs: Record<string, string>): Record<string, string> {
@@ -107,30 +124,47 @@ function parseArg(args: string, buildArgs: Record<string, string>): Record<strin
   const key = name.trim();
   if (buildArgs[key] !== undefined) return { [key]: buildArgs[key] };
   if (rest.length === 0) return {};
-  return { [key]: rest.join('=').trim().replace(/^"(.*)"$/, '$1') };
+  return {
+    [key]: rest
+      .join('=')
+      .trim()
+      .replace(/^"(.*)"$/, '$1'),
+  };
 }
 
 function parseFrom(args: string, variables: Record<string, string>, fromIndex: number): Stage {
   const words = args.split(/\s+/).filter((word) => !word.startsWith('--'));
   const [image = '', as, alias] = words;
-  if (!image || (as !== undefined && (as.toLowerCase() !== 'as' || !alias))) throw notAllowed(`The line "FROM ${args}"`);
+  if (!image || (as !== undefined && (as.toLowerCase() !== 'as' || !alias)))
+    throw notAllowed(`The line "FROM ${args}"`);
 
   return { image: substitute(image, variables), alias, fromIndex };
 }
 
 /** Replaces $NAME, ${NAME} and ${NAME:-default}; an unknown name is refused, not left empty. */
 function substitute(value: string, variables: Record<string, string>): string {
-  return value.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_match, braced, fallback, bare) => {
-    const name = (braced ?? bare) as string;
-    const found = variables[name] ?? (fallback as string | undefined);
-    if (found === undefined) throw notAllowed(`FROM with the unset variable ${name}`, 'give it a default in an ARG line before FROM');
-    return found;
-  });
+  return value.replace(
+    /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+    (_match, braced, fallback, bare) => {
+      const name = (braced ?? bare) as string;
+      const found = variables[name] ?? (fallback as string | undefined);
+      if (found === undefined)
+        throw notAllowed(
+          `FROM with the unset variable ${name}`,
+          'give it a default in an ARG line before FROM',
+        );
+      return found;
+    },
+  );
 }
 
 function refuseRemoteAdd(args: string): void {
   const remote = remoteAddSource(args);
-  if (remote) throw notAllowed(`ADD from ${remote}`, 'builds have no network; COPY files from the build context');
+  if (remote)
+    throw notAllowed(
+      `ADD from ${remote}`,
+      'builds have no network; COPY files from the build context',
+    );
 }
 
 function refuseCopyFromImage(args: string, stages: Stage[]): void {
@@ -138,10 +172,18 @@ function refuseCopyFromImage(args: string, stages: Stage[]): void {
   if (from === undefined) return;
 
   const index = Number(from);
-  const earlierStage = Number.isInteger(index) ? index >= 0 && index < stages.length : stages.some((stage) => stage.alias?.toLowerCase() === from.toLowerCase());
-  if (!earlierStage) throw notAllowed(`Copying from the image ${from} (--from)`, 'copy from an earlier stage of this Dockerfile');
+  const earlierStage = Number.isInteger(index)
+    ? index >= 0 && index < stages.length
+    : stages.some((stage) => stage.alias?.toLowerCase() === from.toLowerCase());
+  if (!earlierStage)
+    throw notAllowed(
+      `Copying from the image ${from} (--from)`,
+      'copy from an earlier stage of this Dockerfile',
+    );
 }
 
 function pick(values: Record<string, string>, keys: string[]): Record<string, string> {
-  return Object.fromEntries(keys.filter((key) => values[key] !== undefined).map((key) => [key, values[key]!]));
+  return Object.fromEntries(
+    keys.filter((key) => values[key] !== undefined).map((key) => [key, values[key]!]),
+  );
 }

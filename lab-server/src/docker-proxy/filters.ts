@@ -8,7 +8,10 @@ export function mergeLabelFilters(raw: string | null, labels: Record<string, str
 }
 
 /** Adds the labels to parsed filters and returns the JSON form for the engine. */
-export function withLabels(filters: Record<string, string[]>, labels: Record<string, string>): string {
+export function withLabels(
+  filters: Record<string, string[]>,
+  labels: Record<string, string>,
+): string {
   const forced = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
   return JSON.stringify({ ...filters, label: [...(filters.label ?? []), ...forced] });
 }
@@ -22,12 +25,17 @@ export function parseFilters(raw: string | null): Record<string, string[]> {
   } catch {
     throw badRequest(`invalid filter ${raw}`);
   }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw badRequest(`invalid filter ${raw}`);
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    throw badRequest(`invalid filter ${raw}`);
 
   // Older clients send {"label": {"a=b": true}}, newer ones {"label": ["a=b"]}.
   const filters: Record<string, string[]> = {};
   for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
-    const values = Array.isArray(entry) ? entry : entry && typeof entry === 'object' ? Object.keys(entry) : [];
+    const values = Array.isArray(entry)
+      ? entry
+      : entry && typeof entry === 'object'
+        ? Object.keys(entry)
+        : [];
     filters[key] = values.map(String);
   }
   return filters;

@@ -33,11 +33,19 @@ export function forward(
   engine: EngineSocket,
   request: http.IncomingMessage,
   response: http.ServerResponse,
-  call: { method: string; path: string; body?: Buffer | NodeJS.ReadableStream; contentType?: string },
+  call: {
+    method: string;
+    path: string;
+    body?: Buffer | NodeJS.ReadableStream;
+    contentType?: string;
+  },
   changeLine?: (line: string) => string,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const headers = call.body && call.contentType ? { 'content-type': call.contentType, ...lengthOf(call.body) } : {};
+    const headers =
+      call.body && call.contentType
+        ? { 'content-type': call.contentType, ...lengthOf(call.body) }
+        : {};
     const upstream = engine.request(call.method, call.path, headers);
 
     upstream.once('error', reject);
@@ -91,7 +99,13 @@ export async function forwardJson<T>(
 
 export function sendJson(response: http.ServerResponse, status: number, value: unknown): void {
   const body = Buffer.from(JSON.stringify(value));
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'api-version': '1.41' }).end(body);
+  response
+    .writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': body.length,
+      'api-version': '1.41',
+    })
+    .end(body);
 }
 
 export function sendRefusal(response: http.ServerResponse, refusal: ProxyRefusal): void {
@@ -99,17 +113,24 @@ export function sendRefusal(response: http.ServerResponse, refusal: ProxyRefusal
 }
 
 /** Reads a JSON call's body. A body past the limit is rejected with status 413 and a message, not counted as a failure of the proxy. */
-export async function readJsonBody(request: http.IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJsonBody(
+  request: http.IncomingMessage,
+): Promise<Record<string, unknown>> {
   let body: Buffer;
   try {
     body = await readLimited(request, JSON_BODY_LIMIT);
   } catch (error) {
     if (!(error instanceof BodyTooLargeError)) throw error;
-    throw new ProxyRefusal(413, `request body is larger than ${JSON_BODY_LIMIT / 1024 / 1024} MiB, the most this lab's Docker proxy reads for a JSON call`);
+    throw new ProxyRefusal(
+      413,
+      `request body is larger than ${JSON_BODY_LIMIT / 1024 / 1024} MiB, the most this lab's Docker proxy reads for a JSON call`,
+    );
   }
   if (body.length === 0) return {};
   const value = JSON.parse(body.toString('utf8')) as unknown;
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  return value && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
 
 /** Extracts the message of an engine error body, `{"message": "..."}`, or returns the body as text. */
@@ -147,7 +168,9 @@ class LineChange extends Transform {
 }
 
 function passableHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_HEADERS.has(name.toLowerCase())));
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => !HOP_HEADERS.has(name.toLowerCase())),
+  );
 }
 
 function lengthOf(body: Buffer | NodeJS.ReadableStream): Record<string, number> {

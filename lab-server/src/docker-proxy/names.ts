@@ -54,14 +54,19 @@ export function toDisplayMessage(message: string, prefix: string): string {
  * a name (in the session's namespace first, then as the engine spells it), then a unique id
  * prefix. Returns "ambiguous" when several containers start with the prefix, as the engine reports.
  */
-export function findContainer(containers: ListedContainer[], ref: string, prefix: string): string | 'ambiguous' | undefined {
+export function findContainer(
+  containers: ListedContainer[],
+  ref: string,
+  prefix: string,
+): string | 'ambiguous' | undefined {
   const name = ref.startsWith('/') ? ref.slice(1) : ref;
   if (name === '') return undefined;
 
   const byId = containers.find((container) => container.Id === name);
   if (byId) return byId.Id;
 
-  const hasName = (wanted: string) => containers.find((container) => (container.Names ?? []).includes(`/${wanted}`));
+  const hasName = (wanted: string) =>
+    containers.find((container) => (container.Names ?? []).includes(`/${wanted}`));
   const byName = hasName(toEngineName(name, prefix)) ?? hasName(name);
   if (byName) return byName.Id;
 
@@ -72,8 +77,14 @@ export function findContainer(containers: ListedContainer[], ref: string, prefix
 
 /** Lists the session's containers, the lab's services included. */
 export async function sessionContainers(context: ProxyContext): Promise<ListedContainer[]> {
-  const query = new URLSearchParams({ all: '1', filters: JSON.stringify(labelFilter(context.sessionLabels())) });
-  const { status, value } = await context.engine.json<ListedContainer[]>('GET', withQuery('/containers/json', query));
+  const query = new URLSearchParams({
+    all: '1',
+    filters: JSON.stringify(labelFilter(context.sessionLabels())),
+  });
+  const { status, value } = await context.engine.json<ListedContainer[]>(
+    'GET',
+    withQuery('/containers/json', query),
+  );
   if (status >= 300) throw new Error(`listing the session's containers: engine status ${status}`);
   return value.filter((container) => context.belongs(container.Labels));
 }
@@ -84,8 +95,16 @@ export async function resolveContainer(context: ProxyContext, ref: string): Prom
   return context.ownContainer(id);
 }
 
-export async function resolveContainerId(context: ProxyContext, ref: string, containers?: ListedContainer[]): Promise<string> {
-  const found = findContainer(containers ?? (await sessionContainers(context)), ref, containerNamePrefix(context.session));
+export async function resolveContainerId(
+  context: ProxyContext,
+  ref: string,
+  containers?: ListedContainer[],
+): Promise<string> {
+  const found = findContainer(
+    containers ?? (await sessionContainers(context)),
+    ref,
+    containerNamePrefix(context.session),
+  );
   if (found === 'ambiguous') throw badRequest(`multiple IDs found with provided prefix: ${ref}`);
   if (!found) throw noSuchContainer(ref);
   return found;

@@ -20,14 +20,23 @@ const LEARNER_UID = 1000;
 const SOCKET_PATH_LIMIT = 107;
 
 export class DockerProxies implements DockerAccessProvider {
-  private readonly proxies = new Map<string, { proxy: SessionProxy; folder: string; instance: string }>();
+  private readonly proxies = new Map<
+    string,
+    { proxy: SessionProxy; folder: string; instance: string }
+  >();
   private readonly folder: string;
   private readonly engine: EngineSocket;
   private readonly caps: ProxyCaps;
   private readonly log: Logger;
   private readonly builder: StepBuilder;
 
-  constructor(options: { folder: string; caps: ProxyCaps; log: Logger; engine?: EngineSocket; builder?: StepBuilder }) {
+  constructor(options: {
+    folder: string;
+    caps: ProxyCaps;
+    log: Logger;
+    engine?: EngineSocket;
+    builder?: StepBuilder;
+  }) {
     this.folder = path.resolve(options.folder);
     this.caps = options.caps;
     this.log = options.log;
@@ -39,14 +48,25 @@ export class DockerProxies implements DockerAccessProvider {
     const folder = path.join(this.folder, session.instance, session.sessionId);
     const socketPath = path.join(folder, 'docker.sock');
     if (Buffer.byteLength(socketPath) > SOCKET_PATH_LIMIT) {
-      throw new Error(`the Docker proxy socket path ${socketPath} is longer than ${SOCKET_PATH_LIMIT} bytes; set LAB_DOCKER_SOCKET_DIR to a shorter folder`);
+      throw new Error(
+        `the Docker proxy socket path ${socketPath} is longer than ${SOCKET_PATH_LIMIT} bytes; set LAB_DOCKER_SOCKET_DIR to a shorter folder`,
+      );
     }
 
     await makePrivateFolders(this.folder, folder);
     await rm(socketPath, { force: true });
 
-    const network = await this.engine.json<{ Name: string }>('GET', `/networks/${session.networkId}`);
-    const context = new ProxyContext({ session, engine: this.engine, caps: this.caps, networkName: network.value.Name, builder: this.builder });
+    const network = await this.engine.json<{ Name: string }>(
+      'GET',
+      `/networks/${session.networkId}`,
+    );
+    const context = new ProxyContext({
+      session,
+      engine: this.engine,
+      caps: this.caps,
+      networkName: network.value.Name,
+      builder: this.builder,
+    });
     const proxy = new SessionProxy(context, this.log);
     await proxy.listen(socketPath);
     await handToLearner(socketPath, this.log);
@@ -62,7 +82,10 @@ export class DockerProxies implements DockerAccessProvider {
     this.proxies.delete(sessionId);
 
     await entry.proxy.close();
-    const removed = await this.removeLearnerObjects({ [LABELS.instance]: entry.instance, [LABELS.session]: sessionId });
+    const removed = await this.removeLearnerObjects({
+      [LABELS.instance]: entry.instance,
+      [LABELS.session]: sessionId,
+    });
     await rm(entry.folder, { recursive: true, force: true });
     this.log.info({ sessionId, ...removed }, 'docker proxy stopped');
   }
@@ -79,16 +102,31 @@ export class DockerProxies implements DockerAccessProvider {
   }
 
   /** Containers first, so that nothing uses the images when they go. */
-  private async removeLearnerObjects(labels: Record<string, string>): Promise<{ containers: number; images: number }> {
-    const filters = JSON.stringify(labelFilter({ [LABELS.managed]: 'true', ...labels, [CREATED_BY_LABEL]: CREATED_BY_LEARNER }));
+  private async removeLearnerObjects(
+    labels: Record<string, string>,
+  ): Promise<{ containers: number; images: number }> {
+    const filters = JSON.stringify(
+      labelFilter({ [LABELS.managed]: 'true', ...labels, [CREATED_BY_LABEL]: CREATED_BY_LEARNER }),
+    );
 
-    const containers = await this.engine.json<{ Id: string }[]>('GET', withQuery('/containers/json', new URLSearchParams({ all: '1', filters })));
-    for (const container of containers.value) await this.engine.call('DELETE', `/containers/${container.Id}?force=1&v=1`);
+    const containers = await this.engine.json<{ Id: string }[]>(
+      'GET',
+      withQuery('/containers/json', new URLSearchParams({ all: '1', filters })),
+    );
+    for (const container of containers.value)
+      await this.engine.call('DELETE', `/containers/${container.Id}?force=1&v=1`);
 
-    const images = await this.engine.json<{ Id: string }[]>('GET', withQuery('/images/json', new URLSearchParams({ filters })));
+    const images = await this.engine.json<{ Id: string }[]>(
+      'GET',
+      withQuery('/images/json', new URLSearchParams({ filters })),
+    );
     for (const image of images.value) {
       const reply = await this.engine.call('DELETE', `/images/${image.Id}?force=1`);
-      if (reply.status >= 300 && reply.status !== 404) this.log.warn({ imageId: image.Id, status: reply.status }, 'removing a learner image failed');
+      if (reply.status >= 300 && reply.status !== 404)
+        this.log.warn(
+          { imageId: image.Id, status: reply.status },
+          'removing a learner image failed',
+        );
     }
     return { containers: containers.value.length, images: images.value.length };
   }
@@ -115,6 +153,9 @@ async function handToLearner(socketPath: string, log: Logger): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
     await chmod(socketPath, 0o666);
-    log.warn({ socketPath }, 'the lab server is not root: the docker proxy socket is open to every user in its 0700 folder');
+    log.warn(
+      { socketPath },
+      'the lab server is not root: the docker proxy socket is open to every user in its 0700 folder',
+    );
   }
 }

@@ -9,7 +9,8 @@ const TEACHING_TAGS: ReadonlySet<string> = new Set(
 );
 
 /** A repository path as Docker accepts it: lower-case components separated by slashes. */
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const REPOSITORY =
+  /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const IMAGE_ID = /^(?:sha256:)?[a-f0-9]{12,64}$/;
 

@@ -19,7 +19,10 @@ export class ProxyRefusal extends Error {
 
 /** 403: the lab forbids this, whoever owns the object. */
 export function notAllowed(what: string, instead?: string): ProxyRefusal {
-  return new ProxyRefusal(403, `${what} is not allowed in this lab${instead ? `; ${instead}` : ''}`);
+  return new ProxyRefusal(
+    403,
+    `${what} is not allowed in this lab${instead ? `; ${instead}` : ''}`,
+  );
 }
 
 export function noSuchContainer(id: string): ProxyRefusal {

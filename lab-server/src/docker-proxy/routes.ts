@@ -1,10 +1,26 @@
 // Parses a Docker Engine API request into one of the calls the proxy knows. The path is rebuilt
 // from the parsed parts before it reaches the engine, so a path the parser does not recognise,
 // or one with dot segments or escapes, can never slip through to another endpoint.
-import { badRequest, noSuchPlugin, noSuchVolume, notAllowed, type ProxyRefusal } from './refusals.ts';
+import {
+  badRequest,
+  noSuchPlugin,
+  noSuchVolume,
+  notAllowed,
+  type ProxyRefusal,
+} from './refusals.ts';
 
 export type Route =
-  | { call: 'ping' | 'version' | 'info' | 'containers.list' | 'containers.create' | 'images.list' | 'build' | 'networks.list' }
+  | {
+      call:
+        | 'ping'
+        | 'version'
+        | 'info'
+        | 'containers.list'
+        | 'containers.create'
+        | 'images.list'
+        | 'build'
+        | 'networks.list';
+    }
   | { call: ContainerCall; id: string }
   | { call: 'exec.start' | 'exec.resize' | 'exec.inspect'; id: string }
   | { call: 'images.inspect' | 'images.history' | 'images.remove'; ref: string }
@@ -77,7 +93,8 @@ const FORBIDDEN_AREAS: Record<string, string> = {
 export function parseRequest(method: string, rawUrl: string): ParsedRequest {
   // URL parsing resolves dot segments, so they are rejected in the raw path first.
   const rawPath = rawUrl.split('?')[0] ?? '';
-  if (rawPath.split('/').some((segment) => segment === '.' || segment === '..')) throw badRequest(`malformed path ${rawPath}`);
+  if (rawPath.split('/').some((segment) => segment === '.' || segment === '..'))
+    throw badRequest(`malformed path ${rawPath}`);
 
   const url = new URL(rawUrl, 'http://docker');
   const segments = splitPath(url.pathname);
@@ -90,7 +107,8 @@ function splitPath(pathname: string): string[] {
     throw badRequest(`malformed path ${pathname}`);
   }
   const segments = pathname.split('/').slice(1);
-  if (segments.some((segment) => segment === '.' || segment === '..')) throw badRequest(`malformed path ${pathname}`);
+  if (segments.some((segment) => segment === '.' || segment === '..'))
+    throw badRequest(`malformed path ${pathname}`);
 
   // The CLI prefixes the API version it negotiated, for example /v1.41/containers/json.
   if (/^v\d+\.\d+$/.test(segments[0] ?? '')) segments.shift();
@@ -114,14 +132,21 @@ function matchRoute(method: string, segments: string[]): Route {
 }
 
 function containerRoute(method: string, rest: string[]): Route {
-  if (rest.length === 1 && rest[0] === 'json' && method === 'GET') return { call: 'containers.list' };
-  if (rest.length === 1 && rest[0] === 'create' && method === 'POST') return { call: 'containers.create' };
+  if (rest.length === 1 && rest[0] === 'json' && method === 'GET')
+    return { call: 'containers.list' };
+  if (rest.length === 1 && rest[0] === 'create' && method === 'POST')
+    return { call: 'containers.create' };
 
   const [id = '', action, ...more] = rest;
   if (!CONTAINER_ID.test(id) || more.length > 0) throw refuseArea(method, ['containers', ...rest]);
 
   if (action === undefined && method === 'DELETE') return { call: 'containers.remove', id };
-  const call = method === 'GET' ? CONTAINER_GETS[action ?? ''] : method === 'POST' ? CONTAINER_POSTS[action ?? ''] : undefined;
+  const call =
+    method === 'GET'
+      ? CONTAINER_GETS[action ?? '']
+      : method === 'POST'
+        ? CONTAINER_POSTS[action ?? '']
+        : undefined;
   if (call) return { call, id };
 
   throw refuseArea(method, ['containers', ...rest]);
@@ -147,7 +172,8 @@ function imageRoute(method: string, rest: string[]): Route {
     const ref = imageRef(rest.slice(0, -1).join('/'), method, rest);
     return { call: last === 'json' ? 'images.inspect' : 'images.history', ref };
   }
-  if (method === 'DELETE' && rest.length > 0) return { call: 'images.remove', ref: imageRef(rest.join('/'), method, rest) };
+  if (method === 'DELETE' && rest.length > 0)
+    return { call: 'images.remove', ref: imageRef(rest.join('/'), method, rest) };
 
   throw refuseArea(method, ['images', ...rest]);
 }
@@ -159,7 +185,8 @@ function imageRef(ref: string, method: string, rest: string[]): string {
 
 function networkRoute(method: string, rest: string[]): Route {
   if (rest.length === 0 && method === 'GET') return { call: 'networks.list' };
-  if (rest.length === 1 && method === 'GET' && CONTAINER_ID.test(rest[0]!)) return { call: 'networks.inspect', id: rest[0]! };
+  if (rest.length === 1 && method === 'GET' && CONTAINER_ID.test(rest[0]!))
+    return { call: 'networks.inspect', id: rest[0]! };
   throw refuseArea(method, ['networks', ...rest]);
 }
 
@@ -171,13 +198,20 @@ function networkRoute(method: string, rest: string[]): Route {
 function refuseArea(method: string, segments: string[]): ProxyRefusal {
   const [area = '', name = ''] = segments;
   if (method === 'GET' && area === 'volumes' && segments.length === 2) return noSuchVolume(name);
-  if (method === 'GET' && area === 'plugins' && segments.at(-1) === 'json') return noSuchPlugin(segments.slice(1, -1).join('/'));
+  if (method === 'GET' && area === 'plugins' && segments.at(-1) === 'json')
+    return noSuchPlugin(segments.slice(1, -1).join('/'));
 
   const call = `${method} /${segments.join('/')}`;
-  if (area === 'images' && segments[1] === 'create') return notAllowed('Pulling or importing images', 'use a teaching image or build one with `docker build`');
+  if (area === 'images' && segments[1] === 'create')
+    return notAllowed(
+      'Pulling or importing images',
+      'use a teaching image or build one with `docker build`',
+    );
   if (area === 'containers' && segments[1] === 'create') return notAllowed(call);
-  if (area === 'networks') return notAllowed('Managing networks', "your containers join the session's network");
-  if (area === 'containers' && segments[2] === 'archive') return notAllowed('Copying files (docker cp)');
+  if (area === 'networks')
+    return notAllowed('Managing networks', "your containers join the session's network");
+  if (area === 'containers' && segments[2] === 'archive')
+    return notAllowed('Copying files (docker cp)');
 
   const named = FORBIDDEN_AREAS[area];
   return notAllowed(named ? `${named} (${call})` : `The call ${call}`);

@@ -5,7 +5,13 @@ import type { Duplex } from 'node:stream';
 
 import type { Logger } from '../log.ts';
 import { ENGINE_API_VERSION } from '../sandbox/engine-socket.ts';
-import { containerCall, createContainer, createExec, execCall, listContainers } from './calls-containers.ts';
+import {
+  containerCall,
+  createContainer,
+  createExec,
+  execCall,
+  listContainers,
+} from './calls-containers.ts';
 import { build, imageCall, listImages, removeImage } from './calls-images.ts';
 import type { ProxyContext } from './context.ts';
 import { forward, forwardJson, sendJson, sendRefusal } from './forward.ts';
@@ -13,7 +19,11 @@ import { ProxyRefusal } from './refusals.ts';
 import { parseRequest, type Route } from './routes.ts';
 import { openStream } from './streams.ts';
 
-type Call = { request: http.IncomingMessage; response: http.ServerResponse; query: URLSearchParams };
+type Call = {
+  request: http.IncomingMessage;
+  response: http.ServerResponse;
+  query: URLSearchParams;
+};
 
 export class SessionProxy {
   readonly context: ProxyContext;
@@ -25,7 +35,11 @@ export class SessionProxy {
     this.context = context;
     this.log = log.child({ sessionId: context.sessionId, labId: context.session.labId });
     this.server = http.createServer((request, response) => void this.handle(request, response));
-    this.server.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head));
+    this.server.on(
+      'upgrade',
+      (request: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+        void this.upgrade(request, socket, head),
+    );
   }
 
   listen(socketPath: string): Promise<void> {
@@ -42,7 +56,10 @@ export class SessionProxy {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
-  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  private async handle(
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+  ): Promise<void> {
     try {
       const { route, query } = parseRequest(request.method ?? 'GET', request.url ?? '/');
       this.log.debug({ call: `${request.method} ${request.url}` }, 'docker call');
@@ -58,7 +75,10 @@ export class SessionProxy {
       case 'ping':
         return ping(call);
       case 'version':
-        return forward(context.engine, call.request, call.response, { method: 'GET', path: '/version' });
+        return forward(context.engine, call.request, call.response, {
+          method: 'GET',
+          path: '/version',
+        });
       case 'info':
         return info(context, call);
       case 'containers.list':
@@ -68,7 +88,10 @@ export class SessionProxy {
       case 'containers.exec':
         return createExec(context, route.id, call);
       case 'containers.attach':
-        throw new ProxyRefusal(400, 'attach needs an upgraded connection, as `docker attach` makes');
+        throw new ProxyRefusal(
+          400,
+          'attach needs an upgraded connection, as `docker attach` makes',
+        );
       case 'exec.start':
       case 'exec.resize':
       case 'exec.inspect':
@@ -85,14 +108,23 @@ export class SessionProxy {
       case 'networks.list':
         return listNetworks(context, call);
       case 'networks.inspect':
-        return context.ownNetwork(route.id).then((network) => forward(context.engine, call.request, call.response, { method: 'GET', path: `/networks/${network.Id}` }));
+        return context.ownNetwork(route.id).then((network) =>
+          forward(context.engine, call.request, call.response, {
+            method: 'GET',
+            path: `/networks/${network.Id}`,
+          }),
+        );
       default:
         return containerCall(context, route.call, route.id, call);
     }
   }
 
   /** Attach and exec start with a stream: checked like any call, then bytes flow both ways. */
-  private async upgrade(request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  private async upgrade(
+    request: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<void> {
     try {
       this.log.debug({ call: `${request.method} ${request.url}` }, 'docker stream');
       const stream = await openStream(this.context, request, socket, head);
@@ -102,17 +134,26 @@ export class SessionProxy {
       const status = error instanceof ProxyRefusal ? error.status : 500;
       const message = error instanceof ProxyRefusal ? error.message : this.failure(error, request);
       const body = JSON.stringify({ message });
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     }
   }
 
-  private answerError(error: unknown, request: http.IncomingMessage, response: http.ServerResponse): void {
+  private answerError(
+    error: unknown,
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+  ): void {
     if (response.headersSent) {
       response.destroy();
       return;
     }
     if (error instanceof ProxyRefusal) {
-      this.log.info({ call: `${request.method} ${request.url}`, status: error.status }, 'docker call refused');
+      this.log.info(
+        { call: `${request.method} ${request.url}`, status: error.status },
+        'docker call refused',
+      );
       sendRefusal(response, error);
       return;
     }
@@ -124,7 +165,10 @@ export class SessionProxy {
   }
 
   private failure(error: unknown, request: http.IncomingMessage): string {
-    this.log.error({ call: `${request.method} ${request.url}`, err: error }, 'docker call failed in the proxy');
+    this.log.error(
+      { call: `${request.method} ${request.url}`, err: error },
+      'docker call failed in the proxy',
+    );
     return "the lab's Docker proxy could not complete this call; try again, or reset the lab";
   }
 }
@@ -144,20 +188,47 @@ async function ping({ request, response }: Call): Promise<void> {
 
 /** The engine's facts a learner may see; nothing about the host's other containers or images. */
 async function info(context: ProxyContext, { response }: Call): Promise<void> {
-  await forwardJson<Record<string, unknown>>(context.engine, response, { method: 'GET', path: '/info' }, (engine) => {
-    const kept = ['ServerVersion', 'OperatingSystem', 'OSType', 'Architecture', 'KernelVersion', 'Driver', 'CgroupDriver', 'CgroupVersion', 'NCPU', 'MemTotal', 'SecurityOptions'];
-    return {
-      ...Object.fromEntries(kept.map((key) => [key, engine[key]])),
-      ID: '',
-      Name: 'ddev-lab',
-      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
-    };
-  });
+  await forwardJson<Record<string, unknown>>(
+    context.engine,
+    response,
+    { method: 'GET', path: '/info' },
+    (engine) => {
+      const kept = [
+        'ServerVersion',
+        'OperatingSystem',
+        'OSType',
+        'Architecture',
+        'KernelVersion',
+        'Driver',
+        'CgroupDriver',
+        'CgroupVersion',
+        'NCPU',
+        'MemTotal',
+        'SecurityOptions',
+      ];
+      return {
+        ...Object.fromEntries(kept.map((key) => [key, engine[key]])),
+        ID: '',
+        Name: 'ddev-lab',
+        Swarm: {
+          NodeID: '',
+          NodeAddr: '',
+          LocalNodeState: 'inactive',
+          ControlAvailable: false,
+          Error: '',
+          RemoteManagers: null,
+        },
+      };
+    },
+  );
 }
 
 async function listNetworks(context: ProxyContext, { response }: Call): Promise<void> {
   const filters = JSON.stringify({ id: [context.session.networkId] });
-  await forwardJson<{ Id: string }[]>(context.engine, response, { method: 'GET', path: `/networks?filters=${encodeURIComponent(filters)}` }, (networks) =>
-    networks.filter((network) => network.Id === context.session.networkId),
+  await forwardJson<{ Id: string }[]>(
+    context.engine,
+    response,
+    { method: 'GET', path: `/networks?filters=${encodeURIComponent(filters)}` },
+    (networks) => networks.filter((network) => network.Id === context.session.networkId),
   );
 }

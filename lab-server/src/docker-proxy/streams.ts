@@ -14,7 +14,12 @@ import { parseRequest } from './routes.ts';
 const STREAM_BODY_LIMIT = 64 * 1024;
 
 /** Checks the call, then joins the learner's socket to the engine's; returns the learner's socket. */
-export async function openStream(context: ProxyContext, request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<Duplex> {
+export async function openStream(
+  context: ProxyContext,
+  request: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): Promise<Duplex> {
   const { route, query } = parseRequest(request.method ?? 'GET', request.url ?? '/');
   const { body, rest } = await readBody(request, socket, head);
 
@@ -22,7 +27,10 @@ export async function openStream(context: ProxyContext, request: http.IncomingMe
   let payload = Buffer.alloc(0);
   if (route.call === 'containers.attach') {
     const info = await resolveContainer(context, route.id);
-    path = withQuery(`/containers/${info.Id}/attach`, pickQuery(query, CONTAINER_QUERIES['containers.attach']!));
+    path = withQuery(
+      `/containers/${info.Id}/attach`,
+      pickQuery(query, CONTAINER_QUERIES['containers.attach']!),
+    );
   } else if (route.call === 'exec.start') {
     if (!context.execs.has(route.id)) throw noSuchExec(route.id);
     const asked = body.length > 0 ? (JSON.parse(body.toString('utf8')) as { Tty?: unknown }) : {};
@@ -32,7 +40,12 @@ export async function openStream(context: ProxyContext, request: http.IncomingMe
     throw new ProxyRefusal(400, `${request.method} ${request.url} cannot be upgraded to a stream`);
   }
 
-  const engine = context.engine.openUpgrade('POST', path, payload, payload.length > 0 ? 'application/json' : undefined);
+  const engine = context.engine.openUpgrade(
+    'POST',
+    path,
+    payload,
+    payload.length > 0 ? 'application/json' : undefined,
+  );
   if (rest.length > 0) engine.write(rest);
   splice(socket, engine);
   return socket;
@@ -55,9 +68,14 @@ function splice(learner: Duplex, engine: Duplex): void {
 }
 
 /** Reads the request body (Content-Length bytes) from the upgrade's head and the socket. */
-function readBody(request: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<{ body: Buffer; rest: Buffer }> {
+function readBody(
+  request: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): Promise<{ body: Buffer; rest: Buffer }> {
   const length = Number(request.headers['content-length'] ?? 0);
-  if (!Number.isInteger(length) || length < 0 || length > STREAM_BODY_LIMIT) throw badRequest('invalid Content-Length');
+  if (!Number.isInteger(length) || length < 0 || length > STREAM_BODY_LIMIT)
+    throw badRequest('invalid Content-Length');
 
   return new Promise((resolve, reject) => {
     let buffered = head;

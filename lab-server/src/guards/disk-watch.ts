@@ -39,7 +39,13 @@ export class DiskWatch {
       const over = layers.filter((layer) => layer.bytes > this.options.limitBytes);
       for (const layer of over) {
         this.options.log.warn(
-          { sessionId: layer.sessionId, containerId: layer.containerId, service: layer.service, bytes: layer.bytes, limitBytes: this.options.limitBytes },
+          {
+            sessionId: layer.sessionId,
+            containerId: layer.containerId,
+            service: layer.service,
+            bytes: layer.bytes,
+            limitBytes: this.options.limitBytes,
+          },
           'sandbox passed its disk quota; ending its session',
         );
         await this.options.onOverQuota(layer);

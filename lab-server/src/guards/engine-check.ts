@@ -18,7 +18,11 @@ export class UnsafeRuntimeError extends LabError {
  * their reach. On loopback without a reverse proxy the only learner is the person at this
  * machine; a server that listens beyond loopback or trusts a proxy serves a room, so it is strict.
  */
-export function effectiveRuncPolicy(setting: RuncPolicy | 'auto', host: string, trustProxy: readonly string[]): RuncPolicy {
+export function effectiveRuncPolicy(
+  setting: RuncPolicy | 'auto',
+  host: string,
+  trustProxy: readonly string[],
+): RuncPolicy {
   if (setting !== 'auto') return setting;
   return isLoopback(host) && trustProxy.length === 0 ? 'learner' : 'strict';
 }
@@ -41,7 +45,9 @@ export function checkEngine(facts: EngineFacts, policy: RuncPolicy): EngineVerdi
   const version = facts.runcVersion ?? 'an unknown version';
 
   if (fatal.length > 0) {
-    const list = fatal.map((escape) => `${escape.cve} (${escape.summary}; fixed in runc ${escape.fixedIn.join(', ')})`);
+    const list = fatal.map(
+      (escape) => `${escape.cve} (${escape.summary}; fixed in runc ${escape.fixedIn.join(', ')})`,
+    );
     const optOut = fatal.every((escape) => !escape.learnerReachable)
       ? ' These escapes need a crafted image; to accept that risk with trusted learners, set LAB_RUNC_POLICY=learner.'
       : '';
@@ -64,7 +70,9 @@ export function checkEngine(facts: EngineFacts, policy: RuncPolicy): EngineVerdi
     );
   }
   if (!facts.seccomp) {
-    warnings.push('The Docker Engine runs without seccomp, so containers may make every system call. Use an engine built with seccomp.');
+    warnings.push(
+      'The Docker Engine runs without seccomp, so containers may make every system call. Use an engine built with seccomp.',
+    );
   }
   if (!facts.storageQuota) {
     warnings.push(

@@ -21,7 +21,13 @@ const run = promisify(execFile);
 const COMMENT = ['-m', 'comment', '--comment', 'ddev-lab sandbox isolation'];
 const BRIDGES = ['-i', `${BRIDGE_PREFIX}+`];
 
-const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'];
+const PRIVATE_RANGES = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '169.254.0.0/16',
+];
 
 /**
  * Builds the rules. Each is inserted at the top of its chain in this order, so a rule listed later
@@ -30,14 +36,37 @@ const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64
 export function firewallRules(resolvers: string[]): string[][] {
   return [
     ['INPUT', ...BRIDGES, '-m', 'conntrack', '--ctstate', 'NEW', ...COMMENT, '-j', 'DROP'],
-  // Bridged traffic between two containers of one session also passes the FORWARD chain (Docker
-  // turns on br_netfilter), so the rules skip packets that leave through a session bridge; Docker's
-  // own isolation rules already drop those between different bridges.
-    ...PRIVATE_RANGES.map((range) => ['DOCKER-USER', ...BRIDGES, '!', '-o', `${BRIDGE_PREFIX}+`, '-d', range, ...COMMENT, '-j', 'DROP']),
+    // Bridged traffic between two containers of one session also passes the FORWARD chain (Docker
+    // turns on br_netfilter), so the rules skip packets that leave through a session bridge; Docker's
+    // own isolation rules already drop those between different bridges.
+    ...PRIVATE_RANGES.map((range) => [
+      'DOCKER-USER',
+      ...BRIDGES,
+      '!',
+      '-o',
+      `${BRIDGE_PREFIX}+`,
+      '-d',
+      range,
+      ...COMMENT,
+      '-j',
+      'DROP',
+    ]),
     // Docker's embedded DNS server forwards a container's queries from the container's own
     // network, so the host's resolvers, often at a private address, must stay reachable on port 53.
     ...resolvers.flatMap((resolver) =>
-      ['udp', 'tcp'].map((protocol) => ['DOCKER-USER', ...BRIDGES, '-d', `${resolver}/32`, '-p', protocol, '--dport', '53', ...COMMENT, '-j', 'ACCEPT']),
+      ['udp', 'tcp'].map((protocol) => [
+        'DOCKER-USER',
+        ...BRIDGES,
+        '-d',
+        `${resolver}/32`,
+        '-p',
+        protocol,
+        '--dport',
+        '53',
+        ...COMMENT,
+        '-j',
+        'ACCEPT',
+      ]),
     ),
   ];
 }
@@ -56,7 +85,10 @@ export async function installHostFirewall(log: Logger): Promise<boolean> {
   const rules = firewallRules(await hostResolvers());
   try {
     for (const rule of rules) {
-      const present = await run('iptables', ['-w', '-C', ...rule]).then(() => true, () => false);
+      const present = await run('iptables', ['-w', '-C', ...rule]).then(
+        () => true,
+        () => false,
+      );
       if (!present) await run('iptables', ['-w', '-I', ...rule]);
     }
     log.info({ rules: rules.length }, 'host firewall rules are in place');

@@ -48,7 +48,12 @@ export function parseRuncVersion(text: string): Version | undefined {
   if (!match) return undefined;
 
   const [, major, minor, patch, rc] = match;
-  return [Number(major), Number(minor), Number(patch), rc === undefined ? Number.MAX_SAFE_INTEGER : Number(rc)];
+  return [
+    Number(major),
+    Number(minor),
+    Number(patch),
+    rc === undefined ? Number.MAX_SAFE_INTEGER : Number(rc),
+  ];
 }
 
 function compare(a: Version, b: Version): number {

@@ -26,7 +26,10 @@ export function createApiRouter(deps: {
   runtime: SandboxRuntime;
   log: Logger;
   /** The room's metrics and dashboard, told about starts and checks, and who is in a training. */
-  room?: { metrics: LabMetrics; trainings: { changed(): void; isTrainingLearner(learnerId: string): boolean } };
+  room?: {
+    metrics: LabMetrics;
+    trainings: { changed(): void; isTrainingLearner(learnerId: string): boolean };
+  };
 }): Router {
   const { labs, sessions } = deps;
   const router = express.Router();
@@ -41,7 +44,14 @@ export function createApiRouter(deps: {
   });
 
   router.get('/labs', (_request, response) => {
-    response.json([...labs.values()].map((lab) => ({ id: lab.id, title: lab.title, summary: lab.summary, minutes: lab.minutes })));
+    response.json(
+      [...labs.values()].map((lab) => ({
+        id: lab.id,
+        title: lab.title,
+        summary: lab.summary,
+        minutes: lab.minutes,
+      })),
+    );
   });
 
   router.get('/labs/:labId/progress', (request, response) => {
@@ -65,8 +75,12 @@ export function createApiRouter(deps: {
     const start = () => sessions.create(labId, learnerId);
     // A training's learners share the room's address; LAB_SESSIONS_PER_LEARNER and
     // LAB_MAX_SESSIONS bound them. A learner's running session of this lab takes no new slot.
-    const exempt = deps.room?.trainings.isTrainingLearner(learnerId) === true || sessions.findForLearner(learnerId, labId) !== undefined;
-    const session = exempt ? await start() : await cap.admit(clientAddress(request), start, (id) => sessions.get(id) !== undefined);
+    const exempt =
+      deps.room?.trainings.isTrainingLearner(learnerId) === true ||
+      sessions.findForLearner(learnerId, labId) !== undefined;
+    const session = exempt
+      ? await start()
+      : await cap.admit(clientAddress(request), start, (id) => sessions.get(id) !== undefined);
     deps.room?.metrics.startRequested(session, requestedAt);
     response.status(201).json(describeSession(session, sessions, response));
   });
@@ -105,7 +119,9 @@ export function createApiRouter(deps: {
   router.post('/sessions/:sessionId/steps/:stepId/check', async (request, response) => {
     const session = authorize(request, sessions);
     const stepId = requireSlug(request.params.stepId, 'stepId');
-    const result = await checkStep(sessions, session, stepId, { wait: request.body?.wait === true });
+    const result = await checkStep(sessions, session, stepId, {
+      wait: request.body?.wait === true,
+    });
     deps.room?.metrics.checks.inc({ result: result.passed ? 'passed' : 'failed' });
     deps.room?.trainings.changed();
     response.json(result);
@@ -131,7 +147,9 @@ function clientSessionCap(config: Config): ClientSessionCap {
 function authorize(request: Request, sessions: SessionManager): Session {
   const sessionId = String(request.params.sessionId);
   if (!SESSION_ID.test(sessionId)) {
-    throw new InvalidRequestError(`Invalid session id "${sessionId.slice(0, 40)}": expected 16 hexadecimal digits.`);
+    throw new InvalidRequestError(
+      `Invalid session id "${sessionId.slice(0, 40)}": expected 16 hexadecimal digits.`,
+    );
   }
 
   const header = request.get('authorization') ?? '';
@@ -141,7 +159,9 @@ function authorize(request: Request, sessions: SessionManager): Session {
 
 function requireSlug(value: unknown, name: string): string {
   if (typeof value !== 'string' || !SLUG.test(value)) {
-    throw new InvalidRequestError(`Invalid ${name} ${JSON.stringify(value)}: expected lower-case letters, digits and dashes.`);
+    throw new InvalidRequestError(
+      `Invalid ${name} ${JSON.stringify(value)}: expected lower-case letters, digits and dashes.`,
+    );
   }
   return value;
 }
@@ -153,14 +173,26 @@ function requireLab(labs: Map<string, Lab>, value: unknown): string {
 }
 
 function timesOf(session: Session) {
-  return { expiresAt: new Date(session.expiresAt).toISOString(), maxExpiresAt: new Date(session.maxExpiresAt).toISOString() };
+  return {
+    expiresAt: new Date(session.expiresAt).toISOString(),
+    maxExpiresAt: new Date(session.maxExpiresAt).toISOString(),
+  };
 }
 
 /** Hints the learner has earned in each step of a lab, by step id. */
-function earnedHints(sessions: SessionManager, learnerId: string, lab: Lab): Record<string, string[]> {
+function earnedHints(
+  sessions: SessionManager,
+  learnerId: string,
+  lab: Lab,
+): Record<string, string[]> {
   const failures = sessions.store.failures(learnerId, lab.id);
   return Object.fromEntries(
-    lab.steps.map((step) => [step.id, step.hints.filter((hint) => (failures[step.id] ?? 0) >= hint.afterFailures).map((hint) => hint.text)]),
+    lab.steps.map((step) => [
+      step.id,
+      step.hints
+        .filter((hint) => (failures[step.id] ?? 0) >= hint.afterFailures)
+        .map((hint) => hint.text),
+    ]),
   );
 }
 
@@ -175,7 +207,11 @@ function describeSession(session: Session, sessions: SessionManager, response: R
     token: session.token,
     ...timesOf(session),
     terminals: lab.terminals.map((terminal) => ({ id: terminal.id, title: terminal.title })),
-    web: lab.web.map((entry) => ({ id: entry.id, title: entry.title, url: `${webPathOf(session.id)}${entry.id}${entry.path}` })),
+    web: lab.web.map((entry) => ({
+      id: entry.id,
+      title: entry.title,
+      url: `${webPathOf(session.id)}${entry.id}${entry.path}`,
+    })),
     passedSteps: sessions.store.passedSteps(session.learnerId, session.labId),
   };
 }

@@ -43,11 +43,16 @@ export class ClientSessionCap {
    * throws ClientSessionLimitError when it has none. isLive reports whether the session still runs
    * once started, because one that ended meanwhile has already gone past release().
    */
-  async admit<T extends { id: string }>(address: string, start: () => Promise<T>, isLive: (sessionId: string) => boolean): Promise<T> {
+  async admit<T extends { id: string }>(
+    address: string,
+    start: () => Promise<T>,
+    isLive: (sessionId: string) => boolean,
+  ): Promise<T> {
     if (this.limit === 0) return start();
 
     const running = this.count(address);
-    if (running >= this.limit) throw new ClientSessionLimitError(this.limit, running, this.endsOnItsOwn);
+    if (running >= this.limit)
+      throw new ClientSessionLimitError(this.limit, running, this.endsOnItsOwn);
 
     this.starting.set(address, (this.starting.get(address) ?? 0) + 1);
     try {

@@ -28,7 +28,10 @@ export function learnerOf(request: Request, response: Response): string {
   if (existing && LEARNER_ID.test(existing)) return existing;
 
   const learnerId = randomBytes(32).toString('base64url');
-  response.append('Set-Cookie', serializeCookie(LEARNER_COOKIE, learnerId, '/api', ONE_YEAR_SECONDS));
+  response.append(
+    'Set-Cookie',
+    serializeCookie(LEARNER_COOKIE, learnerId, '/api', ONE_YEAR_SECONDS),
+  );
   return learnerId;
 }
 
@@ -37,8 +40,16 @@ export function webCookieName(sessionId: string): string {
 }
 
 /** Gives the page's browser the session token for the web proxy, scoped to that session's path. */
-export function setWebCookie(response: Response, sessionId: string, token: string, maxAgeSeconds: number): void {
-  response.append('Set-Cookie', serializeCookie(webCookieName(sessionId), token, webPathOf(sessionId), maxAgeSeconds));
+export function setWebCookie(
+  response: Response,
+  sessionId: string,
+  token: string,
+  maxAgeSeconds: number,
+): void {
+  response.append(
+    'Set-Cookie',
+    serializeCookie(webCookieName(sessionId), token, webPathOf(sessionId), maxAgeSeconds),
+  );
 }
 
 export function webPathOf(sessionId: string): string {

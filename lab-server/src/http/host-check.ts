@@ -63,7 +63,10 @@ export function readMachineNames(): string[] {
  * and host name when listening on every address, and the names in LAB_ALLOWED_HOSTS and
  * LAB_ALLOWED_ORIGINS. A request without Host (HTTP/1.0) passes: browsers always send one.
  */
-export function createHostCheck(settings: HostCheckSettings, machineNames: MachineNames = readMachineNames): (header: string | undefined) => boolean {
+export function createHostCheck(
+  settings: HostCheckSettings,
+  machineNames: MachineNames = readMachineNames,
+): (header: string | undefined) => boolean {
   const fixed = new Set<string>(LOOPBACK_NAMES);
   const listen = settingName(settings.host);
   if (listen && !listensOnAll(settings.host)) fixed.add(listen);

@@ -35,7 +35,14 @@ export function createInstructorRouter(deps: InstructorDeps): Router {
   router.use(express.json({ limit: '16kb' }));
 
   router.get('/labs', (_request, response) => {
-    response.json([...deps.labs.values()].map((lab) => ({ id: lab.id, title: lab.title, minutes: lab.minutes, steps: lab.steps.length })));
+    response.json(
+      [...deps.labs.values()].map((lab) => ({
+        id: lab.id,
+        title: lab.title,
+        minutes: lab.minutes,
+        steps: lab.steps.length,
+      })),
+    );
   });
 
   router.get('/trainings', (request, response) => {
@@ -48,17 +55,23 @@ export function createInstructorRouter(deps: InstructorDeps): Router {
   });
 
   router.get('/trainings/:trainingId', (request, response) => {
-    const training = trainings.require(requireId(request.params.trainingId, TRAINING_ID, 'training id'));
+    const training = trainings.require(
+      requireId(request.params.trainingId, TRAINING_ID, 'training id'),
+    );
     response.json({ ...describe(training, deps, request), learners: trainings.roster(training) });
   });
 
   router.get('/trainings/:trainingId/events', (request, response) => {
-    const training = trainings.require(requireId(request.params.trainingId, TRAINING_ID, 'training id'));
+    const training = trainings.require(
+      requireId(request.params.trainingId, TRAINING_ID, 'training id'),
+    );
     streamRoster(training.id, deps, request, response);
   });
 
   router.post('/trainings/:trainingId/end', async (request, response) => {
-    const training = await trainings.end(requireId(request.params.trainingId, TRAINING_ID, 'training id'));
+    const training = await trainings.end(
+      requireId(request.params.trainingId, TRAINING_ID, 'training id'),
+    );
     response.json(describe(training, deps, request));
   });
 
@@ -70,7 +83,9 @@ export function createInstructorRouter(deps: InstructorDeps): Router {
 
   router.post('/sessions/:sessionId/reset', async (request, response) => {
     const fresh = await sessions.reset(findSession(sessions, request));
-    response.status(201).json({ sessionId: fresh.id, expiresAt: new Date(fresh.expiresAt).toISOString() });
+    response
+      .status(201)
+      .json({ sessionId: fresh.id, expiresAt: new Date(fresh.expiresAt).toISOString() });
   });
 
   router.post('/sessions/:sessionId/end', async (request, response) => {
@@ -90,12 +105,16 @@ function findSession(sessions: SessionManager, request: Request): Session {
 }
 
 function requireId(value: unknown, pattern: RegExp, name: string): string {
-  if (typeof value !== 'string' || !pattern.test(value)) throw new InvalidRequestError(`Invalid ${name} ${JSON.stringify(value)}: expected 16 hexadecimal digits.`);
+  if (typeof value !== 'string' || !pattern.test(value))
+    throw new InvalidRequestError(
+      `Invalid ${name} ${JSON.stringify(value)}: expected 16 hexadecimal digits.`,
+    );
   return value;
 }
 
 function describe(training: Training, deps: InstructorDeps, request: Request) {
-  const bases = deps.roomUrls.length > 0 ? deps.roomUrls : [`${request.protocol}://${request.get('host')}/`];
+  const bases =
+    deps.roomUrls.length > 0 ? deps.roomUrls : [`${request.protocol}://${request.get('host')}/`];
   const joinPath = `training/join/?code=${training.joinCode}`;
   return {
     id: training.id,
@@ -118,8 +137,18 @@ function describe(training: Training, deps: InstructorDeps, request: Request) {
  * Server-sent events: a `roster` event with every learner whenever something changes (at most
  * every 250 ms) and every 5 s regardless, so time left and connection states stay current.
  */
-function streamRoster(trainingId: string, deps: InstructorDeps, request: Request, response: Response): void {
-  response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+function streamRoster(
+  trainingId: string,
+  deps: InstructorDeps,
+  request: Request,
+  response: Response,
+): void {
+  response.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-store',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
   response.flushHeaders();
 
   let timer: NodeJS.Timeout | undefined;
@@ -127,7 +156,10 @@ function streamRoster(trainingId: string, deps: InstructorDeps, request: Request
     timer = undefined;
     const training = deps.trainings.store.get(trainingId);
     if (!training) return;
-    const payload = { ...describe(training, deps, request), learners: deps.trainings.roster(training) };
+    const payload = {
+      ...describe(training, deps, request),
+      learners: deps.trainings.roster(training),
+    };
     response.write(`event: roster\ndata: ${JSON.stringify(payload)}\n\n`);
   };
   const soon = () => {

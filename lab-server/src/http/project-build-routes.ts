@@ -5,13 +5,27 @@ import express, { type Request, type Response, type Router } from 'express';
 
 import type { Config } from '../config.ts';
 import { InvalidRequestError, LabError } from '../errors.ts';
-import { DEBIAN_RELEASES, DEFAULT_RELEASE, IMAGE_NAMES, debianSlimTag, imageTag } from '../images/catalog.ts';
+import {
+  DEBIAN_RELEASES,
+  DEFAULT_RELEASE,
+  IMAGE_NAMES,
+  debianSlimTag,
+  imageTag,
+} from '../images/catalog.ts';
 import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
 import { BuildBusyError, BuildCapacityError } from '../project-build/errors.ts';
-import { previewProjectBuild, rebuildProject, type RebuildEvent, type RebuildRequest } from '../project-build/rebuild.ts';
+import {
+  previewProjectBuild,
+  rebuildProject,
+  type RebuildEvent,
+  type RebuildRequest,
+} from '../project-build/rebuild.ts';
 import { LABELS } from '../sandbox/labels.ts';
-import { openProjectBuildEngine, type ProjectBuildEngine } from '../sandbox/project-build-engine.ts';
+import {
+  openProjectBuildEngine,
+  type ProjectBuildEngine,
+} from '../sandbox/project-build-engine.ts';
 import type { SandboxRuntime } from '../sandbox/runtime.ts';
 import type { Session, SessionManager } from '../sessions/manager.ts';
 
@@ -32,7 +46,10 @@ export interface ProjectBuildDeps {
   log: Logger;
 }
 
-export function createProjectBuildRouter(deps: ProjectBuildDeps, engine: ProjectBuildEngine = openProjectBuildEngine()): Router {
+export function createProjectBuildRouter(
+  deps: ProjectBuildDeps,
+  engine: ProjectBuildEngine = openProjectBuildEngine(),
+): Router {
   const router = express.Router();
   const building = new Set<string>();
   const ended = new Set<string>();
@@ -45,14 +62,19 @@ export function createProjectBuildRouter(deps: ProjectBuildDeps, engine: Project
 
   router.get('/sessions/:sessionId/restart/dockerfile', async (request, response) => {
     const session = authorize(request, deps.sessions);
-    const preview = await previewProjectBuild(engine, rebuildRequest(deps, session, () => {}));
+    const preview = await previewProjectBuild(
+      engine,
+      rebuildRequest(deps, session, () => {}),
+    );
     response.json(preview);
   });
 
   router.post('/sessions/:sessionId/restart', async (request, response) => {
     const session = authorize(request, deps.sessions);
     if (building.has(session.id)) {
-      throw new BuildBusyError('A Restart of this session is still running. Wait for it to finish, then try again.');
+      throw new BuildBusyError(
+        'A Restart of this session is still running. Wait for it to finish, then try again.',
+      );
     }
     if (building.size >= MAX_CONCURRENT_BUILDS) throw new BuildCapacityError(MAX_CONCURRENT_BUILDS);
 
@@ -68,7 +90,12 @@ export function createProjectBuildRouter(deps: ProjectBuildDeps, engine: Project
   return router;
 }
 
-async function streamRestart(deps: ProjectBuildDeps, engine: ProjectBuildEngine, session: Session, response: Response) {
+async function streamRestart(
+  deps: ProjectBuildDeps,
+  engine: ProjectBuildEngine,
+  session: Session,
+  response: Response,
+) {
   const log = deps.log.child({ sessionId: session.id, labId: session.labId });
   response.status(200).type('application/x-ndjson');
   response.setHeader('cache-control', 'no-store');
@@ -89,7 +116,13 @@ async function streamRestart(deps: ProjectBuildDeps, engine: ProjectBuildEngine,
 
     const seconds = Math.round((performance.now() - started) / 100) / 10;
     log.info({ containerId: result.containerId, tag: result.tag, seconds }, 'restart finished');
-    send({ type: 'done', tag: result.tag, imageId: result.imageId, layers: result.layers, seconds });
+    send({
+      type: 'done',
+      tag: result.tag,
+      imageId: result.imageId,
+      layers: result.layers,
+      seconds,
+    });
   } catch (error) {
     // The status line is sent already, so the error travels in the stream as its last event.
     if (error instanceof LabError) {
@@ -97,7 +130,12 @@ async function streamRestart(deps: ProjectBuildDeps, engine: ProjectBuildEngine,
       send({ type: 'error', status: error.status, ...error.toJSON() });
     } else {
       log.error({ err: error }, 'restart failed unexpectedly');
-      send({ type: 'error', status: 500, error: 'InternalError', message: 'The Restart failed on the server. Try again.' });
+      send({
+        type: 'error',
+        status: 500,
+        error: 'InternalError',
+        message: 'The Restart failed on the server. Try again.',
+      });
     }
   } finally {
     response.end();
@@ -112,8 +150,13 @@ function rebuildRequest(
   const lab = deps.sessions.lab(session);
   // The service the lab declares for its project build; older labs get their first webserver service.
   const declared = lab.projectBuild?.service;
-  const web = Object.entries(lab.services).find(([name, service]) => (declared ? name === declared : service.image === 'webserver'));
-  if (!web) throw new InvalidRequestError(`Lab "${lab.id}" has no web service, so it has no image to rebuild.`);
+  const web = Object.entries(lab.services).find(([name, service]) =>
+    declared ? name === declared : service.image === 'webserver',
+  );
+  if (!web)
+    throw new InvalidRequestError(
+      `Lab "${lab.id}" has no web service, so it has no image to rebuild.`,
+    );
 
   const [service, spec] = web;
   return {
@@ -141,7 +184,10 @@ function rebuildRequest(
 
 /** Lists the teaching images and their Debian bases, the only images a fragment may name. */
 function allowedImages(): string[] {
-  return DEBIAN_RELEASES.flatMap((release) => [debianSlimTag(release), ...IMAGE_NAMES.map((name) => imageTag(name, release))]);
+  return DEBIAN_RELEASES.flatMap((release) => [
+    debianSlimTag(release),
+    ...IMAGE_NAMES.map((name) => imageTag(name, release)),
+  ]);
 }
 
 /**
@@ -149,20 +195,36 @@ function allowedImages(): string[] {
  * stopped (no build runs yet in this one), then the images it built.
  */
 function removeLeftoverImages(deps: ProjectBuildDeps, engine: ProjectBuildEngine): void {
-  const labels = { [LABELS.managed]: 'true', [LABELS.instance]: deps.config.instance, [LABELS.session]: '' };
+  const labels = {
+    [LABELS.managed]: 'true',
+    [LABELS.instance]: deps.config.instance,
+    [LABELS.session]: '',
+  };
   Promise.resolve(engine.removeBuildContainers?.(deps.config.instance))
     .then((containers) => {
-      if (containers) deps.log.info({ containers }, 'removed build step containers left by an earlier run');
+      if (containers)
+        deps.log.info({ containers }, 'removed build step containers left by an earlier run');
       return engine.removeImages(labels);
     })
     .then((count) => {
-      if (count > 0) deps.log.info({ images: count }, 'removed built images left by an earlier run');
+      if (count > 0)
+        deps.log.info({ images: count }, 'removed built images left by an earlier run');
     })
-    .catch((error: unknown) => deps.log.error({ err: error }, 'removing leftover built images failed'));
+    .catch((error: unknown) =>
+      deps.log.error({ err: error }, 'removing leftover built images failed'),
+    );
 }
 
-async function removeSessionImages(deps: ProjectBuildDeps, engine: ProjectBuildEngine, sessionId: string): Promise<void> {
-  const labels = { [LABELS.managed]: 'true', [LABELS.instance]: deps.config.instance, [LABELS.session]: sessionId };
+async function removeSessionImages(
+  deps: ProjectBuildDeps,
+  engine: ProjectBuildEngine,
+  sessionId: string,
+): Promise<void> {
+  const labels = {
+    [LABELS.managed]: 'true',
+    [LABELS.instance]: deps.config.instance,
+    [LABELS.session]: sessionId,
+  };
   try {
     const count = await engine.removeImages(labels);
     if (count > 0) deps.log.info({ sessionId, images: count }, 'built images removed');
@@ -174,7 +236,9 @@ async function removeSessionImages(deps: ProjectBuildDeps, engine: ProjectBuildE
 function authorize(request: Request, sessions: SessionManager): Session {
   const sessionId = String(request.params.sessionId);
   if (!SESSION_ID.test(sessionId)) {
-    throw new InvalidRequestError(`Invalid session id "${sessionId.slice(0, 40)}": expected 16 hexadecimal digits.`);
+    throw new InvalidRequestError(
+      `Invalid session id "${sessionId.slice(0, 40)}": expected 16 hexadecimal digits.`,
+    );
   }
 
   const header = request.get('authorization') ?? '';

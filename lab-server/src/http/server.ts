@@ -64,14 +64,23 @@ export function createHttpServer(deps: Deps): Server {
     else next();
   });
   app.use((_request, _response, next) => {
-    if (deps.shutdown?.stopping) next(new LabError('ShuttingDown', 503, 'The lab server is shutting down. Try again when it is back.'));
+    if (deps.shutdown?.stopping)
+      next(
+        new LabError(
+          'ShuttingDown',
+          503,
+          'The lab server is shutting down. Try again when it is back.',
+        ),
+      );
     else next();
   });
   app.post('/api/sessions', sessionRateLimit(deps.config.sessionsPerClientPerMinute));
   if (deps.room) mountRoom(app, deps, deps.room);
   app.use('/api', createApiRouter(deps));
   app.use('/api', createProjectBuildRouter(deps));
-  app.use('/api', (_request, _response, next) => next(new LabError('NotFound', 404, 'No such API route.')));
+  app.use('/api', (_request, _response, next) =>
+    next(new LabError('NotFound', 404, 'No such API route.')),
+  );
   app.use(express.static(path.resolve(deps.config.siteDir), { redirect: true }));
   app.use((request, response) => {
     response.status(404).sendFile(path.resolve(deps.config.siteDir, '404.html'), (error) => {
@@ -84,7 +93,8 @@ export function createHttpServer(deps: Deps): Server {
   const sockets = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_MESSAGE_BYTES,
-    handleProtocols: (protocols) => (protocols.has(TERMINAL_SUBPROTOCOL) ? TERMINAL_SUBPROTOCOL : false),
+    handleProtocols: (protocols) =>
+      protocols.has(TERMINAL_SUBPROTOCOL) ? TERMINAL_SUBPROTOCOL : false,
   });
 
   const terminals = createTerminalRegistry(deps);
@@ -93,7 +103,9 @@ export function createHttpServer(deps: Deps): Server {
       rejectUpgrade(deps.log, socket, misdirected(request.headers.host ?? ''));
       return;
     }
-    handleUpgrade({ ...deps, hostAllowed }, terminals, sockets, request, socket, head).catch((error) => rejectUpgrade(deps.log, socket, error));
+    handleUpgrade({ ...deps, hostAllowed }, terminals, sockets, request, socket, head).catch(
+      (error) => rejectUpgrade(deps.log, socket, error),
+    );
   });
   return server;
 }
@@ -104,7 +116,10 @@ function mountRoom(app: express.Express, deps: Deps, room: RoomDeps): void {
     const { contentType, body } = await room.metrics.render();
     response.type(contentType).send(body);
   });
-  app.use('/api/instructor', createInstructorRouter({ ...room, sessions: deps.sessions, labs: deps.labs, log: deps.log }));
+  app.use(
+    '/api/instructor',
+    createInstructorRouter({ ...room, sessions: deps.sessions, labs: deps.labs, log: deps.log }),
+  );
   // A join code has about 244 million values; 120 tries a minute per address makes guessing one
   // take years, while a room behind one NAT address still joins within a minute or two.
   app.post('/api/trainings/join', sessionRateLimit(120, 'join attempts'));
@@ -114,7 +129,11 @@ function mountRoom(app: express.Express, deps: Deps, room: RoomDeps): void {
   app.post('/api/sessions/:sessionId/restart', (_request, response, next) => {
     const started = process.hrtime.bigint();
     response.once('finish', () => {
-      if (response.statusCode < 300) room.metrics.buildDuration.observe({ target: 'project' }, Number(process.hrtime.bigint() - started) / 1e9);
+      if (response.statusCode < 300)
+        room.metrics.buildDuration.observe(
+          { target: 'project' },
+          Number(process.hrtime.bigint() - started) / 1e9,
+        );
     });
     next();
   });
@@ -132,7 +151,9 @@ function createTerminalRegistry(deps: Deps): TerminalRegistry {
       pingMs: deps.config.terminalPingSeconds * 1000,
     },
   });
-  deps.sessions.onEnd((sessionId) => void terminals.endSession(sessionId, 'The lab session has ended.'));
+  deps.sessions.onEnd(
+    (sessionId) => void terminals.endSession(sessionId, 'The lab session has ended.'),
+  );
   prestartPoolShells(deps.sessions, terminals, deps.config, deps.log);
   if (deps.room) deps.room.terminalCount = () => terminals.size;
   return terminals;
@@ -151,7 +172,13 @@ async function handleUpgrade(
   if (viewer && deps.room) {
     checkOrigin(deps.config, request, deps.hostAllowed);
     const metrics = deps.room.metrics;
-    const context = { ...deps, ...deps.room, terminals, sockets, onOpen: () => metrics.readOnlyViewers.inc() };
+    const context = {
+      ...deps,
+      ...deps.room,
+      terminals,
+      sockets,
+      onOpen: () => metrics.readOnlyViewers.inc(),
+    };
     await upgradeViewer(context, { request, socket, head, match: viewer });
     return;
   }
@@ -163,8 +190,11 @@ async function handleUpgrade(
 
   const [, sessionId, terminalId] = match as unknown as [string, string, string];
   const session = deps.sessions.authorize(sessionId, tokenFromProtocols(request));
-  const terminal = deps.sessions.lab(session).terminals.find((candidate) => candidate.id === terminalId);
-  if (!terminal) throw new InvalidRequestError(`Lab "${session.labId}" has no terminal "${terminalId}".`);
+  const terminal = deps.sessions
+    .lab(session)
+    .terminals.find((candidate) => candidate.id === terminalId);
+  if (!terminal)
+    throw new InvalidRequestError(`Lab "${session.labId}" has no terminal "${terminalId}".`);
 
   const cols = clampSize(url.searchParams.get('cols'), 80);
   const rows = clampSize(url.searchParams.get('rows'), 24);
@@ -184,7 +214,12 @@ async function handleUpgrade(
 }
 
 /** Feeds the metrics and the dashboard's "connected" from one terminal socket's life. */
-function countAttach(room: RoomDeps, session: Session, resumed: boolean, webSocket: WebSocket): void {
+function countAttach(
+  room: RoomDeps,
+  session: Session,
+  resumed: boolean,
+  webSocket: WebSocket,
+): void {
   if (resumed) room.metrics.reconnects.inc();
   room.metrics.terminalAttached(session);
 
@@ -205,14 +240,22 @@ function resumeRequest(params: URLSearchParams): { shellId?: string; offset?: nu
  * Host it was served from only when that Host is one of this server's names, so a name of
  * someone else's never counts as this server's own.
  */
-function checkOrigin(config: Config, request: IncomingMessage, hostAllowed: (header: string | undefined) => boolean): void {
+function checkOrigin(
+  config: Config,
+  request: IncomingMessage,
+  hostAllowed: (header: string | undefined) => boolean,
+): void {
   const origin = request.headers.origin;
   const host = request.headers.host;
   if (!origin) return;
 
   const own = host && hostAllowed(host) ? [`http://${host}`, `https://${host}`] : [];
   if (own.includes(origin) || config.allowedOrigins.includes(origin)) return;
-  throw new LabError('ForbiddenOrigin', 403, `Origin ${origin} may not open terminals on this server.`);
+  throw new LabError(
+    'ForbiddenOrigin',
+    403,
+    `Origin ${origin} may not open terminals on this server.`,
+  );
 }
 
 function tokenFromProtocols(request: IncomingMessage): string | undefined {
@@ -237,7 +280,9 @@ function rejectUpgrade(log: Logger, socket: Duplex, error: unknown): void {
   if (!known) log.error({ err: error }, 'WebSocket upgrade failed');
 
   const status = known ? error.status : 500;
-  const body = JSON.stringify(known ? error.toJSON() : { error: 'Internal', message: 'The terminal could not be opened.' });
+  const body = JSON.stringify(
+    known ? error.toJSON() : { error: 'Internal', message: 'The terminal could not be opened.' },
+  );
   socket.end(
     `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -248,22 +293,38 @@ function createErrorHandler(log: Logger) {
   return (error: unknown, request: Request, response: Response, _next: NextFunction) => {
     if (error instanceof LabError) {
       if (error.status >= 500) log.warn({ err: error, path: request.path }, 'request failed');
-      if ('retryAfterSeconds' in error) response.set('Retry-After', String(error.retryAfterSeconds));
+      if ('retryAfterSeconds' in error)
+        response.set('Retry-After', String(error.retryAfterSeconds));
       response.status(error.status).json(error.toJSON());
       return;
     }
 
     const status = (error as { status?: number; type?: string }).status;
     if (status && status >= 400 && status < 500) {
-      response.status(status).json({ error: 'InvalidRequest', message: `The request was rejected: ${(error as Error).message}.` });
+      response.status(status).json({
+        error: 'InvalidRequest',
+        message: `The request was rejected: ${(error as Error).message}.`,
+      });
       return;
     }
 
     log.error({ err: error, path: request.path }, 'request failed');
-    response.status(500).json({ error: 'Internal', message: 'The lab server failed on this request. Its log has the details.' });
+    response.status(500).json({
+      error: 'Internal',
+      message: 'The lab server failed on this request. Its log has the details.',
+    });
   };
 }
 
 function statusText(status: number): string {
-  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 503: 'Service Unavailable' }[status] ?? 'Error';
+  return (
+    {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'Not Found',
+      421: 'Misdirected Request',
+      503: 'Service Unavailable',
+    }[status] ?? 'Error'
+  );
 }

@@ -31,7 +31,13 @@ export function sessionRateLimit(limitPerMinute: number, what = 'lab session sta
 
     if (recent.length >= limitPerMinute) {
       starts.set(client, recent);
-      next(new RateLimitedError(limitPerMinute, Math.ceil((recent[0]! + WINDOW_MS - now) / 1000), what));
+      next(
+        new RateLimitedError(
+          limitPerMinute,
+          Math.ceil((recent[0]! + WINDOW_MS - now) / 1000),
+          what,
+        ),
+      );
       return;
     }
 

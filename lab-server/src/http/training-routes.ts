@@ -8,7 +8,10 @@ import type { Training } from '../trainings/training-store.ts';
 import type { Trainings } from '../trainings/trainings.ts';
 import { learnerOf } from './cookies.ts';
 
-export function createTrainingRouter(deps: { trainings: Trainings; labs: Map<string, Lab> }): Router {
+export function createTrainingRouter(deps: {
+  trainings: Trainings;
+  labs: Map<string, Lab>;
+}): Router {
   const { trainings, labs } = deps;
   const router = express.Router();
   router.use(express.json({ limit: '4kb' }));
@@ -35,6 +38,10 @@ function describeForLearner(training: Training, labs: Map<string, Lab>) {
     name: training.name,
     code: formatJoinCode(training.joinCode),
     endsAt: new Date(training.endsAt).toISOString(),
-    labs: training.labs.map((id) => ({ id, title: labs.get(id)?.title ?? id, url: `/labs/${id}/` })),
+    labs: training.labs.map((id) => ({
+      id,
+      title: labs.get(id)?.title ?? id,
+      url: `/labs/${id}/`,
+    })),
   };
 }

@@ -14,13 +14,32 @@ import { isOwnCookie, parseCookies, webCookieName, webPathOf } from './cookies.t
 
 export const WEB_ROUTE = /^\/sessions\/([0-9a-f]{16})\/web\/([a-z0-9][a-z0-9-]{0,62})(\/.*)?$/;
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'cookie', 'authorization'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+  'cookie',
+  'authorization',
+];
 /**
  * Reply headers that act on the lab server's whole origin or host, not on the one page: a
  * service worker's scope, site data, HSTS, other servers for the host, and reporting of every
  * request's errors. A learner's page must never set them for the instructor's dashboard.
  */
-const ORIGIN_WIDE = ['service-worker-allowed', 'clear-site-data', 'strict-transport-security', 'alt-svc', 'nel', 'report-to', 'reporting-endpoints'];
+const ORIGIN_WIDE = [
+  'service-worker-allowed',
+  'clear-site-data',
+  'strict-transport-security',
+  'alt-svc',
+  'nel',
+  'report-to',
+  'reporting-endpoints',
+];
 /** How long a request waits for a service that is still starting. */
 const PORT_WAIT_MS = 15_000;
 const UPSTREAM_TIMEOUT_MS = 30_000;
@@ -40,13 +59,28 @@ export function createWebProxy(sessions: SessionManager, log: Logger) {
   };
 }
 
-async function proxy(sessions: SessionManager, log: Logger, request: Request, response: Response, match: RegExpExecArray): Promise<void> {
-  const [, sessionId, webId, rest] = match as unknown as [string, string, string, string | undefined];
+async function proxy(
+  sessions: SessionManager,
+  log: Logger,
+  request: Request,
+  response: Response,
+  match: RegExpExecArray,
+): Promise<void> {
+  const [, sessionId, webId, rest] = match as unknown as [
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
   const session = sessions.authorize(sessionId, tokenOf(request, sessionId));
   // A service worker of the lab server's origin would see every request of the origin, the
   // instructor's included, so no proxied script may be registered as one.
   if (request.get('service-worker') !== undefined) {
-    throw new LabError('ServiceWorkerNotAllowed', 403, 'A page of a lab service may not register a service worker on the lab server.');
+    throw new LabError(
+      'ServiceWorkerNotAllowed',
+      403,
+      'A page of a lab service may not register a service worker on the lab server.',
+    );
   }
   const web = sessions.lab(session).web.find((candidate) => candidate.id === webId);
   if (!web) throw new InvalidRequestError(`Lab "${session.labId}" has no web service "${webId}".`);
@@ -66,7 +100,14 @@ async function proxy(sessions: SessionManager, log: Logger, request: Request, re
 
   await new Promise<void>((resolve, reject) => {
     const upstream = httpRequest(
-      { host: address, port: web.port, method: request.method, path: upstreamPath, headers: forwardHeaders(request, web, prefix), timeout: UPSTREAM_TIMEOUT_MS },
+      {
+        host: address,
+        port: web.port,
+        method: request.method,
+        path: upstreamPath,
+        headers: forwardHeaders(request, web, prefix),
+        timeout: UPSTREAM_TIMEOUT_MS,
+      },
       (reply) => {
         response.status(reply.statusCode ?? 502);
         copyReplyHeaders(reply.headers, response, prefix, address);
@@ -75,10 +116,26 @@ async function proxy(sessions: SessionManager, log: Logger, request: Request, re
         reply.once('error', reject);
       },
     );
-    upstream.once('timeout', () => upstream.destroy(new LabError('WebServiceTimeout', 504, `The web service "${web.id}" did not respond within ${UPSTREAM_TIMEOUT_MS / 1000} s. Check that its server runs, then reload.`)));
+    upstream.once('timeout', () =>
+      upstream.destroy(
+        new LabError(
+          'WebServiceTimeout',
+          504,
+          `The web service "${web.id}" did not respond within ${UPSTREAM_TIMEOUT_MS / 1000} s. Check that its server runs, then reload.`,
+        ),
+      ),
+    );
     upstream.once('error', (error) => {
       log.warn({ sessionId, labId: session.labId, webId, err: error }, 'web proxy request failed');
-      reject(error instanceof LabError ? error : new LabError('WebServiceUnavailable', 502, `The web service "${web.id}" in your lab refused or dropped the connection on port ${web.port}. Check that its server runs, then reload.`));
+      reject(
+        error instanceof LabError
+          ? error
+          : new LabError(
+              'WebServiceUnavailable',
+              502,
+              `The web service "${web.id}" in your lab refused or dropped the connection on port ${web.port}. Check that its server runs, then reload.`,
+            ),
+      );
     });
     request.pipe(upstream);
   });
@@ -135,11 +192,20 @@ function addressOf(sessions: SessionManager, session: Session, service: string):
   return lookup;
 }
 
-async function readAddress(sessions: SessionManager, session: Session, service: string, containerId: string): Promise<string> {
+async function readAddress(
+  sessions: SessionManager,
+  session: Session,
+  service: string,
+  containerId: string,
+): Promise<string> {
   const { runtime } = sessions.stepContext;
   const address = await runtime.containerAddress(containerId, session.sandbox.networkId);
   if (!address || !isIPv4(address)) {
-    throw new LabError('WebServiceUnavailable', 502, `The address of service "${service}" could not be read. Reset the lab and try again.`);
+    throw new LabError(
+      'WebServiceUnavailable',
+      502,
+      `The address of service "${service}" could not be read. Reset the lab and try again.`,
+    );
   }
   return address;
 }
@@ -158,7 +224,8 @@ function forwardHeaders(request: Request, web: LabWebService, prefix: string): I
 
   // The sandbox's own cookies pass through; this server's never do.
   const cookies = [...parseCookies(request.get('cookie'))].filter(([name]) => !isOwnCookie(name));
-  if (cookies.length > 0) headers.cookie = cookies.map(([name, value]) => `${name}=${value}`).join('; ');
+  if (cookies.length > 0)
+    headers.cookie = cookies.map(([name, value]) => `${name}=${value}`).join('; ');
 
   headers.host = web.port === 80 ? web.service : `${web.service}:${web.port}`;
   headers['x-forwarded-prefix'] = prefix;
@@ -166,14 +233,22 @@ function forwardHeaders(request: Request, web: LabWebService, prefix: string): I
   return headers;
 }
 
-function copyReplyHeaders(headers: IncomingHttpHeaders, response: Response, prefix: string, address: string): void {
+function copyReplyHeaders(
+  headers: IncomingHttpHeaders,
+  response: Response,
+  prefix: string,
+  address: string,
+): void {
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || HOP_BY_HOP.includes(name) || ORIGIN_WIDE.includes(name)) continue;
     if (name === 'link') {
       const links = withoutServiceWorkerLinks(value);
       if (links.length > 0) response.setHeader(name, links);
     } else if (name === 'set-cookie') {
-      response.setHeader(name, (value as string[]).flatMap((cookie) => scopeCookie(cookie, prefix)));
+      response.setHeader(
+        name,
+        (value as string[]).flatMap((cookie) => scopeCookie(cookie, prefix)),
+      );
     } else if (name === 'location') {
       response.setHeader(name, rewriteLocation(String(value), prefix, address));
     } else {
@@ -184,8 +259,12 @@ function copyReplyHeaders(headers: IncomingHttpHeaders, response: Response, pref
 
 /** Drops the Link entries that ask to install a service worker (rel=serviceworker). */
 function withoutServiceWorkerLinks(value: string | string[]): string[] {
-  const entries = (Array.isArray(value) ? value : [value]).flatMap((header) => header.split(/,(?=\s*<)/));
-  return entries.filter((entry) => !/;\s*rel\s*=\s*"?[^";]*\bserviceworker\b/i.test(entry)).map((entry) => entry.trim());
+  const entries = (Array.isArray(value) ? value : [value]).flatMap((header) =>
+    header.split(/,(?=\s*<)/),
+  );
+  return entries
+    .filter((entry) => !/;\s*rel\s*=\s*"?[^";]*\bserviceworker\b/i.test(entry))
+    .map((entry) => entry.trim());
 }
 
 /** Keeps a sandbox cookie inside the proxy's path, and drops any that would shadow this server's. */
@@ -193,7 +272,9 @@ function scopeCookie(cookie: string, prefix: string): string[] {
   const name = cookie.slice(0, cookie.indexOf('=')).trim();
   if (isOwnCookie(name)) return [];
 
-  const withoutPath = cookie.split(';').filter((part) => !/^\s*path=/i.test(part) && !/^\s*domain=/i.test(part));
+  const withoutPath = cookie
+    .split(';')
+    .filter((part) => !/^\s*path=/i.test(part) && !/^\s*domain=/i.test(part));
   return [[...withoutPath, ` Path=${prefix}/`].join(';')];
 }
 

@@ -49,7 +49,9 @@ export async function ensureImages(options: EnsureImagesOptions = {}): Promise<L
   const engine = options.engine ?? openImageEngine();
   await engine.ping();
 
-  const debian = await engine.ensureDebianSlim(release, (line) => onProgress(`[debian-slim] ${line}`));
+  const debian = await engine.ensureDebianSlim(release, (line) =>
+    onProgress(`[debian-slim] ${line}`),
+  );
   const parentIds = new Map<string, string>([['debian', debian.id]]);
 
   // Prerequisites are only brought up to date: forcing base because a child was named would
@@ -102,7 +104,11 @@ async function ensureImage(
     tag,
     context: Readable.from(pack(folder)),
     buildArgs: args,
-    labels: { ...managedLabels({ kind: 'image' }), [LABELS.image]: name, [LABELS.sourceHash]: hash },
+    labels: {
+      ...managedLabels({ kind: 'image' }),
+      [LABELS.image]: name,
+      [LABELS.sourceHash]: hash,
+    },
     noCache: force,
     onLine: (line) => onProgress(`[${name}] ${line}`),
   });
@@ -119,7 +125,9 @@ async function declaredBuildArgs(
   available: Record<string, string>,
 ): Promise<Record<string, string>> {
   const dockerfile = await readFile(join(folder, 'Dockerfile'), 'utf8');
-  const declared = new Set([...dockerfile.matchAll(/^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)/gm)].map((m) => m[1]));
+  const declared = new Set(
+    [...dockerfile.matchAll(/^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)/gm)].map((m) => m[1]),
+  );
 
   return Object.fromEntries(Object.entries(available).filter(([key]) => declared.has(key)));
 }

@@ -113,7 +113,11 @@ async function describeImage(
   if (!summary) return undefined;
 
   const history = await engine.history(tag);
-  const makers = attributeLayers(history.map((entry) => entry.id), name, knownImages);
+  const makers = attributeLayers(
+    history.map((entry) => entry.id),
+    name,
+    knownImages,
+  );
   const layers = history.map((entry, index) => ({
     instruction: instructionOf(entry.createdBy),
     createdBy: entry.createdBy,
@@ -163,7 +167,10 @@ export function attributeLayers<Name extends string>(
  * would make every `npm start` rebuild the site.
  */
 export async function writeLayerReport(path: string, report: LayerReport): Promise<void> {
-  const existing = await readFile(path, 'utf8').then((text) => JSON.parse(text) as LayerReport, () => undefined);
+  const existing = await readFile(path, 'utf8').then(
+    (text) => JSON.parse(text) as LayerReport,
+    () => undefined,
+  );
   if (existing && JSON.stringify(existing.images) === JSON.stringify(report.images)) return;
 
   await mkdir(dirname(path), { recursive: true });

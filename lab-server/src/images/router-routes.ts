@@ -112,14 +112,18 @@ function checkRoute(route: ProjectRoute): void {
     );
   }
   if (!CONTAINER_PATTERN.test(route.upstreamHost)) {
-    throw new Error(`Invalid upstream host "${route.upstreamHost}"; use a container name or alias.`);
+    throw new Error(
+      `Invalid upstream host "${route.upstreamHost}"; use a container name or alias.`,
+    );
   }
 
   const hosts = splitList(route.virtualHost);
   if (hosts.length === 0) throw new Error(`VIRTUAL_HOST of project ${route.project} is empty.`);
   for (const host of hosts) {
     if (!HOST_PATTERN.test(host.toLowerCase())) {
-      throw new Error(`Invalid host name "${host}" in VIRTUAL_HOST; use a DNS name like a.ddev.site.`);
+      throw new Error(
+        `Invalid host name "${host}" in VIRTUAL_HOST; use a DNS name like a.ddev.site.`,
+      );
     }
   }
 }
@@ -128,7 +132,9 @@ function parsePort(value: string | undefined, httpExpose: string): number {
   const port = Number(value);
 
   if (!/^\d{1,5}$/.test(value ?? '') || port < 1 || port > 65_535) {
-    throw new Error(`Invalid port "${value}" in HTTP_EXPOSE=${httpExpose}; use routerPort:containerPort.`);
+    throw new Error(
+      `Invalid port "${value}" in HTTP_EXPOSE=${httpExpose}; use routerPort:containerPort.`,
+    );
   }
   return port;
 }

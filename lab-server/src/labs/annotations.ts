@@ -20,7 +20,8 @@ export interface AnnotatedCommand {
   inline: boolean;
 }
 
-export type BodyPart = { kind: 'markdown'; text: string } | { kind: 'command'; command: AnnotatedCommand };
+export type BodyPart =
+  { kind: 'markdown'; text: string } | { kind: 'command'; command: AnnotatedCommand };
 
 const FENCE_OPEN = /^(`{3,}|~{3,})/;
 const ANNOTATION = /^\{\{(exec|execute|copy)([^}\n]*)\}\}[ \t]*$/;
@@ -47,7 +48,10 @@ export function splitAnnotations(markdown: string): BodyPart[] {
       pushInline(parts, plain.join('\n'));
       plain = [];
       const run = lines.slice(index + 1, close).join('\n');
-      parts.push({ kind: 'command', command: parseAnnotation(run, annotation[1]!, annotation[2]!, false) });
+      parts.push({
+        kind: 'command',
+        command: parseAnnotation(run, annotation[1]!, annotation[2]!, false),
+      });
     } else {
       // A plain code block stays Markdown, and inline annotations inside it stay text.
       pushInline(parts, plain.join('\n'));
@@ -78,13 +82,21 @@ function pushInline(parts: BodyPart[], text: string): void {
 
   for (const match of text.matchAll(INLINE)) {
     parts.push({ kind: 'markdown', text: text.slice(position, match.index) });
-    parts.push({ kind: 'command', command: parseAnnotation(match[1]!, match[2]!, match[3]!, true) });
+    parts.push({
+      kind: 'command',
+      command: parseAnnotation(match[1]!, match[2]!, match[3]!, true),
+    });
     position = match.index + match[0].length;
   }
   parts.push({ kind: 'markdown', text: text.slice(position) });
 }
 
-function parseAnnotation(run: string, keyword: string, options: string, inline: boolean): AnnotatedCommand {
+function parseAnnotation(
+  run: string,
+  keyword: string,
+  options: string,
+  inline: boolean,
+): AnnotatedCommand {
   const words = options.trim().split(/\s+/).filter(Boolean);
   const action = keyword === 'copy' ? 'copy' : 'exec';
   const interrupt = words.includes('interrupt');
@@ -95,14 +107,19 @@ function parseAnnotation(run: string, keyword: string, options: string, inline: 
 
 /** Lists the annotated commands of a step body, for validation. */
 export function annotatedCommands(markdown: string): AnnotatedCommand[] {
-  return splitAnnotations(markdown).flatMap((part) => (part.kind === 'command' ? [part.command] : []));
+  return splitAnnotations(markdown).flatMap((part) =>
+    part.kind === 'command' ? [part.command] : [],
+  );
 }
 
 /**
  * Resolves an annotation's terminal to a terminal id: an id used by the lab as written, else
  * Killercoda's `T<n>` as the nth terminal (T1 is the first). Returns undefined when neither fits.
  */
-export function resolveTerminal(written: string | undefined, terminalIds: readonly string[]): string | undefined {
+export function resolveTerminal(
+  written: string | undefined,
+  terminalIds: readonly string[],
+): string | undefined {
   if (written === undefined) return terminalIds[0];
   if (terminalIds.includes(written)) return written;
 

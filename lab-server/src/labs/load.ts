@@ -13,14 +13,17 @@ export async function loadLabFile(file: string): Promise<Lab> {
   try {
     document = parseYaml(text);
   } catch (error) {
-    if (error instanceof YAMLParseError) throw new LabDefinitionError(file, [`YAML syntax: ${error.message}`]);
+    if (error instanceof YAMLParseError)
+      throw new LabDefinitionError(file, [`YAML syntax: ${error.message}`]);
     throw error;
   }
 
   const lab = parseLab(file, document);
   const expectedId = path.basename(file).replace(/\.ya?ml$/, '');
   if (lab.id !== expectedId) {
-    throw new LabDefinitionError(file, [`id: "${lab.id}" must match the file name "${expectedId}"`]);
+    throw new LabDefinitionError(file, [
+      `id: "${lab.id}" must match the file name "${expectedId}"`,
+    ]);
   }
   return lab;
 }

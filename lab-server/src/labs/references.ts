@@ -33,7 +33,8 @@ interface LabServiceShape {
 }
 
 export function checkReferences(lab: LabShape, context: z.RefinementCtx): void {
-  const report = (path: Path, message: string) => context.addIssue({ code: 'custom', path, message });
+  const report = (path: Path, message: string) =>
+    context.addIssue({ code: 'custom', path, message });
   const services = Object.keys(lab.services);
   const terminalIds = lab.terminals.map((terminal) => terminal.id);
 
@@ -43,28 +44,36 @@ export function checkReferences(lab: LabShape, context: z.RefinementCtx): void {
   };
 
   for (const [name, service] of Object.entries(lab.services)) {
-    service.dependsOn.forEach((other, index) => requireService(other, ['services', name, 'dependsOn', index]));
+    service.dependsOn.forEach((other, index) =>
+      requireService(other, ['services', name, 'dependsOn', index]),
+    );
   }
   const cycle = findCycle(lab.services);
-  if (cycle) report(['services'], `services depend on each other in a cycle: ${cycle.join(' -> ')}`);
+  if (cycle)
+    report(['services'], `services depend on each other in a cycle: ${cycle.join(' -> ')}`);
   checkRoutes(lab.services, report);
 
   lab.terminals.forEach((terminal, index) => {
-    if (terminalIds.indexOf(terminal.id) !== index) report(['terminals', index, 'id'], `terminal id "${terminal.id}" is used twice`);
+    if (terminalIds.indexOf(terminal.id) !== index)
+      report(['terminals', index, 'id'], `terminal id "${terminal.id}" is used twice`);
     requireService(terminal.service, ['terminals', index, 'service']);
   });
   lab.web.forEach((entry, index) => requireService(entry.service, ['web', index, 'service']));
 
   const stepIds = lab.steps.map((step) => step.id);
   lab.steps.forEach((step, index) => {
-    if (stepIds.indexOf(step.id) !== index) report(['steps', index, 'id'], `step id "${step.id}" is used twice`);
+    if (stepIds.indexOf(step.id) !== index)
+      report(['steps', index, 'id'], `step id "${step.id}" is used twice`);
     requireService(step.check.service, ['steps', index, 'check', 'service']);
     requireService(step.solution.service, ['steps', index, 'solution', 'service']);
     requireService(step.setup?.service, ['steps', index, 'setup', 'service']);
 
     step.commands.forEach((entry, commandIndex) => {
       if (entry.terminal === undefined || terminalIds.includes(entry.terminal)) return;
-      report(['steps', index, 'commands', commandIndex, 'terminal'], `no terminal "${entry.terminal}"; use one of: ${terminalIds.join(', ')}`);
+      report(
+        ['steps', index, 'commands', commandIndex, 'terminal'],
+        `no terminal "${entry.terminal}"; use one of: ${terminalIds.join(', ')}`,
+      );
     });
 
     for (const command of annotatedCommands(step.body)) {
@@ -81,7 +90,10 @@ export function checkReferences(lab: LabShape, context: z.RefinementCtx): void {
  * Renders each routed service's route as the lab server will at session start, so a bad
  * VIRTUAL_HOST or HTTP_EXPOSE fails here, not in a learner's session.
  */
-function checkRoutes(services: LabShape['services'], report: (path: Path, message: string) => void): void {
+function checkRoutes(
+  services: LabShape['services'],
+  report: (path: Path, message: string) => void,
+): void {
   const routedBy = new Map<string, string>();
 
   for (const [name, service] of Object.entries(services)) {
@@ -91,13 +103,18 @@ function checkRoutes(services: LabShape['services'], report: (path: Path, messag
     try {
       renderRouteFile(route);
     } catch (error) {
-      const variable = /HTTP_EXPOSE/.test((error as Error).message) ? 'HTTP_EXPOSE' : 'VIRTUAL_HOST';
+      const variable = /HTTP_EXPOSE/.test((error as Error).message)
+        ? 'HTTP_EXPOSE'
+        : 'VIRTUAL_HOST';
       report(['services', name, 'environment', variable], (error as Error).message);
     }
 
     const other = routedBy.get(route.project);
     if (other) {
-      report(['services', name, 'project'], `project "${route.project}" is routed by service "${other}" already; give each routed service its own project`);
+      report(
+        ['services', name, 'project'],
+        `project "${route.project}" is routed by service "${other}" already; give each routed service its own project`,
+      );
     }
     routedBy.set(route.project, name);
   }
@@ -105,7 +122,10 @@ function checkRoutes(services: LabShape['services'], report: (path: Path, messag
   // router-route reloads a running nginx, and the health check tells the lab server that it runs.
   for (const [name, service] of Object.entries(services)) {
     if (service.image !== 'router' || routedBy.size === 0 || service.healthcheck) continue;
-    report(['services', name, 'healthcheck'], 'a router that gets routes needs a health check, for example `curl -fsS http://127.0.0.1:10999/ping`');
+    report(
+      ['services', name, 'healthcheck'],
+      'a router that gets routes needs a health check, for example `curl -fsS http://127.0.0.1:10999/ping`',
+    );
   }
 }
 

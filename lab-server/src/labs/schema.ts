@@ -7,7 +7,10 @@ import { checkReferences } from './references.ts';
 
 const id = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use lower-case letters, digits and dashes, starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,62}$/,
+    'use lower-case letters, digits and dashes, starting with a letter or digit',
+  );
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'use an environment variable name');
 
@@ -18,7 +21,9 @@ const posixUser = z
 const command = z.string().min(1).max(4000);
 
 export const serviceSchema = z.strictObject({
-  image: z.enum(IMAGE_NAMES, { error: `use one of the teaching images: ${IMAGE_NAMES.join(', ')}` }),
+  image: z.enum(IMAGE_NAMES, {
+    error: `use one of the teaching images: ${IMAGE_NAMES.join(', ')}`,
+  }),
   command: z.array(z.string()).min(1).optional(),
   environment: z.record(envName, z.string()).default({}),
   user: posixUser.optional(),
@@ -62,7 +67,11 @@ const hintSchema = z.union([
   z.strictObject({ text: z.string().min(1), afterFailures: z.number().int().min(1).max(100) }),
 ]);
 
-const runInService = z.strictObject({ service: id.optional(), user: posixUser.optional(), run: command });
+const runInService = z.strictObject({
+  service: id.optional(),
+  user: posixUser.optional(),
+  run: command,
+});
 
 export const stepSchema = z.strictObject({
   id,
@@ -70,12 +79,20 @@ export const stepSchema = z.strictObject({
   /** Markdown, with Killercoda's {{exec}}, {{exec T2}}, {{exec interrupt}} and {{copy}} after code. */
   body: z.string().min(1),
   commands: z
-    .array(z.strictObject({ run: command, terminal: id.optional(), interrupt: z.boolean().default(false) }))
+    .array(
+      z.strictObject({
+        run: command,
+        terminal: id.optional(),
+        interrupt: z.boolean().default(false),
+      }),
+    )
     .default([]),
   check: checkSchema,
   hints: z.array(hintSchema).min(1).transform(normalizeHints),
   /** Commands that complete the step; the self-test runs them, and a resumed session replays them. */
-  solution: z.union([command, runInService]).transform((value) => (typeof value === 'string' ? { run: value } : value)),
+  solution: z
+    .union([command, runInService])
+    .transform((value) => (typeof value === 'string' ? { run: value } : value)),
   /** Commands that prepare the step; they run when the step becomes current and when it is restarted. */
   setup: runInService.optional(),
   /**
@@ -123,7 +140,14 @@ export const labSchema = z
   .superRefine(checkProjectBuild);
 
 /** Requires projectBuild to name a webserver service, and to be present when a step needs Restart. */
-function checkProjectBuild(lab: { services: Record<string, LabService>; steps: LabStep[]; projectBuild?: { service: string } }, context: z.RefinementCtx): void {
+function checkProjectBuild(
+  lab: {
+    services: Record<string, LabService>;
+    steps: LabStep[];
+    projectBuild?: { service: string };
+  },
+  context: z.RefinementCtx,
+): void {
   const service = lab.projectBuild?.service;
   if (service !== undefined && lab.services[service]?.image !== 'webserver') {
     context.addIssue({
@@ -138,7 +162,8 @@ function checkProjectBuild(lab: { services: Record<string, LabService>; steps: L
     context.addIssue({
       code: 'custom',
       path: ['steps', index, 'needsRestart'],
-      message: 'a step that needs Restart needs the lab to declare projectBuild: { service: <web service> }',
+      message:
+        'a step that needs Restart needs the lab to declare projectBuild: { service: <web service> }',
     });
   });
 }
@@ -150,7 +175,9 @@ export interface Hint {
 
 /** The first hint shows after one failed check and each further one after two more. */
 function normalizeHints(hints: (string | Hint)[]): Hint[] {
-  return hints.map((hint, index) => (typeof hint === 'string' ? { text: hint, afterFailures: 1 + 2 * index } : hint));
+  return hints.map((hint, index) =>
+    typeof hint === 'string' ? { text: hint, afterFailures: 1 + 2 * index } : hint,
+  );
 }
 
 /** Returns the hints a learner has earned after this many failed checks of the step. */

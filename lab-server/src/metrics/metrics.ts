@@ -81,14 +81,23 @@ export class LabMetrics {
   constructor(live: LiveCounts) {
     collectDefaultMetrics({ register: this.registry, prefix: 'ddevlab_' });
     this.gauge('ddevlab_sessions_active', 'Lab sessions running now.', live.sessions);
-    this.gauge('ddevlab_terminals_active', 'Terminal shells alive now, with or without a page attached.', live.terminals);
-    this.gauge('ddevlab_trainings_open', 'Trainings neither ended nor past their end.', live.trainings);
+    this.gauge(
+      'ddevlab_terminals_active',
+      'Terminal shells alive now, with or without a page attached.',
+      live.terminals,
+    );
+    this.gauge(
+      'ddevlab_trainings_open',
+      'Trainings neither ended nor past their end.',
+      live.trainings,
+    );
     this.gauge('ddevlab_training_learners', 'Learners who joined an open training.', live.learners);
   }
 
   /** Notes when a Start request for this session arrived; its first terminal stops the clock. */
   startRequested(session: object, at: number): void {
-    if (!this.attachedOnce.has(session) && !this.awaitingTerminal.has(session)) this.awaitingTerminal.set(session, at);
+    if (!this.attachedOnce.has(session) && !this.awaitingTerminal.has(session))
+      this.awaitingTerminal.set(session, at);
   }
 
   /** Observes the time to terminal when this is the first terminal of a session started here. */
@@ -101,7 +110,10 @@ export class LabMetrics {
   }
 
   /** Counts what a removal by label removed. */
-  countRemovals(removed: { containers: number; networks: number }, cause: 'session' | 'sweep'): void {
+  countRemovals(
+    removed: { containers: number; networks: number },
+    cause: 'session' | 'sweep',
+  ): void {
     this.cleanupRemovals.inc({ kind: 'container', cause }, removed.containers);
     this.cleanupRemovals.inc({ kind: 'network', cause }, removed.networks);
   }

@@ -29,7 +29,9 @@ export async function extractFolderArchive(
   const root = path.resolve(destination);
   await mkdir(root, { recursive: true });
   const reader = extract();
-  const feeding = pipeline(archive as Readable, reader).catch((error: unknown) => reader.destroy(error as Error));
+  const feeding = pipeline(archive as Readable, reader).catch((error: unknown) =>
+    reader.destroy(error as Error),
+  );
 
   let bytes = 0;
   let entries = 0;
@@ -52,7 +54,9 @@ export async function extractFolderArchive(
     const target = path.resolve(root, relative);
     if (relative.split('/').includes('..') || !isInside(root, target)) {
       entry.resume();
-      throw new BuildFolderError(`${shownName} contains the path "${header.name}", which leaves the folder.`);
+      throw new BuildFolderError(
+        `${shownName} contains the path "${header.name}", which leaves the folder.`,
+      );
     }
 
     await writeEntry(root, target, header, entry as unknown as Readable, shownName);
@@ -75,7 +79,10 @@ async function writeEntry(
     case 'contiguous-file':
       // Set-user-ID and similar bits are dropped: the files only feed a build context.
       // The `wx` flag fails on any existing entry, so a write never follows a link.
-      await pipeline(entry, createWriteStream(target, { flags: 'wx', mode: (header.mode ?? 0o644) & 0o777 }));
+      await pipeline(
+        entry,
+        createWriteStream(target, { flags: 'wx', mode: (header.mode ?? 0o644) & 0o777 }),
+      );
       return;
 
     case 'directory':
@@ -86,7 +93,10 @@ async function writeEntry(
     case 'symlink': {
       entry.resume();
       const linkTarget = header.linkname ?? '';
-      if (path.isAbsolute(linkTarget) || !isInside(root, path.resolve(path.dirname(target), linkTarget))) {
+      if (
+        path.isAbsolute(linkTarget) ||
+        !isInside(root, path.resolve(path.dirname(target), linkTarget))
+      ) {
         throw new BuildFolderError(
           `The symbolic link ${shown} points to "${linkTarget}", outside the build folder. ` +
             'A build may only use files inside the folder: copy the file in instead of linking to it.',
@@ -100,7 +110,9 @@ async function writeEntry(
       entry.resume();
       const source = path.resolve(root, stripFirst(header.linkname ?? ''));
       if (!isInside(root, source)) {
-        throw new BuildFolderError(`The hard link ${shown} refers to "${header.linkname}", outside the build folder.`);
+        throw new BuildFolderError(
+          `The hard link ${shown} refers to "${header.linkname}", outside the build folder.`,
+        );
       }
       await link(source, target);
       return;
@@ -123,7 +135,9 @@ async function makeParents(root: string, relative: string, shown: string): Promi
       continue;
     }
     if (!info.isDirectory()) {
-      throw new BuildFolderError(`${shown} lies under ${path.relative(root, current)}, which is not a folder.`);
+      throw new BuildFolderError(
+        `${shown} lies under ${path.relative(root, current)}, which is not a folder.`,
+      );
     }
   }
 }
@@ -134,8 +148,11 @@ function stripFirst(name: string): string {
 }
 
 function notAFolder(shownName: string, header: Header): BuildFolderError {
-  const what = header.type === 'symlink' ? `a symbolic link to "${header.linkname}"` : `a ${header.type}`;
-  return new BuildFolderError(`${shownName} is ${what}, not a folder. Make it a folder of Dockerfile fragments.`);
+  const what =
+    header.type === 'symlink' ? `a symbolic link to "${header.linkname}"` : `a ${header.type}`;
+  return new BuildFolderError(
+    `${shownName} is ${what}, not a folder. Make it a folder of Dockerfile fragments.`,
+  );
 }
 
 function tooLarge(shownName: string, limits: ExtractLimits): BuildFolderError {
@@ -147,21 +164,30 @@ function tooLarge(shownName: string, limits: ExtractLimits): BuildFolderError {
 }
 
 /** Reads the archive of a single regular file and returns its text; links and folders are rejected. */
-export async function readFileArchive(archive: NodeJS.ReadableStream, shownName: string, maxBytes: number): Promise<string> {
+export async function readFileArchive(
+  archive: NodeJS.ReadableStream,
+  shownName: string,
+  maxBytes: number,
+): Promise<string> {
   const reader = extract();
-  const feeding = pipeline(archive as Readable, reader).catch((error: unknown) => reader.destroy(error as Error));
+  const feeding = pipeline(archive as Readable, reader).catch((error: unknown) =>
+    reader.destroy(error as Error),
+  );
   let text: string | undefined;
 
   for await (const entry of reader) {
     const header = entry.header;
     if (text !== undefined || (header.type !== 'file' && header.type !== 'contiguous-file')) {
       entry.resume();
-      const what = header.type === 'symlink' ? `a symbolic link to "${header.linkname}"` : `a ${header.type}`;
+      const what =
+        header.type === 'symlink' ? `a symbolic link to "${header.linkname}"` : `a ${header.type}`;
       throw new BuildFolderError(`${shownName} is ${what}, not a file. Make it a regular file.`);
     }
     if ((header.size ?? 0) > maxBytes) {
       entry.resume();
-      throw new BuildFolderError(`${shownName} is larger than ${Math.round(maxBytes / 1024)} KiB. Shorten it.`);
+      throw new BuildFolderError(
+        `${shownName} is larger than ${Math.round(maxBytes / 1024)} KiB. Shorten it.`,
+      );
     }
 
     const chunks: Buffer[] = [];

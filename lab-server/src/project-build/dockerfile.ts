@@ -53,7 +53,15 @@ export const DEFAULT_USER: ProjectUser = { name: 'ddev', uid: 1000, gid: 1000 };
 
 /** Build arguments that DDEV's block declares, besides BASE_IMAGE, in DDEV's order. */
 export function declaredArgs(kind: BuildKind): string[] {
-  const args = ['TARGETPLATFORM', 'TARGETARCH', 'TARGETOS', 'username', 'uid', 'gid', 'DDEV_PHP_VERSION'];
+  const args = [
+    'TARGETPLATFORM',
+    'TARGETARCH',
+    'TARGETOS',
+    'username',
+    'uid',
+    'gid',
+    'DDEV_PHP_VERSION',
+  ];
   return kind === 'web' ? [...args, 'DDEV_DATABASE'] : args;
 }
 
@@ -104,14 +112,19 @@ export function projectBuildArgs(options: BuildArgOptions): Record<string, strin
 }
 
 /** Writes the Dockerfile for the folder's fragments, in the order `ddev start` uses. */
-export function generateDockerfile(folder: Pick<BuildFolder, 'fragments'>, options: DockerfileOptions): GeneratedDockerfile {
+export function generateDockerfile(
+  folder: Pick<BuildFolder, 'fragments'>,
+  options: DockerfileOptions,
+): GeneratedDockerfile {
   const writer = new SectionWriter();
   const folderName = options.kind === 'web' ? 'web-build' : 'db-build';
 
   writer.add('generated header', HEADER);
-  for (const fragment of inGroup(folder.fragments, 'prepend')) writer.addFragment(folderName, fragment, false);
+  for (const fragment of inGroup(folder.fragments, 'prepend'))
+    writer.addFragment(folderName, fragment, false);
 
-  const switchUser = options.baseImageUser !== undefined && !['', 'root', '0'].includes(options.baseImageUser);
+  const switchUser =
+    options.baseImageUser !== undefined && !['', 'root', '0'].includes(options.baseImageUser);
   writer.add("DDEV's block: the base image, the build arguments and the project's user", [
     'FROM $BASE_IMAGE',
     ...(switchUser ? ['USER root'] : []),
@@ -120,7 +133,8 @@ export function generateDockerfile(folder: Pick<BuildFolder, 'fragments'>, optio
     ...USER_SETUP,
   ]);
 
-  for (const fragment of inGroup(folder.fragments, 'pre')) writer.addFragment(folderName, fragment, false);
+  for (const fragment of inGroup(folder.fragments, 'pre'))
+    writer.addFragment(folderName, fragment, false);
 
   // NOTE: DDEV also injects steps here for PHP versions the image lacks, node versions, database
   // clients and composer. ddev-lab accepts only the PHP version Debian ships, and its images
@@ -133,8 +147,10 @@ export function generateDockerfile(folder: Pick<BuildFolder, 'fragments'>, optio
     ]);
   }
 
-  for (const fragment of inGroup(folder.fragments, 'main')) writer.addFragment(folderName, fragment, true);
-  if (switchUser) writer.add("ddev-lab: back to the base image's user", [`USER ${options.baseImageUser}`]);
+  for (const fragment of inGroup(folder.fragments, 'main'))
+    writer.addFragment(folderName, fragment, true);
+  if (switchUser)
+    writer.add("ddev-lab: back to the base image's user", [`USER ${options.baseImageUser}`]);
 
   return writer.result();
 }
@@ -146,7 +162,10 @@ export function generateDockerfile(folder: Pick<BuildFolder, 'fragments'>, optio
 export function stripBaseImageLines(content: string): string {
   return content
     .split('\n')
-    .filter((line) => !/^\s*ARG\s+BASE_IMAGE\b/i.test(line) && !/^\s*FROM\s+\$\{?BASE_IMAGE\b/i.test(line))
+    .filter(
+      (line) =>
+        !/^\s*ARG\s+BASE_IMAGE\b/i.test(line) && !/^\s*FROM\s+\$\{?BASE_IMAGE\b/i.test(line),
+    )
     .join('\n');
 }
 

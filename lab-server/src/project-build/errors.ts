@@ -45,7 +45,11 @@ export class RemoteSourceError extends LabError {
 
 export class UnboundedInstructionError extends LabError {
   constructor(file: string, instruction: string, reason: string) {
-    super('InstructionNotAllowed', 400, `${file} has "${instruction}", which a lab does not allow: ${reason}.`);
+    super(
+      'InstructionNotAllowed',
+      400,
+      `${file} has "${instruction}", which a lab does not allow: ${reason}.`,
+    );
   }
 }
 
@@ -54,7 +58,9 @@ export class ProjectBuildFailedError extends LabError {
   readonly source: string | undefined;
 
   constructor(image: string, detail: string, failing: { step?: string; source?: string }) {
-    const where = failing.step ? ` at ${failing.step}${failing.source ? ` (from ${failing.source})` : ''}` : '';
+    const where = failing.step
+      ? ` at ${failing.step}${failing.source ? ` (from ${failing.source})` : ''}`
+      : '';
     super(
       'ProjectBuildFailed',
       422,

@@ -53,7 +53,9 @@ export async function readBuildFolder(folder: string): Promise<BuildFolder> {
   });
   if (!info) return empty;
   if (!info.isDirectory()) {
-    throw new BuildFolderError(`${path.basename(root)} is not a folder. Make it a folder of Dockerfile fragments.`);
+    throw new BuildFolderError(
+      `${path.basename(root)} is not a folder. Make it a folder of Dockerfile fragments.`,
+    );
   }
 
   const realRoot = await realpath(root);
@@ -79,7 +81,9 @@ export async function readBuildFolder(folder: string): Promise<BuildFolder> {
   }
 
   const order: FragmentGroup[] = ['prepend', 'pre', 'main'];
-  fragments.sort((a, b) => order.indexOf(a.group) - order.indexOf(b.group) || compareBytes(a.name, b.name));
+  fragments.sort(
+    (a, b) => order.indexOf(a.group) - order.indexOf(b.group) || compareBytes(a.name, b.name),
+  );
   return { root, fragments, contextFiles, skipped };
 }
 
@@ -158,7 +162,8 @@ async function isDdevReadme(root: string, name: string): Promise<boolean> {
 
 export function isInside(root: string, candidate: string): boolean {
   const relative = path.relative(root, candidate);
-  const outside = relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative);
+  const outside =
+    relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative);
   return !outside;
 }
 

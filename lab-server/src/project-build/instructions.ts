@@ -50,14 +50,18 @@ export function listInstructions(text: string): Instruction[] {
  * an allowed image, so a build cannot read another learner's image from the engine. Also rejects
  * an ADD of a URL, a VOLUME and a HEALTHCHECK that probes more often than every 5 s.
  */
-export function checkInstructions(generated: GeneratedDockerfile, allowedImages: readonly string[]): void {
+export function checkInstructions(
+  generated: GeneratedDockerfile,
+  allowedImages: readonly string[],
+): void {
   const stages: string[] = [];
   const allowed = new Set(['scratch', ...allowedImages]);
   const isStage = (name: string) => stages.includes(name.toLowerCase()) || /^\d+$/.test(name);
 
   for (const instruction of listInstructions(generated.text)) {
     const words = instruction.text.split(/\s+/).slice(1);
-    const source = sectionOf(generated.sections, instruction.line)?.source ?? 'the generated Dockerfile';
+    const source =
+      sectionOf(generated.sections, instruction.line)?.source ?? 'the generated Dockerfile';
 
     if (instruction.keyword === 'FROM') {
       const [image = '', as, alias] = words.filter((word) => !word.startsWith('--'));
@@ -78,10 +82,20 @@ export function checkInstructions(generated: GeneratedDockerfile, allowedImages:
 
     // A volume lives outside the container's writable layer and its disk quota, and each health
     // probe is an exec the engine runs outside the container's CPU limit.
-    if (instruction.keyword === 'VOLUME') throw new UnboundedInstructionError(source, instruction.text, 'a volume is kept outside the container\'s disk quota; keep the files in the image');
+    if (instruction.keyword === 'VOLUME')
+      throw new UnboundedInstructionError(
+        source,
+        instruction.text,
+        "a volume is kept outside the container's disk quota; keep the files in the image",
+      );
     if (instruction.keyword === 'HEALTHCHECK') {
       const short = shortHealthcheckOption(instruction.text);
-      if (short) throw new UnboundedInstructionError(source, instruction.text, `${short} is shorter than ${HEALTHCHECK_MIN_SECONDS} s; probe at most every ${HEALTHCHECK_MIN_SECONDS} s`);
+      if (short)
+        throw new UnboundedInstructionError(
+          source,
+          instruction.text,
+          `${short} is shorter than ${HEALTHCHECK_MIN_SECONDS} s; probe at most every ${HEALTHCHECK_MIN_SECONDS} s`,
+        );
     }
 
     if (instruction.keyword === 'COPY' || instruction.keyword === 'ADD') {
@@ -95,7 +109,10 @@ export function checkInstructions(generated: GeneratedDockerfile, allowedImages:
 }
 
 /** Returns the section that contains the line. */
-export function sectionOf(sections: readonly DockerfileSection[], line: number): DockerfileSection | undefined {
+export function sectionOf(
+  sections: readonly DockerfileSection[],
+  line: number,
+): DockerfileSection | undefined {
   return sections.find((section) => line >= section.firstLine && line <= section.lastLine);
 }
 
@@ -111,13 +128,22 @@ export function sourceOfStep(generated: GeneratedDockerfile, step: number): stri
 
 /** Minimum interval, timeout and start period of a health check, in seconds. */
 export const HEALTHCHECK_MIN_SECONDS = 5;
-const DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3600,
+};
 
 /** Returns the first HEALTHCHECK option, such as `--interval=1ms`, shorter than the minimum. */
 export function shortHealthcheckOption(text: string): string | undefined {
   for (const match of text.matchAll(/--(interval|timeout|start-period|start-interval)=(\S+)/g)) {
     const seconds = parseDuration(match[2]!);
-    if (seconds === undefined || (seconds > 0 && seconds < HEALTHCHECK_MIN_SECONDS)) return match[0];
+    if (seconds === undefined || (seconds > 0 && seconds < HEALTHCHECK_MIN_SECONDS))
+      return match[0];
   }
   return undefined;
 }

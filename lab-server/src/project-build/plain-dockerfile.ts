@@ -6,12 +6,17 @@ import { LabError } from '../errors.ts';
 
 // Control characters other than tab and newline, the byte-order mark, and every Unicode space
 // that JavaScript's \s matches but the builder's line splitting does not.
-const UNUSUAL = /[\u0000-\u0008\u000b-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/u;
+const UNUSUAL =
+  /[\u0000-\u0008\u000b-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/u;
 const DIRECTIVE = /^\s*#\s*(escape|syntax|check)\s*=/im;
 
 export class UnplainDockerfileError extends LabError {
   constructor(source: string, detail: string) {
-    super('DockerfileNotPlain', 400, `${source} ${detail}. Write the file with plain text: spaces, tabs and newlines only.`);
+    super(
+      'DockerfileNotPlain',
+      400,
+      `${source} ${detail}. Write the file with plain text: spaces, tabs and newlines only.`,
+    );
   }
 }
 
@@ -29,7 +34,11 @@ export function assertPlainDockerfile(text: string, source: string): void {
   }
 
   const directive = DIRECTIVE.exec(text);
-  if (directive) throw new UnplainDockerfileError(source, `sets the parser directive "${directive[1]}", which is not allowed here`);
+  if (directive)
+    throw new UnplainDockerfileError(
+      source,
+      `sets the parser directive "${directive[1]}", which is not allowed here`,
+    );
 
   const lastInstruction = text
     .split('\n')
@@ -37,12 +46,18 @@ export function assertPlainDockerfile(text: string, source: string): void {
     .filter((line) => line !== '' && !line.startsWith('#'))
     .at(-1);
   if (lastInstruction?.endsWith('\\')) {
-    throw new UnplainDockerfileError(source, 'ends with a backslash that continues its last instruction onto nothing');
+    throw new UnplainDockerfileError(
+      source,
+      'ends with a backslash that continues its last instruction onto nothing',
+    );
   }
 }
 
 /** Returns the first ADD source that the builder would fetch or that a variable could make remote. */
 export function remoteAddSource(args: string): string | undefined {
   const sources = args.split(/[\s",[\]]+/).filter((word) => word && !word.startsWith('--'));
-  return sources.find((word) => /^[a-z][a-z0-9+.-]*:\/\//i.test(word) || word.startsWith('git@') || word.includes('$'));
+  return sources.find(
+    (word) =>
+      /^[a-z][a-z0-9+.-]*:\/\//i.test(word) || word.startsWith('git@') || word.includes('$'),
+  );
 }

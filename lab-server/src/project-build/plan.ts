@@ -28,7 +28,10 @@ export interface BuildPlan {
 }
 
 /** Reads the folder and returns what the build needs; throws when a file breaks a rule. */
-export async function planProjectBuild(folder: string, options: BuildPlanOptions): Promise<BuildPlan> {
+export async function planProjectBuild(
+  folder: string,
+  options: BuildPlanOptions,
+): Promise<BuildPlan> {
   const contents = await readBuildFolder(folder);
   for (const fragment of contents.fragments) {
     assertPlainDockerfile(fragment.content, `${path.basename(contents.root)}/${fragment.name}`);

@@ -60,7 +60,8 @@ function configSchema(release: DebianRelease) {
       .optional(),
     webserver_type: z
       .enum(WEBSERVER_TYPES, {
-        error: (issue) => `${JSON.stringify(issue.input)} is not valid; use one of ${WEBSERVER_TYPES.join(', ')}`,
+        error: (issue) =>
+          `${JSON.stringify(issue.input)} is not valid; use one of ${WEBSERVER_TYPES.join(', ')}`,
       })
       .optional(),
     webimage_extra_packages: packageList(),
@@ -69,11 +70,16 @@ function configSchema(release: DebianRelease) {
 }
 
 /** Parses config.yaml text; throws ProjectConfigError naming each invalid key and what is allowed. */
-export function parseProjectConfig(text: string, release: DebianRelease = DEFAULT_RELEASE): ProjectConfig {
+export function parseProjectConfig(
+  text: string,
+  release: DebianRelease = DEFAULT_RELEASE,
+): ProjectConfig {
   const document = readYaml(text);
   const result = configSchema(release).safeParse(document ?? {});
   if (!result.success) {
-    throw new ProjectConfigError(result.error.issues.map((issue) => `${keyPath(issue.path)}: ${sentence(issue.message)}`));
+    throw new ProjectConfigError(
+      result.error.issues.map((issue) => `${keyPath(issue.path)}: ${sentence(issue.message)}`),
+    );
   }
 
   const data = result.data;
@@ -89,20 +95,32 @@ export function parseProjectConfig(text: string, release: DebianRelease = DEFAUL
 function readYaml(text: string): unknown {
   try {
     const document: unknown = parseYaml(text);
-    if (document !== null && document !== undefined && (typeof document !== 'object' || Array.isArray(document))) {
-      throw new ProjectConfigError(['The file must be a YAML mapping of keys to values, such as "php_version: 8.4".']);
+    if (
+      document !== null &&
+      document !== undefined &&
+      (typeof document !== 'object' || Array.isArray(document))
+    ) {
+      throw new ProjectConfigError([
+        'The file must be a YAML mapping of keys to values, such as "php_version: 8.4".',
+      ]);
     }
     return document;
   } catch (error) {
     if (!(error instanceof YAMLParseError)) throw error;
     const where = error.linePos ? ` on line ${error.linePos[0].line}` : '';
-    throw new ProjectConfigError([`It is not valid YAML${where}: ${error.message.split('\n')[0]}.`]);
+    throw new ProjectConfigError([
+      `It is not valid YAML${where}: ${error.message.split('\n')[0]}.`,
+    ]);
   }
 }
 
 /** Writes a Zod path as the YAML reader sees it: `webimage_extra_packages[1]`. */
 function keyPath(path: readonly PropertyKey[]): string {
-  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index > 0 ? '.' : ''}${String(part)}`)).join('');
+  return path
+    .map((part, index) =>
+      typeof part === 'number' ? `[${part}]` : `${index > 0 ? '.' : ''}${String(part)}`,
+    )
+    .join('');
 }
 
 function sentence(message: string): string {

@@ -9,7 +9,11 @@ import { pack } from 'tar-fs';
 
 import { DEBIAN_PACKAGE_VERSIONS, type DebianRelease } from '../images/catalog.ts';
 import { LABELS, managedLabels } from '../sandbox/labels.ts';
-import type { BuildLimits, ImageLayer, ProjectBuildEngine } from '../sandbox/project-build-engine.ts';
+import type {
+  BuildLimits,
+  ImageLayer,
+  ProjectBuildEngine,
+} from '../sandbox/project-build-engine.ts';
 import { extractFolderArchive, readFileArchive } from './archive.ts';
 import { DEFAULT_USER } from './dockerfile.ts';
 import { ProjectBuildFailedError, ProjectBuildTimeoutError } from './errors.ts';
@@ -56,7 +60,10 @@ export interface RebuildResult {
   layers: ImageLayer[];
 }
 
-export async function rebuildProject(engine: ProjectBuildEngine, request: RebuildRequest): Promise<RebuildResult> {
+export async function rebuildProject(
+  engine: ProjectBuildEngine,
+  request: RebuildRequest,
+): Promise<RebuildResult> {
   const workspace = await mkdtemp(path.join(tmpdir(), 'ddev-lab-restart-'));
   try {
     const { config, plan } = await prepareBuild(engine, request, workspace);
@@ -65,7 +72,11 @@ export async function rebuildProject(engine: ProjectBuildEngine, request: Rebuil
     const tag = builtTag(request, config);
     const imageId = await build(engine, request, plan, tag);
 
-    request.onEvent({ type: 'phase', phase: 'recreating', message: `Recreating the ${request.service} container from ${tag}` });
+    request.onEvent({
+      type: 'phase',
+      phase: 'recreating',
+      message: `Recreating the ${request.service} container from ${tag}`,
+    });
     const containerId = await engine.recreateContainer({
       containerId: request.containerId,
       imageId,
@@ -76,7 +87,14 @@ export async function rebuildProject(engine: ProjectBuildEngine, request: Rebuil
       onLine: (line) => request.onEvent({ type: 'line', line }),
     });
 
-    return { tag, imageId, containerId, config, dockerfile: plan.dockerfile.text, layers: await engine.layers(imageId) };
+    return {
+      tag,
+      imageId,
+      containerId,
+      config,
+      dockerfile: plan.dockerfile.text,
+      layers: await engine.layers(imageId),
+    };
   } finally {
     await rm(workspace, { recursive: true, force: true });
   }
@@ -86,7 +104,13 @@ export async function rebuildProject(engine: ProjectBuildEngine, request: Rebuil
 export async function previewProjectBuild(
   engine: ProjectBuildEngine,
   request: Omit<RebuildRequest, 'limits' | 'egress' | 'startTimeoutSeconds'>,
-): Promise<{ tag: string; dockerfile: string; skipped: string[]; contextFiles: string[]; config: ProjectConfig }> {
+): Promise<{
+  tag: string;
+  dockerfile: string;
+  skipped: string[];
+  contextFiles: string[];
+  config: ProjectConfig;
+}> {
   const workspace = await mkdtemp(path.join(tmpdir(), 'ddev-lab-preview-'));
   try {
     const { config, plan } = await prepareBuild(engine, request, workspace);
@@ -111,7 +135,10 @@ async function prepareBuild(
   request.onEvent({ type: 'phase', phase: 'reading', message: `Reading ${PROJECT_ROOT}/.ddev` });
   const config = await readConfig(engine, request);
   const folder = path.join(workspace, 'web-build');
-  const archive = await engine.copyFromContainer(request.containerId, `${PROJECT_ROOT}/.ddev/web-build`);
+  const archive = await engine.copyFromContainer(
+    request.containerId,
+    `${PROJECT_ROOT}/.ddev/web-build`,
+  );
   if (archive) await extractFolderArchive(archive, folder, '.ddev/web-build', FOLDER_LIMITS);
 
   const plan = await planProjectBuild(folder, {
@@ -129,19 +156,33 @@ async function prepareBuild(
 }
 
 /** Names the image as DDEV does, `<image>-<project>-built`, the project named by config.yaml or the lab. */
-function builtTag(request: Pick<RebuildRequest, 'baseImage' | 'labId'>, config: ProjectConfig): string {
+function builtTag(
+  request: Pick<RebuildRequest, 'baseImage' | 'labId'>,
+  config: ProjectConfig,
+): string {
   return `${request.baseImage}-${(config.name ?? request.labId).toLowerCase()}-built`;
 }
 
-async function readConfig(engine: ProjectBuildEngine, request: Pick<RebuildRequest, 'containerId' | 'release'>): Promise<ProjectConfig> {
-  const archive = await engine.copyFromContainer(request.containerId, `${PROJECT_ROOT}/.ddev/config.yaml`);
+async function readConfig(
+  engine: ProjectBuildEngine,
+  request: Pick<RebuildRequest, 'containerId' | 'release'>,
+): Promise<ProjectConfig> {
+  const archive = await engine.copyFromContainer(
+    request.containerId,
+    `${PROJECT_ROOT}/.ddev/config.yaml`,
+  );
   if (!archive) return parseProjectConfig('', request.release);
 
   const text = await readFileArchive(archive, '.ddev/config.yaml', CONFIG_MAX_BYTES);
   return parseProjectConfig(text, request.release);
 }
 
-async function build(engine: ProjectBuildEngine, request: RebuildRequest, plan: BuildPlan, tag: string): Promise<string> {
+async function build(
+  engine: ProjectBuildEngine,
+  request: RebuildRequest,
+  plan: BuildPlan,
+  tag: string,
+): Promise<string> {
   request.onEvent({ type: 'phase', phase: 'building', message: `Building ${tag}` });
   const allowed = new Set(plan.contextFiles.map((file) => path.join(plan.folder, file)));
   const context = pack(plan.folder, {
@@ -158,7 +199,12 @@ async function build(engine: ProjectBuildEngine, request: RebuildRequest, plan: 
     context: Readable.from(context),
     buildArgs: plan.buildArgs,
     labels: {
-      ...managedLabels({ kind: 'image', instance: request.instance, sessionId: request.sessionId, labId: request.labId }),
+      ...managedLabels({
+        kind: 'image',
+        instance: request.instance,
+        sessionId: request.sessionId,
+        labId: request.labId,
+      }),
       [LABELS.service]: request.service,
     },
     limits: request.limits,

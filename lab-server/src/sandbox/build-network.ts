@@ -12,10 +12,20 @@ import { BRIDGE_PREFIX } from './docker-runtime.ts';
 import { labelFilter, LABELS, managedLabels } from './labels.ts';
 
 /** Returns the name of the session's build network of that kind, creating it when it is missing. */
-export async function ensureBuildNetwork(docker: Docker, instance: string, sessionId: string, egress: boolean): Promise<string> {
+export async function ensureBuildNetwork(
+  docker: Docker,
+  instance: string,
+  sessionId: string,
+  egress: boolean,
+): Promise<string> {
   const service = egress ? 'build' : 'build-internal';
   const name = `ddevlab-${instance}-${service}-${sessionId}`;
-  const labels = { [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId, [LABELS.service]: service };
+  const labels = {
+    [LABELS.managed]: 'true',
+    [LABELS.instance]: instance,
+    [LABELS.session]: sessionId,
+    [LABELS.service]: service,
+  };
   const existing = await docker.listNetworks({ filters: JSON.stringify(labelFilter(labels)) });
   if (existing.length > 0) return existing[0]!.Name;
 
@@ -27,7 +37,9 @@ export async function ensureBuildNetwork(docker: Docker, instance: string, sessi
       CheckDuplicate: true,
       Labels: managedLabels({ kind: 'network', instance, sessionId, service }),
       // Linux limits interface names to 15 characters: the prefix, one letter and 11 hex digits.
-      Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${egress ? 'b' : 'i'}${sessionId.slice(0, 11)}` },
+      Options: {
+        'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${egress ? 'b' : 'i'}${sessionId.slice(0, 11)}`,
+      },
     });
   } catch (error) {
     // Two builds of one session starting at once both create it; the second finds the first's.

@@ -29,7 +29,10 @@ export function wantsDocker(service: ServiceSpec): boolean {
 }
 
 /** The mount and environment that give a container its session's proxy socket. */
-export function dockerAccessConfig(socketPath: string): { mount: { Type: 'bind'; Source: string; Target: string }; env: string } {
+export function dockerAccessConfig(socketPath: string): {
+  mount: { Type: 'bind'; Source: string; Target: string };
+  env: string;
+} {
   return {
     mount: { Type: 'bind', Source: socketPath, Target: PROXY_SOCKET_TARGET },
     env: `DOCKER_HOST=unix://${PROXY_SOCKET_TARGET}`,

@@ -10,7 +10,11 @@ import { inspectEngine, measureWritableLayers } from './engine-inspection.ts';
 import { labelFilter, LABELS, managedLabels } from './labels.ts';
 import { capabilitiesFor } from './policy.ts';
 import { createOnFreeSubnet, DEFAULT_SUBNET_POOL, gatewayOf, type SubnetPool } from './subnets.ts';
-import { dockerAccessConfig, wantsDocker, type DockerAccessProvider } from './docker-proxy-access.ts';
+import {
+  dockerAccessConfig,
+  wantsDocker,
+  type DockerAccessProvider,
+} from './docker-proxy-access.ts';
 import type {
   CommandOptions,
   CommandResult,
@@ -60,7 +64,9 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
 
   async containerAddress(containerId: string, networkId: string): Promise<string | undefined> {
     const info = await this.docker.getContainer(containerId).inspect();
-    const endpoint = Object.values(info.NetworkSettings.Networks).find((network) => network.NetworkID === networkId);
+    const endpoint = Object.values(info.NetworkSettings.Networks).find(
+      (network) => network.NetworkID === networkId,
+    );
     return endpoint?.IPAddress || undefined;
   }
 
@@ -75,7 +81,12 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   }
 
   async createSandbox(spec: SandboxSpec): Promise<Sandbox> {
-    const base = { instance: spec.instance, sessionId: spec.sessionId, labId: spec.labId, expiresAt: spec.expiresAt };
+    const base = {
+      instance: spec.instance,
+      sessionId: spec.sessionId,
+      labId: spec.labId,
+      expiresAt: spec.expiresAt,
+    };
 
     // An internal network: the session's containers reach each other by service name, and
     // nothing outside it.
@@ -90,7 +101,9 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
         IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: gatewayOf(subnet) }] },
         Labels: managedLabels({ kind: 'network', ...base, pooled: spec.pooled }),
         // Linux limits interface names to 15 characters: the prefix and 12 hex digits of the id.
-        Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${spec.sessionId.slice(0, 12)}` },
+        Options: {
+          'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${spec.sessionId.slice(0, 12)}`,
+        },
       }),
     );
 
@@ -99,8 +112,13 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       // The learner's `docker` command talks to a proxy of the session's own, never to the engine.
       let socketPath: string | undefined;
       if (spec.services.some(wantsDocker)) {
-        if (!this.dockerAccess) throw new Error('a service asks for docker, but this runtime has no Docker proxy');
-        socketPath = await this.dockerAccess.open({ ...base, networkId: network.id, limits: spec.limits });
+        if (!this.dockerAccess)
+          throw new Error('a service asks for docker, but this runtime has no Docker proxy');
+        socketPath = await this.dockerAccess.open({
+          ...base,
+          networkId: network.id,
+          limits: spec.limits,
+        });
       }
 
       const created = await Promise.all(
@@ -119,7 +137,12 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
     }
   }
 
-  private async createContainer(spec: SandboxSpec, service: ServiceSpec, networkId: string, dockerSocket?: string) {
+  private async createContainer(
+    spec: SandboxSpec,
+    service: ServiceSpec,
+    networkId: string,
+    dockerSocket?: string,
+  ) {
     const labels = managedLabels({
       kind: 'sandbox',
       instance: spec.instance,
@@ -130,7 +153,8 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       pooled: spec.pooled,
     });
     // The session's proxy socket alone is mounted, never the engine's and no other host path.
-    const docker = dockerSocket && wantsDocker(service) ? dockerAccessConfig(dockerSocket) : undefined;
+    const docker =
+      dockerSocket && wantsDocker(service) ? dockerAccessConfig(dockerSocket) : undefined;
 
     return this.docker.createContainer({
       name: `ddevlab-${spec.instance}-${spec.sessionId}-${service.name}`,
@@ -139,7 +163,10 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
       Hostname: service.name,
       User: service.user,
       WorkingDir: service.workingDir,
-      Env: [...Object.entries(service.environment).map(([key, value]) => `${key}=${value}`), ...(docker ? [docker.env] : [])],
+      Env: [
+        ...Object.entries(service.environment).map(([key, value]) => `${key}=${value}`),
+        ...(docker ? [docker.env] : []),
+      ],
       Labels: labels,
       Healthcheck: service.healthcheck && {
         Test: ['CMD-SHELL', service.healthcheck.test],
@@ -160,7 +187,10 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
         NanoCpus: spec.limits.nanoCpus,
         PidsLimit: spec.limits.pids,
         Ulimits: [{ Name: 'nofile', Soft: 4096, Hard: 8192 }],
-        StorageOpt: spec.limits.diskBytes && this.storageQuota ? { size: String(spec.limits.diskBytes) } : undefined,
+        StorageOpt:
+          spec.limits.diskBytes && this.storageQuota
+            ? { size: String(spec.limits.diskBytes) }
+            : undefined,
         LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } },
         RestartPolicy: { Name: 'no' },
       },
@@ -173,8 +203,15 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   async removeSandbox(instance: string, sessionId: string): Promise<RemovalCount> {
     // The session's Docker proxy goes first, with what the learner made through it; a sandbox
     // from the pool has no session end to close it otherwise. Its failure still removes the rest.
-    const closeFailure = await this.dockerAccess?.close(sessionId).then(() => undefined, (error: unknown) => error);
-    const removed = await this.removeByLabels({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId });
+    const closeFailure = await this.dockerAccess?.close(sessionId).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const removed = await this.removeByLabels({
+      [LABELS.managed]: 'true',
+      [LABELS.instance]: instance,
+      [LABELS.session]: sessionId,
+    });
     if (closeFailure) throw closeFailure;
     return removed;
   }
@@ -184,23 +221,42 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
   }
 
   async findSandbox(instance: string, sessionId: string): Promise<Sandbox | undefined> {
-    const filters = JSON.stringify(labelFilter({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.session]: sessionId }));
+    const filters = JSON.stringify(
+      labelFilter({
+        [LABELS.managed]: 'true',
+        [LABELS.instance]: instance,
+        [LABELS.session]: sessionId,
+      }),
+    );
     const networks = await this.docker.listNetworks({ filters });
     const containers = await this.docker.listContainers({ all: true, filters });
     if (networks.length !== 1) return undefined;
 
-    const running = containers.filter((info) => info.State === 'running' && info.Labels[LABELS.kind] === 'sandbox' && info.Labels[LABELS.service]);
+    const running = containers.filter(
+      (info) =>
+        info.State === 'running' &&
+        info.Labels[LABELS.kind] === 'sandbox' &&
+        info.Labels[LABELS.service],
+    );
     const byService = running.map((info) => [info.Labels[LABELS.service]!, info.Id] as const);
     return { sessionId, networkId: networks[0]!.Id, containers: Object.fromEntries(byService) };
   }
 
   /** Removes what carries every label given, except what belongs to a session in `keep`. */
-  private async removeByLabels(labels: Record<string, string>, keep: ReadonlySet<string> = new Set()): Promise<RemovalCount> {
+  private async removeByLabels(
+    labels: Record<string, string>,
+    keep: ReadonlySet<string> = new Set(),
+  ): Promise<RemovalCount> {
     const filters = JSON.stringify(labelFilter(labels));
-    const kept = (info: { Labels?: Record<string, string> | null }) => keep.has(info.Labels?.[LABELS.session] ?? '');
-    const containers = (await this.docker.listContainers({ all: true, filters })).filter((info) => !kept(info));
+    const kept = (info: { Labels?: Record<string, string> | null }) =>
+      keep.has(info.Labels?.[LABELS.session] ?? '');
+    const containers = (await this.docker.listContainers({ all: true, filters })).filter(
+      (info) => !kept(info),
+    );
     await Promise.all(
-      containers.map((info) => ignoreGone(this.docker.getContainer(info.Id).remove({ force: true, v: true }))),
+      containers.map((info) =>
+        ignoreGone(this.docker.getContainer(info.Id).remove({ force: true, v: true })),
+      ),
     );
 
     const networks = (await this.docker.listNetworks({ filters })).filter((info) => !kept(info));
@@ -241,7 +297,12 @@ export class DockerRuntime implements SandboxRuntime, EngineGuards {
 
     const info = await exec.inspect();
     const exitCode = info.ExitCode ?? -1;
-    return { exitCode, stdout: stdout.text(), stderr: stderr.text(), timedOut: !ended || exitCode === 137 };
+    return {
+      exitCode,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      timedOut: !ended || exitCode === 137,
+    };
   }
 }
 

@@ -10,7 +10,11 @@ import type { TerminalOptions, TerminalProcess } from './runtime.ts';
 const TERMINAL_MARKER = 'DDEV_LAB_TERMINAL';
 
 /** Opens an interactive shell in the container, in a TTY of the size the options give. */
-export async function openTerminal(docker: Docker, containerId: string, options: TerminalOptions): Promise<TerminalProcess> {
+export async function openTerminal(
+  docker: Docker,
+  containerId: string,
+  options: TerminalOptions,
+): Promise<TerminalProcess> {
   const container = docker.getContainer(containerId);
   const marker = randomBytes(12).toString('hex');
 
@@ -19,7 +23,15 @@ export async function openTerminal(docker: Docker, containerId: string, options:
   // but not a login shell: Debian's /etc/profile drops /usr/sbin from a non-root user's PATH,
   // where the labs' nginx and mariadbd live, while the image's PATH keeps it.
   const exec = await container.exec({
-    Cmd: ['sh', '-c', 'stty cols "$1" rows "$2" 2>/dev/null; exec "$3" -i', 'ddev-lab-terminal', String(options.cols), String(options.rows), options.shell],
+    Cmd: [
+      'sh',
+      '-c',
+      'stty cols "$1" rows "$2" 2>/dev/null; exec "$3" -i',
+      'ddev-lab-terminal',
+      String(options.cols),
+      String(options.rows),
+      options.shell,
+    ],
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
@@ -52,13 +64,22 @@ export async function openTerminal(docker: Docker, containerId: string, options:
  * waiting on it. The cleanup runs as the terminal's user, who may read its processes' environ.
  * An engine that has already removed the container counts as done.
  */
-async function killMarkedProcesses(container: Docker.Container, user: string | undefined, marker: string): Promise<void> {
+async function killMarkedProcesses(
+  container: Docker.Container,
+  user: string | undefined,
+  marker: string,
+): Promise<void> {
   const script =
     'for dir in /proc/[0-9]*; do ' +
     'if tr "\\0" "\\n" < "$dir/environ" 2>/dev/null | grep -qxF "$1=$2"; then kill -KILL "${dir#/proc/}" 2>/dev/null; fi; ' +
     'done';
   try {
-    const exec = await container.exec({ Cmd: ['sh', '-c', script, 'ddev-lab-terminal-cleanup', TERMINAL_MARKER, marker], User: user, AttachStdout: true, AttachStderr: true });
+    const exec = await container.exec({
+      Cmd: ['sh', '-c', script, 'ddev-lab-terminal-cleanup', TERMINAL_MARKER, marker],
+      User: user,
+      AttachStdout: true,
+      AttachStderr: true,
+    });
     const stream = await exec.start({ hijack: true, stdin: false });
     stream.resume();
     await waitForEnd(stream, 10_000);

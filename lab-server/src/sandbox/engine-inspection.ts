@@ -20,11 +20,13 @@ export async function inspectEngine(docker: Docker): Promise<EngineFacts> {
   const runc = version.Components?.find((component) => component.Name.toLowerCase() === 'runc');
   const backing = info.DriverStatus?.find(([key]) => key === 'Backing Filesystem')?.[1];
   const security = info.SecurityOptions ?? [];
-  const storageQuota = info.Driver === 'overlay2' && backing === 'xfs' && (await probeStorageQuota(docker));
+  const storageQuota =
+    info.Driver === 'overlay2' && backing === 'xfs' && (await probeStorageQuota(docker));
 
   return {
     serverVersion: info.ServerVersion,
-    runcVersion: info.RuncCommit?.ID && info.RuncCommit.ID !== 'N/A' ? info.RuncCommit.ID : runc?.Version,
+    runcVersion:
+      info.RuncCommit?.ID && info.RuncCommit.ID !== 'N/A' ? info.RuncCommit.ID : runc?.Version,
     userNamespaces: security.some((option) => option.includes('name=userns')),
     seccomp: security.some((option) => option.includes('name=seccomp')),
     storageQuota,
@@ -33,7 +35,9 @@ export async function inspectEngine(docker: Docker): Promise<EngineFacts> {
 
 /** Creates (never starts) a throwaway container with a size quota: xfs without pquota refuses. */
 async function probeStorageQuota(docker: Docker): Promise<boolean> {
-  const images = await docker.listImages({ filters: JSON.stringify(labelFilter({ [LABELS.managed]: 'true' })) });
+  const images = await docker.listImages({
+    filters: JSON.stringify(labelFilter({ [LABELS.managed]: 'true' })),
+  });
   const image = images[0]?.Id;
   if (!image) return false;
 
@@ -51,8 +55,17 @@ async function probeStorageQuota(docker: Docker): Promise<boolean> {
 }
 
 /** Measures the writable layer of each running sandbox container of the instance. */
-export async function measureWritableLayers(docker: Docker, instance: string): Promise<WritableLayer[]> {
-  const filters = JSON.stringify(labelFilter({ [LABELS.managed]: 'true', [LABELS.instance]: instance, [LABELS.kind]: 'sandbox' }));
+export async function measureWritableLayers(
+  docker: Docker,
+  instance: string,
+): Promise<WritableLayer[]> {
+  const filters = JSON.stringify(
+    labelFilter({
+      [LABELS.managed]: 'true',
+      [LABELS.instance]: instance,
+      [LABELS.kind]: 'sandbox',
+    }),
+  );
   const containers = await docker.listContainers({ all: false, size: true, filters });
 
   return containers.map((info) => ({

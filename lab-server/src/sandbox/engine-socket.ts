@@ -21,7 +21,9 @@ export function engineSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   const host = env.DOCKER_HOST;
   if (!host) return '/var/run/docker.sock';
   if (host.startsWith('unix://')) return host.slice('unix://'.length);
-  throw new Error(`DOCKER_HOST=${host} is not a Unix socket; the learners' Docker proxy needs a local engine.`);
+  throw new Error(
+    `DOCKER_HOST=${host} is not a Unix socket; the learners' Docker proxy needs a local engine.`,
+  );
 }
 
 export class EngineSocket {
@@ -32,7 +34,11 @@ export class EngineSocket {
   }
 
   /** Sends one request and returns the response, streaming to the caller. */
-  request(method: string, path: string, headers: http.OutgoingHttpHeaders = {}): http.ClientRequest {
+  request(
+    method: string,
+    path: string,
+    headers: http.OutgoingHttpHeaders = {},
+  ): http.ClientRequest {
     return http.request({
       socketPath: this.socketPath,
       method,
@@ -43,9 +49,16 @@ export class EngineSocket {
   }
 
   /** Sends one request with an optional JSON body and reads the whole reply, up to a limit. */
-  async call(method: string, path: string, body?: unknown, limitBytes = 16 * 1024 * 1024): Promise<EngineReply> {
+  async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    limitBytes = 16 * 1024 * 1024,
+  ): Promise<EngineReply> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers = payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {};
+    const headers = payload
+      ? { 'content-type': 'application/json', 'content-length': payload.length }
+      : {};
     const request = this.request(method, path, headers);
 
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -53,11 +66,19 @@ export class EngineSocket {
       request.once('error', reject);
       request.end(payload);
     });
-    return { status: response.statusCode ?? 500, headers: response.headers, body: await readLimited(response, limitBytes) };
+    return {
+      status: response.statusCode ?? 500,
+      headers: response.headers,
+      body: await readLimited(response, limitBytes),
+    };
   }
 
   /** Reads a JSON reply; a status of 400 or more comes back as is, with the parsed body. */
-  async json<T>(method: string, path: string, body?: unknown): Promise<{ status: number; value: T }> {
+  async json<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; value: T }> {
     const reply = await this.call(method, path, body);
     const text = reply.body.toString('utf8');
     return { status: reply.status, value: (text ? JSON.parse(text) : undefined) as T };
@@ -87,7 +108,10 @@ export class EngineSocket {
 }
 
 /** Reads a stream into one buffer; fails once it passes the limit. */
-export async function readLimited(stream: NodeJS.ReadableStream, limitBytes: number): Promise<Buffer> {
+export async function readLimited(
+  stream: NodeJS.ReadableStream,
+  limitBytes: number,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {

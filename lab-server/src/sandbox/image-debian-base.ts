@@ -175,16 +175,15 @@ function runCommand(
   return waitForExit(child, tag, command);
 }
 
-function waitForExit(
-  child: ReturnType<typeof spawn>,
-  tag: string,
-  command: string,
-): Promise<void> {
+function waitForExit(child: ReturnType<typeof spawn>, tag: string, command: string): Promise<void> {
   return new Promise((resolve, reject) => {
     child.on('error', (error) => reject(new ImageBuildError(tag, `${command}: ${error.message}`)));
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(new ImageBuildError(tag, `${command} exited with status ${code}; see the lines above`));
+      else
+        reject(
+          new ImageBuildError(tag, `${command} exited with status ${code}; see the lines above`),
+        );
     });
   });
 }

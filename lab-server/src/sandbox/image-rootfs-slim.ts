@@ -49,7 +49,10 @@ export async function slimRootfs(rootfs: string, release: string, mirror: string
 
   await rm(join(rootfs, 'etc/apt/sources.list'), { force: true });
   await mkdir(join(rootfs, 'etc/apt/sources.list.d'), { recursive: true });
-  await writeFile(join(rootfs, 'etc/apt/sources.list.d/debian.sources'), aptSources(release, mirror));
+  await writeFile(
+    join(rootfs, 'etc/apt/sources.list.d/debian.sources'),
+    aptSources(release, mirror),
+  );
 
   // The engine supplies these per container; what debootstrap copied from the host must not stay.
   await writeFile(join(rootfs, 'etc/resolv.conf'), '');

@@ -29,7 +29,10 @@ export async function removeRoute(
 }
 
 /** Lists the projects that have a route file in the router, sorted. */
-export async function listRoutes(runtime: CommandRunner, routerContainerId: string): Promise<string[]> {
+export async function listRoutes(
+  runtime: CommandRunner,
+  routerContainerId: string,
+): Promise<string[]> {
   const output = await runRouterRoute(runtime, routerContainerId, 'list');
   return output.split('\n').filter((line) => line.length > 0);
 }

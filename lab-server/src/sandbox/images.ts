@@ -38,10 +38,7 @@ export interface ImageEngine {
   build(request: BuildRequest): Promise<string>;
   /** Removes untagged ddev-lab images that no container uses; returns the bytes freed. */
   pruneDangling(): Promise<number>;
-  ensureDebianSlim(
-    release: string,
-    onProgress: (line: string) => void,
-  ): Promise<DebianBaseResult>;
+  ensureDebianSlim(release: string, onProgress: (line: string) => void): Promise<DebianBaseResult>;
 }
 
 /** Opens an ImageEngine on the local engine, or the one DOCKER_HOST names. */
@@ -87,7 +84,8 @@ async function buildImage(docker: Docker, request: BuildRequest): Promise<string
   }
 
   const built = await inspectImage(docker, request.tag);
-  if (!built) throw new ImageBuildError(request.tag, 'the engine reported no image after the build');
+  if (!built)
+    throw new ImageBuildError(request.tag, 'the engine reported no image after the build');
 
   return built.id;
 }
@@ -101,7 +99,10 @@ async function pruneDangling(docker: Docker): Promise<number> {
   const result = await docker.pruneImages({
     filters: {
       dangling: ['true'],
-      label: [`${LABELS.managed}=${labels[LABELS.managed]}`, `${LABELS.kind}=${labels[LABELS.kind]}`],
+      label: [
+        `${LABELS.managed}=${labels[LABELS.managed]}`,
+        `${LABELS.kind}=${labels[LABELS.kind]}`,
+      ],
     },
   });
 

@@ -62,11 +62,17 @@ export interface ProjectBuildEngine {
 }
 
 /** Opens a ProjectBuildEngine on the local engine, or the one DOCKER_HOST names. */
-export function openProjectBuildEngine(docker: Docker = createDockerClient(), builder: StepBuilder = new StepBuilder(docker)): ProjectBuildEngine {
+export function openProjectBuildEngine(
+  docker: Docker = createDockerClient(),
+  builder: StepBuilder = new StepBuilder(docker),
+): ProjectBuildEngine {
   return {
     platform: async () => {
       const info = await docker.info();
-      return { os: String(info.OSType ?? 'linux'), architecture: String(info.Architecture ?? 'x86_64') };
+      return {
+        os: String(info.OSType ?? 'linux'),
+        architecture: String(info.Architecture ?? 'x86_64'),
+      };
     },
     copyFromContainer: (containerId, path) => copyFromContainer(docker, containerId, path),
     buildImage: (request) => buildProjectImage(docker, builder, request),
@@ -84,7 +90,8 @@ async function copyFromContainer(docker: Docker, containerId: string, path: stri
   } catch (error) {
     // dockerode gives every 404 of this call the reason "no such container", so the engine's
     // message is what distinguishes a missing path.
-    if (isNotFound(error) && /Could not find the file/i.test((error as Error).message)) return undefined;
+    if (isNotFound(error) && /Could not find the file/i.test((error as Error).message))
+      return undefined;
     throw error;
   }
 }
@@ -97,7 +104,11 @@ const CONTEXT_LIMIT = 64 * 1024 * 1024;
  * which reaches the internet only when the lab sets `projectBuild.egress`. The step builder stops the
  * build at its time limit and removes what a failed build made.
  */
-async function buildProjectImage(docker: Docker, builder: StepBuilder, request: ProjectImageBuild): Promise<ProjectImageBuildResult> {
+async function buildProjectImage(
+  docker: Docker,
+  builder: StepBuilder,
+  request: ProjectImageBuild,
+): Promise<ProjectImageBuildResult> {
   const instance = request.labels[LABELS.instance] ?? 'default';
   const sessionId = request.labels[LABELS.session] ?? 'none';
   const network = await ensureBuildNetwork(docker, instance, sessionId, request.egress ?? false);
@@ -151,14 +162,22 @@ class LineSplitter {
 }
 
 async function imageLayers(docker: Docker, imageId: string): Promise<ImageLayer[]> {
-  const history: Array<{ CreatedBy: string; Size: number }> = await docker.getImage(imageId).history();
+  const history: Array<{ CreatedBy: string; Size: number }> = await docker
+    .getImage(imageId)
+    .history();
   return history.map((entry) => ({ createdBy: entry.CreatedBy, sizeBytes: entry.Size }));
 }
 
 async function removeBuildContainers(docker: Docker, instance: string): Promise<number> {
-  const filters = JSON.stringify({ label: [`${LABELS.managed}=true`, `${LABELS.instance}=${instance}`, `${LABELS.kind}=build`] });
+  const filters = JSON.stringify({
+    label: [`${LABELS.managed}=true`, `${LABELS.instance}=${instance}`, `${LABELS.kind}=build`],
+  });
   const containers = await docker.listContainers({ all: true, filters });
-  await Promise.all(containers.map((container) => ignoreGone(docker.getContainer(container.Id).remove({ force: true, v: true }))));
+  await Promise.all(
+    containers.map((container) =>
+      ignoreGone(docker.getContainer(container.Id).remove({ force: true, v: true })),
+    ),
+  );
   return containers.length;
 }
 
@@ -168,15 +187,22 @@ async function removeBuildContainers(docker: Docker, instance: string): Promise<
  * someone else still uses (409) stays and is not counted.
  */
 async function removeImages(docker: Docker, labels: Record<string, string>): Promise<number> {
-  const filters = JSON.stringify({ label: Object.entries(labels).map(([key, value]) => (value ? `${key}=${value}` : key)) });
+  const filters = JSON.stringify({
+    label: Object.entries(labels).map(([key, value]) => (value ? `${key}=${value}` : key)),
+  });
   let images = await docker.listImages({ all: true, filters });
   if (images.length === 0) return 0;
 
   // A container made from a built image keeps it in use; remove such containers first.
   const ids = new Set(images.map((image) => image.Id));
-  const containers = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${LABELS.managed}=true`] }) });
+  const containers = await docker.listContainers({
+    all: true,
+    filters: JSON.stringify({ label: [`${LABELS.managed}=true`] }),
+  });
   const users = containers.filter((container) => ids.has(container.ImageID));
-  await Promise.all(users.map((container) => ignoreGone(docker.getContainer(container.Id).remove({ force: true }))));
+  await Promise.all(
+    users.map((container) => ignoreGone(docker.getContainer(container.Id).remove({ force: true }))),
+  );
 
   // The session's Docker proxy removes the learner's images at the same moment, so an image may
   // be busy for a moment: a round that removes nothing is tried again a few times.

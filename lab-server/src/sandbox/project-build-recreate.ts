@@ -74,7 +74,9 @@ function replacementSpec(
   for (const [key, value] of Object.entries(request.environment)) environment.set(key, value);
 
   const labels = Object.fromEntries(
-    Object.entries(old.Config.Labels ?? {}).filter(([key]) => key.startsWith(LABEL_PREFIX) && SANDBOX_LABELS.includes(key)),
+    Object.entries(old.Config.Labels ?? {}).filter(
+      ([key]) => key.startsWith(LABEL_PREFIX) && SANDBOX_LABELS.includes(key),
+    ),
   );
 
   const networks = Object.entries(old.NetworkSettings.Networks ?? {});
@@ -92,10 +94,16 @@ function replacementSpec(
     Env: [...environment].map(([key, value]) => `${key}=${value}`),
     Labels: labels,
     Cmd: differs(old.Config.Cmd, imageConfig.Cmd) ? old.Config.Cmd : undefined,
-    Entrypoint: differs(old.Config.Entrypoint, imageConfig.Entrypoint) ? old.Config.Entrypoint : undefined,
+    Entrypoint: differs(old.Config.Entrypoint, imageConfig.Entrypoint)
+      ? old.Config.Entrypoint
+      : undefined,
     User: differs(old.Config.User, imageConfig.User) ? old.Config.User : undefined,
-    WorkingDir: differs(old.Config.WorkingDir, imageConfig.WorkingDir) ? old.Config.WorkingDir : undefined,
-    Healthcheck: differs(old.Config.Healthcheck, imageConfig.Healthcheck) ? old.Config.Healthcheck : undefined,
+    WorkingDir: differs(old.Config.WorkingDir, imageConfig.WorkingDir)
+      ? old.Config.WorkingDir
+      : undefined,
+    Healthcheck: differs(old.Config.Healthcheck, imageConfig.Healthcheck)
+      ? old.Config.Healthcheck
+      : undefined,
     // The same limits, capabilities, security options and network as the old container.
     HostConfig: old.HostConfig,
     NetworkingConfig: { EndpointsConfig: endpoints },
@@ -103,20 +111,31 @@ function replacementSpec(
 }
 
 /** Copies a folder of the old container to the same place in the new, owners and modes kept. */
-async function carryFolder(docker: Docker, oldId: string, created: Docker.Container, folder: string) {
+async function carryFolder(
+  docker: Docker,
+  oldId: string,
+  created: Docker.Container,
+  folder: string,
+) {
   const archive = await docker.getContainer(oldId).getArchive({ path: folder });
   const parent = folder.replace(/\/[^/]+\/?$/, '') || '/';
   await created.putArchive(archive, { path: parent });
 }
 
-async function waitUntilReady(container: Docker.Container, timeoutSeconds: number, onLine: (line: string) => void) {
+async function waitUntilReady(
+  container: Docker.Container,
+  timeoutSeconds: number,
+  onLine: (line: string) => void,
+) {
   const deadline = Date.now() + timeoutSeconds * 1000;
   let lastHealth = '';
 
   while (Date.now() < deadline) {
     const state = (await container.inspect()).State;
     if (!state.Running) {
-      throw new Error(`it exited with code ${state.ExitCode}. ${await lastLogLines(container)}`.trim());
+      throw new Error(
+        `it exited with code ${state.ExitCode}. ${await lastLogLines(container)}`.trim(),
+      );
     }
 
     const health = state.Health?.Status;
@@ -134,7 +153,12 @@ async function waitUntilReady(container: Docker.Container, timeoutSeconds: numbe
 }
 
 async function lastLogLines(container: Docker.Container): Promise<string> {
-  const buffer = (await container.logs({ stdout: true, stderr: true, tail: 10, follow: false })) as unknown as Buffer;
+  const buffer = (await container.logs({
+    stdout: true,
+    stderr: true,
+    tail: 10,
+    follow: false,
+  })) as unknown as Buffer;
   const text = demultiplex(buffer).trim();
   return text ? `Its last output: ${text.slice(-500)}` : '';
 }

@@ -17,11 +17,13 @@ const ATTEMPTS = 8;
 
 export function parseCidr(cidr: string): { base: number; prefix: number } {
   const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr.trim());
-  if (!match) throw new Error(`"${cidr}" is not an IPv4 range in CIDR notation, such as 10.213.0.0/16`);
+  if (!match)
+    throw new Error(`"${cidr}" is not an IPv4 range in CIDR notation, such as 10.213.0.0/16`);
 
   const octets = match.slice(1, 5).map(Number);
   const prefix = Number(match[5]);
-  if (octets.some((octet) => octet > 255) || prefix > 30) throw new Error(`"${cidr}" is not a valid IPv4 range`);
+  if (octets.some((octet) => octet > 255) || prefix > 30)
+    throw new Error(`"${cidr}" is not a valid IPv4 range`);
 
   const address = octets.reduce((sum, octet) => sum * 256 + octet, 0);
   const size = 2 ** (32 - prefix);
@@ -37,7 +39,10 @@ function formatAddress(address: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join('.');
 }
 
-function overlaps(a: { base: number; prefix: number }, b: { base: number; prefix: number }): boolean {
+function overlaps(
+  a: { base: number; prefix: number },
+  b: { base: number; prefix: number },
+): boolean {
   const aEnd = a.base + 2 ** (32 - a.prefix);
   const bEnd = b.base + 2 ** (32 - b.prefix);
   return a.base < bEnd && b.base < aEnd;
@@ -47,7 +52,9 @@ function overlaps(a: { base: number; prefix: number }, b: { base: number; prefix
 export function freeSubnets(pool: SubnetPool, used: string[]): string[] {
   const range = parseCidr(pool.range);
   if (pool.prefix < range.prefix || pool.prefix > 30) {
-    throw new Error(`a /${pool.prefix} subnet does not fit in ${pool.range}; use a prefix from ${range.prefix} to 30`);
+    throw new Error(
+      `a /${pool.prefix} subnet does not fit in ${pool.range}; use a prefix from ${range.prefix} to 30`,
+    );
   }
 
   const taken = used.flatMap((cidr) => {
@@ -62,7 +69,8 @@ export function freeSubnets(pool: SubnetPool, used: string[]): string[] {
   const free: string[] = [];
   for (let index = 0; index < count; index += 1) {
     const candidate = { base: range.base + index * step, prefix: pool.prefix };
-    if (!taken.some((other) => overlaps(candidate, other))) free.push(`${formatAddress(candidate.base)}/${pool.prefix}`);
+    if (!taken.some((other) => overlaps(candidate, other)))
+      free.push(`${formatAddress(candidate.base)}/${pool.prefix}`);
   }
 
   for (let index = free.length - 1; index > 0; index -= 1) {
@@ -76,12 +84,20 @@ export function freeSubnets(pool: SubnetPool, used: string[]): string[] {
  * Creates a network on a free subnet of the pool. Several lab servers may share one engine, so a
  * subnet another one took a moment ago makes the engine refuse; the next free subnet is tried.
  */
-export async function createOnFreeSubnet<T>(docker: Docker, pool: SubnetPool, create: (subnet: string) => Promise<T>): Promise<T> {
+export async function createOnFreeSubnet<T>(
+  docker: Docker,
+  pool: SubnetPool,
+  create: (subnet: string) => Promise<T>,
+): Promise<T> {
   const networks = await docker.listNetworks();
-  const used = networks.flatMap((network) => (network.IPAM?.Config ?? []).map((config) => config.Subnet ?? '')).filter(Boolean);
+  const used = networks
+    .flatMap((network) => (network.IPAM?.Config ?? []).map((config) => config.Subnet ?? ''))
+    .filter(Boolean);
   const candidates = freeSubnets(pool, used).slice(0, ATTEMPTS);
   if (candidates.length === 0) {
-    throw new Error(`every /${pool.prefix} subnet of ${pool.range} is in use; set LAB_SUBNET_POOL to a larger range`);
+    throw new Error(
+      `every /${pool.prefix} subnet of ${pool.range} is in use; set LAB_SUBNET_POOL to a larger range`,
+    );
   }
 
   let lastError: unknown;

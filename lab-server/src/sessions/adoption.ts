@@ -48,13 +48,18 @@ export async function adoptAll(
  * Returns the session of a stored one whose sandbox can be given back, with a new token stored
  * beside the old ones, or undefined when it cannot.
  */
-async function adoptStored(context: AdoptionContext, stored: StoredSession): Promise<Session | undefined> {
+async function adoptStored(
+  context: AdoptionContext,
+  stored: StoredSession,
+): Promise<Session | undefined> {
   const { config, runtime } = context;
   const lab = context.labs.get(stored.labId);
-  if (!lab || stored.expiresAt <= Date.now() || !canAdopt(lab) || !runtime.findSandbox) return undefined;
+  if (!lab || stored.expiresAt <= Date.now() || !canAdopt(lab) || !runtime.findSandbox)
+    return undefined;
 
   const sandbox = await runtime.findSandbox(config.instance, stored.id);
-  if (!sandbox || Object.keys(lab.services).some((name) => !sandbox.containers[name])) return undefined;
+  if (!sandbox || Object.keys(lab.services).some((name) => !sandbox.containers[name]))
+    return undefined;
   if (!(await restoreRoutes(context, lab, sandbox))) return undefined;
 
   const now = Date.now();
@@ -85,7 +90,10 @@ async function restoreRoutes(context: StepContext, lab: Lab, sandbox: Sandbox): 
     await writeRoutes(context, sandbox, lab, { missingOnly: true });
     return true;
   } catch (error) {
-    context.log.error({ sessionId: sandbox.sessionId, labId: lab.id, err: error }, 'restoring the routes of a stored session failed, so it is removed');
+    context.log.error(
+      { sessionId: sandbox.sessionId, labId: lab.id, err: error },
+      'restoring the routes of a stored session failed, so it is removed',
+    );
     return false;
   }
 }

@@ -21,11 +21,18 @@ export interface CheckResult {
 export function findStep(lab: Lab, stepId: string): LabStep {
   const step = lab.steps.find((candidate) => candidate.id === stepId);
   if (step) return step;
-  throw new InvalidRequestError(`Lab "${lab.id}" has no step "${stepId}". Steps: ${lab.steps.map((s) => s.id).join(', ')}.`);
+  throw new InvalidRequestError(
+    `Lab "${lab.id}" has no step "${stepId}". Steps: ${lab.steps.map((s) => s.id).join(', ')}.`,
+  );
 }
 
 /** Runs a step's check once, or polls it when its mode is `poll` and the request sets `wait`. */
-export async function checkStep(sessions: SessionManager, session: Session, stepId: string, options: { wait: boolean }): Promise<CheckResult> {
+export async function checkStep(
+  sessions: SessionManager,
+  session: Session,
+  stepId: string,
+  options: { wait: boolean },
+): Promise<CheckResult> {
   const lab = sessions.lab(session);
   const step = findStep(lab, stepId);
   const polling = options.wait && step.check.mode === 'poll';
@@ -35,15 +42,27 @@ export async function checkStep(sessions: SessionManager, session: Session, step
   // A learner may check a later step first; its setup runs before its first check.
   await prepareStep(sessions.stepContext, session, lab, step);
   let outcome = await runOnce(sessions, session, lab, step);
-  while (!outcome.passed && polling && Date.now() + step.check.intervalSeconds * 1000 < deadline && sessions.isRunning(session.id)) {
+  while (
+    !outcome.passed &&
+    polling &&
+    Date.now() + step.check.intervalSeconds * 1000 < deadline &&
+    sessions.isRunning(session.id)
+  ) {
     await new Promise((resolve) => setTimeout(resolve, step.check.intervalSeconds * 1000));
     outcome = await runOnce(sessions, session, lab, step);
   }
 
-  return outcome.passed ? recordPass(sessions, session, lab, step) : recordFailure(sessions, session, lab, step, outcome.message);
+  return outcome.passed
+    ? recordPass(sessions, session, lab, step)
+    : recordFailure(sessions, session, lab, step, outcome.message);
 }
 
-async function runOnce(sessions: SessionManager, session: Session, lab: Lab, step: LabStep): Promise<{ passed: boolean; message: string }> {
+async function runOnce(
+  sessions: SessionManager,
+  session: Session,
+  lab: Lab,
+  step: LabStep,
+): Promise<{ passed: boolean; message: string }> {
   const { runtime, config, log } = sessions.stepContext;
   const timeoutSeconds = step.check.timeoutSeconds ?? config.checkTimeoutSeconds;
   const result = await runtime.runCommand(session.sandbox.containers[step.check.service]!, {
@@ -54,24 +73,50 @@ async function runOnce(sessions: SessionManager, session: Session, lab: Lab, ste
   if (result.timedOut) throw new CheckTimeoutError(step.id, timeoutSeconds);
 
   const passed = result.exitCode === 0;
-  log.info({ sessionId: session.id, labId: lab.id, stepId: step.id, passed, exitCode: result.exitCode }, 'check ran');
-  return { passed, message: passed ? 'Check passed.' : failureMessage(`${result.stdout}\n${result.stderr}`) };
+  log.info(
+    { sessionId: session.id, labId: lab.id, stepId: step.id, passed, exitCode: result.exitCode },
+    'check ran',
+  );
+  return {
+    passed,
+    message: passed ? 'Check passed.' : failureMessage(`${result.stdout}\n${result.stderr}`),
+  };
 }
 
 /** Stores the pass and prepares the next step not yet passed by running its setup. */
-async function recordPass(sessions: SessionManager, session: Session, lab: Lab, step: LabStep): Promise<CheckResult> {
+async function recordPass(
+  sessions: SessionManager,
+  session: Session,
+  lab: Lab,
+  step: LabStep,
+): Promise<CheckResult> {
   const before = sessions.store.passedSteps(session.learnerId, lab.id);
   sessions.store.markPassed(session.learnerId, lab.id, step.id);
   const passedSteps = sessions.store.passedSteps(session.learnerId, lab.id);
 
-  const next = lab.steps.slice(lab.steps.indexOf(step) + 1).find((candidate) => !passedSteps.includes(candidate.id));
-  if (next && !before.includes(step.id)) await prepareStep(sessions.stepContext, session, lab, next);
+  const next = lab.steps
+    .slice(lab.steps.indexOf(step) + 1)
+    .find((candidate) => !passedSteps.includes(candidate.id));
+  if (next && !before.includes(step.id))
+    await prepareStep(sessions.stepContext, session, lab, next);
 
   const failures = sessions.store.failures(session.learnerId, lab.id)[step.id] ?? 0;
-  return { stepId: step.id, passed: true, message: 'Check passed.', hints: revealedHints(step, failures), passedSteps };
+  return {
+    stepId: step.id,
+    passed: true,
+    message: 'Check passed.',
+    hints: revealedHints(step, failures),
+    passedSteps,
+  };
 }
 
-function recordFailure(sessions: SessionManager, session: Session, lab: Lab, step: LabStep, message: string): CheckResult {
+function recordFailure(
+  sessions: SessionManager,
+  session: Session,
+  lab: Lab,
+  step: LabStep,
+  message: string,
+): CheckResult {
   const failures = sessions.store.recordFailure(session.learnerId, lab.id, step.id);
   const hints = revealedHints(step, failures);
   const passedSteps = sessions.store.passedSteps(session.learnerId, lab.id);
@@ -82,7 +127,11 @@ function recordFailure(sessions: SessionManager, session: Session, lab: Lab, ste
  * Returns the learner to the start of a step: clears the passes of it and every later step, and
  * runs its setup again. Earlier steps and the containers' other state stay as they are.
  */
-export async function restartStep(sessions: SessionManager, session: Session, stepId: string): Promise<string[]> {
+export async function restartStep(
+  sessions: SessionManager,
+  session: Session,
+  stepId: string,
+): Promise<string[]> {
   const lab = sessions.lab(session);
   const step = findStep(lab, stepId);
   const later = lab.steps.slice(lab.steps.indexOf(step)).map((candidate) => candidate.id);

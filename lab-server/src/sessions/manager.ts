@@ -4,7 +4,12 @@
 import { randomBytes } from 'node:crypto';
 
 import type { Config } from '../config.ts';
-import { CapacityError, LabNotFoundError, SessionNotFoundError, UnauthorizedError } from '../errors.ts';
+import {
+  CapacityError,
+  LabNotFoundError,
+  SessionNotFoundError,
+  UnauthorizedError,
+} from '../errors.ts';
 import type { Lab } from '../labs/schema.ts';
 import type { Logger } from '../log.ts';
 import type { LabMetrics } from '../metrics/metrics.ts';
@@ -14,17 +19,31 @@ import { StateStore } from '../store/state-store.ts';
 import { adoptAll, canAdopt } from './adoption.ts';
 import { SandboxPool, type PoolCounts } from './pool.ts';
 import { SessionSandboxes } from './sandboxes.ts';
-import { LearnerLimitError, newSession, tokenMatches, type PoolEvent, type Session, type SessionEndReason } from './session.ts';
+import {
+  LearnerLimitError,
+  newSession,
+  tokenMatches,
+  type PoolEvent,
+  type Session,
+  type SessionEndReason,
+} from './session.ts';
 import { replayProgress, type StepContext } from './steps.ts';
 import { SessionTimers } from './timers.ts';
 
-export { LearnerLimitError, type PoolEvent, type Session, type SessionEndReason } from './session.ts';
+export {
+  LearnerLimitError,
+  type PoolEvent,
+  type Session,
+  type SessionEndReason,
+} from './session.ts';
 
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly timers: SessionTimers;
   private readonly endListeners = new Set<(sessionId: string, reason: SessionEndReason) => void>();
-  private readonly startListeners = new Set<(session: Session, how: 'started' | 'adopted') => void>();
+  private readonly startListeners = new Set<
+    (session: Session, how: 'started' | 'adopted') => void
+  >();
   /** Digests of the tokens pages held before a restart, by session id; those tokens still work. */
   private readonly earlierTokens = new Map<string, string[]>();
   /** Sessions being started, by learner and lab, so that a double Start makes one session. */
@@ -42,14 +61,24 @@ export class SessionManager {
   private readonly runtime: SandboxRuntime;
   private readonly log: Logger;
 
-  constructor(options: { config: Config; labs: Map<string, Lab>; runtime: SandboxRuntime; log: Logger; store?: StateStore }) {
+  constructor(options: {
+    config: Config;
+    labs: Map<string, Lab>;
+    runtime: SandboxRuntime;
+    log: Logger;
+    store?: StateStore;
+  }) {
     this.config = options.config;
     this.labs = options.labs;
     this.runtime = options.runtime;
     this.log = options.log;
     this.store = options.store ?? new StateStore(options.config.databasePath);
     this.sessionStore = new SessionStore(this.store.connection, options.config.instance);
-    this.timers = new SessionTimers({ config: this.config, sessions: () => this.sessions.values(), end: (id, reason) => this.end(id, reason) });
+    this.timers = new SessionTimers({
+      config: this.config,
+      sessions: () => this.sessions.values(),
+      end: (id, reason) => this.end(id, reason),
+    });
     this.sandboxes = new SessionSandboxes(this.stepContext);
     this.pool = new SandboxPool({
       start: (labId, id) => this.sandboxes.startPooled(this.labs.get(labId)!, id),
@@ -98,7 +127,9 @@ export class SessionManager {
 
   /** Returns the learner's running session of a lab, if any. */
   findForLearner(learnerId: string, labId: string): Session | undefined {
-    return [...this.sessions.values()].find((session) => session.learnerId === learnerId && session.labId === labId);
+    return [...this.sessions.values()].find(
+      (session) => session.learnerId === learnerId && session.labId === labId,
+    );
   }
 
   /**
@@ -128,7 +159,10 @@ export class SessionManager {
    * Starts a session, or returns the learner's running one for the same lab. A new sandbox is
    * brought up to the learner's stored progress before the session is returned.
    */
-  async create(labId: string, learnerId: string = randomBytes(16).toString('hex')): Promise<Session> {
+  async create(
+    labId: string,
+    learnerId: string = randomBytes(16).toString('hex'),
+  ): Promise<Session> {
     const lab = this.labs.get(labId);
     if (!lab) throw new LabNotFoundError(labId);
 
@@ -152,7 +186,10 @@ export class SessionManager {
     }
     const own = this.list().filter((session) => session.learnerId === learnerId);
     if (own.length >= this.config.sessionsPerLearner) {
-      throw new LearnerLimitError(this.config.sessionsPerLearner, own.map((session) => this.labs.get(session.labId)?.title ?? session.labId));
+      throw new LearnerLimitError(
+        this.config.sessionsPerLearner,
+        own.map((session) => this.labs.get(session.labId)?.title ?? session.labId),
+      );
     }
 
     this.pending += 1;
@@ -160,7 +197,8 @@ export class SessionManager {
       const session = await this.startSandbox(lab, learnerId);
       // The terminal may open while slow services such as a database still start, unless the
       // learner's progress or the first step's setup needs them.
-      if (this.store.passedSteps(learnerId, lab.id).length > 0 || lab.steps[0]?.setup) await session.ready;
+      if (this.store.passedSteps(learnerId, lab.id).length > 0 || lab.steps[0]?.setup)
+        await session.ready;
       else session.ready?.catch(() => undefined);
       return session;
     } finally {
@@ -181,11 +219,22 @@ export class SessionManager {
     const maxExpiresAt = Math.max(expiresAt, createdAt + this.config.sessionMaxMinutes * 60_000);
     const sandbox = pooled?.sandbox ?? (await this.sandboxes.create(lab, id, expiresAt, false));
 
-    const session = newSession({ id, labId: lab.id, learnerId, createdAt, expiresAt, maxExpiresAt, sandbox });
+    const session = newSession({
+      id,
+      labId: lab.id,
+      learnerId,
+      createdAt,
+      expiresAt,
+      maxExpiresAt,
+      sandbox,
+    });
     this.sessions.set(id, session);
     this.sessionStore.save(session, session.token);
     this.timers.scheduleExpiry(session);
-    this.log.info({ sessionId: id, labId: lab.id, learnerId, expiresAt: new Date(expiresAt).toISOString() }, 'session started');
+    this.log.info(
+      { sessionId: id, labId: lab.id, learnerId, expiresAt: new Date(expiresAt).toISOString() },
+      'session started',
+    );
     for (const listener of this.startListeners) listener(session, 'started');
     session.ready = this.prepare(session, lab, pooled?.warmed ?? this.sandboxes.warm(lab, sandbox));
     return session;
@@ -200,12 +249,20 @@ export class SessionManager {
   private async prepare(session: Session, lab: Lab, warmed: Promise<void>): Promise<void> {
     try {
       await warmed;
-      await replayProgress(this.stepContext, session, lab, this.store.passedSteps(session.learnerId, lab.id));
+      await replayProgress(
+        this.stepContext,
+        session,
+        lab,
+        this.store.passedSteps(session.learnerId, lab.id),
+      );
     } catch (error) {
       // A session that expired or was stopped while starting fails on its removed containers.
       if (!this.isRunning(session.id)) throw new SessionNotFoundError(session.id);
 
-      this.log.error({ sessionId: session.id, labId: lab.id, err: error }, 'preparing the session failed');
+      this.log.error(
+        { sessionId: session.id, labId: lab.id, err: error },
+        'preparing the session failed',
+      );
       await this.end(session.id, 'failed');
       throw error;
     }
@@ -228,10 +285,20 @@ export class SessionManager {
 
   /** Adds the configured minutes to the session's expiry, up to its maximum. */
   extend(session: Session): Session {
-    session.expiresAt = Math.min(session.maxExpiresAt, Math.max(session.expiresAt, Date.now()) + this.config.extendMinutes * 60_000);
+    session.expiresAt = Math.min(
+      session.maxExpiresAt,
+      Math.max(session.expiresAt, Date.now()) + this.config.extendMinutes * 60_000,
+    );
     this.timers.scheduleExpiry(session);
     this.sessionStore.updateExpiry(session.id, session.expiresAt);
-    this.log.info({ sessionId: session.id, labId: session.labId, expiresAt: new Date(session.expiresAt).toISOString() }, 'session extended');
+    this.log.info(
+      {
+        sessionId: session.id,
+        labId: session.labId,
+        expiresAt: new Date(session.expiresAt).toISOString(),
+      },
+      'session extended',
+    );
     return session;
   }
 
@@ -246,7 +313,11 @@ export class SessionManager {
   async reset(session: Session): Promise<Session> {
     const lab = this.lab(session);
     await this.end(session.id, 'reset');
-    this.store.forgetSteps(session.learnerId, lab.id, lab.steps.map((step) => step.id));
+    this.store.forgetSteps(
+      session.learnerId,
+      lab.id,
+      lab.steps.map((step) => step.id),
+    );
     return this.create(lab.id, session.learnerId);
   }
 
@@ -264,9 +335,15 @@ export class SessionManager {
     try {
       const removed = await this.runtime.removeSandbox(this.config.instance, sessionId);
       this.metrics?.countRemovals(removed, 'session');
-      this.log.info({ sessionId, labId: session.labId, learnerId: session.learnerId, reason, ...removed }, 'session ended');
+      this.log.info(
+        { sessionId, labId: session.labId, learnerId: session.learnerId, reason, ...removed },
+        'session ended',
+      );
     } catch (error) {
-      this.log.error({ sessionId, labId: session.labId, reason, err: error }, 'removing the sandbox failed');
+      this.log.error(
+        { sessionId, labId: session.labId, reason, err: error },
+        'removing the sandbox failed',
+      );
     }
     this.pool.refill();
   }
@@ -275,13 +352,21 @@ export class SessionManager {
    * Ends every session. On shutdown, the sessions that `keep` names are left running and stored,
    * so the next start gives them back to their learners.
    */
-  async endAll(reason: SessionEndReason, options: { keep?: (session: Session) => boolean } = {}): Promise<void> {
+  async endAll(
+    reason: SessionEndReason,
+    options: { keep?: (session: Session) => boolean } = {},
+  ): Promise<void> {
     // The pool stops first, so the sessions ending below do not make it start replacements.
     if (reason === 'shutdown') await this.pool.dispose();
-    const kept = this.list().filter((session) => this.canAdopt(this.lab(session)) && options.keep?.(session));
+    const kept = this.list().filter(
+      (session) => this.canAdopt(this.lab(session)) && options.keep?.(session),
+    );
     for (const session of kept) {
       this.timers.cancelExpiry(session.id);
-      this.log.info({ sessionId: session.id, labId: session.labId, learnerId: session.learnerId }, 'session kept for the next start');
+      this.log.info(
+        { sessionId: session.id, labId: session.labId, learnerId: session.learnerId },
+        'session kept for the next start',
+      );
     }
 
     const ending = this.list().filter((session) => !kept.includes(session));
@@ -299,8 +384,15 @@ export class SessionManager {
    * the old token keep working, and a page that requests the session again gets a new token.
    */
   async adopt(): Promise<{ adopted: number; removed: RemovalCount }> {
-    const context = { ...this.stepContext, labs: this.labs, store: this.store, sessionStore: this.sessionStore };
-    const result = await adoptAll(context, (session, earlierDigests) => this.registerAdopted(session, earlierDigests));
+    const context = {
+      ...this.stepContext,
+      labs: this.labs,
+      store: this.store,
+      sessionStore: this.sessionStore,
+    };
+    const result = await adoptAll(context, (session, earlierDigests) =>
+      this.registerAdopted(session, earlierDigests),
+    );
     this.metrics?.countRemovals(result.removed, 'sweep');
     return result;
   }
@@ -315,7 +407,15 @@ export class SessionManager {
     this.earlierTokens.set(session.id, earlierDigests);
     this.sessions.set(session.id, session);
     this.timers.scheduleExpiry(session);
-    this.log.info({ sessionId: session.id, labId: session.labId, learnerId: session.learnerId, expiresAt: new Date(session.expiresAt).toISOString() }, 'session adopted');
+    this.log.info(
+      {
+        sessionId: session.id,
+        labId: session.labId,
+        learnerId: session.learnerId,
+        expiresAt: new Date(session.expiresAt).toISOString(),
+      },
+      'session adopted',
+    );
     for (const listener of this.startListeners) listener(session, 'adopted');
   }
 }

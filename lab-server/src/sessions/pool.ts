@@ -90,7 +90,9 @@ export class SandboxPool {
   /** Keeps `size` sandboxes of the lab ready; 0 empties its pool. Extra sandboxes go at once. */
   setTarget(labId: string, size: number): void {
     if (!Number.isInteger(size) || size < 0) {
-      throw new InvalidRequestError(`Pool size ${size} for lab "${labId}" is not a whole number. Use 0 or more.`);
+      throw new InvalidRequestError(
+        `Pool size ${size} for lab "${labId}" is not a whole number. Use 0 or more.`,
+      );
     }
     if (size === 0) this.targets.delete(labId);
     else this.targets.set(labId, size);
@@ -124,7 +126,9 @@ export class SandboxPool {
    * the lab with the most. Returns false when the pool has none.
    */
   evictOne(): boolean {
-    const fullest = [...this.idle.values()].filter((entries) => entries.length > 0).sort((a, b) => b.length - a.length)[0];
+    const fullest = [...this.idle.values()]
+      .filter((entries) => entries.length > 0)
+      .sort((a, b) => b.length - a.length)[0];
     const entry = fullest?.shift();
     if (!entry) return false;
 
@@ -161,7 +165,11 @@ export class SandboxPool {
 
   private fill(): void {
     for (const labId of this.targets.keys()) {
-      while (this.wants(labId) && this.startingTotal() < this.deps.concurrency && this.deps.hasRoom()) {
+      while (
+        this.wants(labId) &&
+        this.startingTotal() < this.deps.concurrency &&
+        this.deps.hasRoom()
+      ) {
         this.startOne(labId);
       }
     }
@@ -170,7 +178,11 @@ export class SandboxPool {
   private wants(labId: string): boolean {
     const counts = this.counts(labId);
     const failed = this.failedAt.get(labId) ?? -Infinity;
-    return !this.stopped && counts.ready + counts.starting < counts.target && Date.now() - failed > RETRY_AFTER_FAILURE_MS;
+    return (
+      !this.stopped &&
+      counts.ready + counts.starting < counts.target &&
+      Date.now() - failed > RETRY_AFTER_FAILURE_MS
+    );
   }
 
   private startingTotal(): number {
@@ -198,12 +210,22 @@ export class SandboxPool {
       sandbox = await this.deps.start(labId, id);
     } catch (error) {
       this.failedAt.set(labId, Date.now());
-      this.deps.log.error({ labId, poolId: id, err: error }, 'starting a pooled sandbox failed; the pool tries the lab again after 10 s or more');
+      this.deps.log.error(
+        { labId, poolId: id, err: error },
+        'starting a pooled sandbox failed; the pool tries the lab again after 10 s or more',
+      );
       await this.removeQuietly(id);
       return;
     }
 
-    const entry: PooledSandbox = { id, labId, sandbox, warmed: Promise.resolve(), isWarm: false, expiresAt: Date.now() + this.deps.maxIdleMs };
+    const entry: PooledSandbox = {
+      id,
+      labId,
+      sandbox,
+      warmed: Promise.resolve(),
+      isWarm: false,
+      expiresAt: Date.now() + this.deps.maxIdleMs,
+    };
     entry.warmed = this.deps.warm(labId, sandbox).then(() => {
       entry.isWarm = true;
     });
@@ -225,7 +247,10 @@ export class SandboxPool {
 
     entries.splice(index, 1);
     this.failedAt.set(entry.labId, Date.now());
-    this.deps.log.error({ labId: entry.labId, poolId: entry.id, err: error }, 'pooled sandbox failed to warm: a health check or a router route failed');
+    this.deps.log.error(
+      { labId: entry.labId, poolId: entry.id, err: error },
+      'pooled sandbox failed to warm: a health check or a router route failed',
+    );
     this.discard(entry, 'unhealthy');
   }
 

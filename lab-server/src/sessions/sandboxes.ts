@@ -74,7 +74,8 @@ export class SessionSandboxes {
    * a whole session, because Docker cannot relabel it when a learner takes it.
    */
   async startPooled(lab: Lab, id: string): Promise<Sandbox> {
-    const latestEnd = Date.now() + (this.config.poolIdleMinutes + this.config.sessionMaxMinutes) * 60_000;
+    const latestEnd =
+      Date.now() + (this.config.poolIdleMinutes + this.config.sessionMaxMinutes) * 60_000;
     const sandbox = await this.create(lab, id, latestEnd, true);
     for (const listener of this.poolListeners) listener({ state: 'started', id, lab, sandbox });
     return sandbox;

@@ -31,9 +31,11 @@ export interface Session {
 }
 
 /** A pooled sandbox that started, ready for shells, or that left the pool without a learner. */
-export type PoolEvent = { state: 'started'; id: string; lab: Lab; sandbox: Sandbox } | { state: 'removed'; id: string };
+export type PoolEvent =
+  { state: 'started'; id: string; lab: Lab; sandbox: Sandbox } | { state: 'removed'; id: string };
 
-export type SessionEndReason = 'stopped' | 'expired' | 'shutdown' | 'idle' | 'abandoned' | 'reset' | 'failed';
+export type SessionEndReason =
+  'stopped' | 'expired' | 'shutdown' | 'idle' | 'abandoned' | 'reset' | 'failed';
 
 /** Raised when a learner already runs as many sessions as LAB_SESSIONS_PER_LEARNER allows and requests one more. */
 export class LearnerLimitError extends LabError {
@@ -48,7 +50,12 @@ export class LearnerLimitError extends LabError {
 }
 
 /** Returns the record of a session that starts now, with a fresh token and no step prepared. */
-export function newSession(fields: Pick<Session, 'id' | 'labId' | 'learnerId' | 'createdAt' | 'expiresAt' | 'maxExpiresAt' | 'sandbox'>): Session {
+export function newSession(
+  fields: Pick<
+    Session,
+    'id' | 'labId' | 'learnerId' | 'createdAt' | 'expiresAt' | 'maxExpiresAt' | 'sandbox'
+  >,
+): Session {
   const { id, labId, learnerId, createdAt, expiresAt, maxExpiresAt, sandbox } = fields;
   return {
     id,
@@ -74,7 +81,11 @@ export function newToken(): string {
  * Checks a token against the session's, in constant time, then against the digests of the
  * tokens that pages held before a restart.
  */
-export function tokenMatches(token: string, session: Session, earlierDigests: readonly string[]): boolean {
+export function tokenMatches(
+  token: string,
+  session: Session,
+  earlierDigests: readonly string[],
+): boolean {
   if (tokensEqual(token, session.token)) return true;
   const digest = tokenDigest(token);
   return earlierDigests.some((earlier) => tokensEqual(digest, earlier));

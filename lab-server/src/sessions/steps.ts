@@ -44,19 +44,32 @@ export async function runStepCommand(
     timeoutSeconds: context.config.checkTimeoutSeconds,
   });
 
-  context.log.info({ sessionId: session.id, labId: lab.id, stepId: step.id, part, exitCode: result.exitCode }, 'step command ran');
+  context.log.info(
+    { sessionId: session.id, labId: lab.id, stepId: step.id, part, exitCode: result.exitCode },
+    'step command ran',
+  );
   if (result.exitCode !== 0) throw new StepCommandError(lab.id, step.id, part, result);
 }
 
 /** Runs a step's setup unless it already ran in this sandbox. */
-export async function prepareStep(context: StepContext, session: Session, lab: Lab, step: LabStep): Promise<void> {
+export async function prepareStep(
+  context: StepContext,
+  session: Session,
+  lab: Lab,
+  step: LabStep,
+): Promise<void> {
   if (session.preparedSteps.has(step.id)) return;
   await runStepCommand(context, session, lab, step, 'setup');
   session.preparedSteps.add(step.id);
 }
 
 /** Waits until every service with a health check passes it, in dependency order. */
-export async function waitForHealthyServices(context: StepContext, session: Pick<Session, 'sandbox'>, lab: Lab, timeoutMs = 90_000): Promise<void> {
+export async function waitForHealthyServices(
+  context: StepContext,
+  session: Pick<Session, 'sandbox'>,
+  lab: Lab,
+  timeoutMs = 90_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
 
   for (const name of dependencyOrder(lab)) {
@@ -70,7 +83,11 @@ export async function waitForHealthyServices(context: StepContext, session: Pick
       });
       if (result.exitCode === 0) break;
       if (Date.now() > deadline) {
-        throw new LabError('ServiceUnhealthy', 503, `Service "${name}" of lab "${lab.id}" did not become healthy. Reset the lab to try again.`);
+        throw new LabError(
+          'ServiceUnhealthy',
+          503,
+          `Service "${name}" of lab "${lab.id}" did not become healthy. Reset the lab to try again.`,
+        );
       }
       await sleep(healthcheck.intervalSeconds * 1000);
     }
@@ -81,7 +98,12 @@ export async function waitForHealthyServices(context: StepContext, session: Pick
  * Brings a fresh sandbox up to the learner's progress: replays the setup and solution of every
  * passed step in lab order, then runs the setup of the first step not yet passed.
  */
-export async function replayProgress(context: StepContext, session: Session, lab: Lab, passed: readonly string[]): Promise<void> {
+export async function replayProgress(
+  context: StepContext,
+  session: Session,
+  lab: Lab,
+  passed: readonly string[],
+): Promise<void> {
   for (const step of lab.steps) {
     await prepareStep(context, session, lab, step);
     if (!passed.includes(step.id)) return;

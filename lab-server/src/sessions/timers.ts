@@ -13,7 +13,11 @@ export class SessionTimers {
   private readonly sessions: () => Iterable<Session>;
   private readonly end: (sessionId: string, reason: SessionEndReason) => Promise<void>;
 
-  constructor(options: { config: Config; sessions: () => Iterable<Session>; end: (sessionId: string, reason: SessionEndReason) => Promise<void> }) {
+  constructor(options: {
+    config: Config;
+    sessions: () => Iterable<Session>;
+    end: (sessionId: string, reason: SessionEndReason) => Promise<void>;
+  }) {
     this.config = options.config;
     this.sessions = options.sessions;
     this.end = options.end;
@@ -24,7 +28,10 @@ export class SessionTimers {
   scheduleExpiry(session: Session): void {
     clearTimeout(this.timers.get(session.id));
     const delay = Math.max(0, session.expiresAt - Date.now());
-    this.timers.set(session.id, setTimeout(() => void this.end(session.id, 'expired'), delay).unref());
+    this.timers.set(
+      session.id,
+      setTimeout(() => void this.end(session.id, 'expired'), delay).unref(),
+    );
   }
 
   cancelExpiry(sessionId: string): void {
@@ -40,8 +47,10 @@ export class SessionTimers {
   private endIdleSessions(): void {
     const now = Date.now();
     for (const session of this.sessions()) {
-      if (now - session.lastSeenAt > this.config.closedGraceSeconds * 1000) void this.end(session.id, 'abandoned');
-      else if (now - session.lastActiveAt > this.config.idleMinutes * 60_000) void this.end(session.id, 'idle');
+      if (now - session.lastSeenAt > this.config.closedGraceSeconds * 1000)
+        void this.end(session.id, 'abandoned');
+      else if (now - session.lastActiveAt > this.config.idleMinutes * 60_000)
+        void this.end(session.id, 'idle');
     }
   }
 }

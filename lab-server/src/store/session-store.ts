@@ -54,16 +54,28 @@ export class SessionStore {
         `INSERT OR REPLACE INTO sessions (id, instance, lab_id, learner_id, created_at, expires_at, max_expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(session.id, this.instance, session.labId, session.learnerId, session.createdAt, session.expiresAt, session.maxExpiresAt);
+      .run(
+        session.id,
+        this.instance,
+        session.labId,
+        session.learnerId,
+        session.createdAt,
+        session.expiresAt,
+        session.maxExpiresAt,
+      );
     this.addToken(session.id, token);
   }
 
   addToken(sessionId: string, token: string): void {
-    this.database.prepare('INSERT OR IGNORE INTO session_tokens (session_id, token_sha256) VALUES (?, ?)').run(sessionId, tokenDigest(token));
+    this.database
+      .prepare('INSERT OR IGNORE INTO session_tokens (session_id, token_sha256) VALUES (?, ?)')
+      .run(sessionId, tokenDigest(token));
   }
 
   updateExpiry(sessionId: string, expiresAt: number): void {
-    this.database.prepare('UPDATE sessions SET expires_at = ? WHERE id = ?').run(expiresAt, sessionId);
+    this.database
+      .prepare('UPDATE sessions SET expires_at = ? WHERE id = ?')
+      .run(expiresAt, sessionId);
   }
 
   remove(sessionId: string): void {
@@ -73,9 +85,20 @@ export class SessionStore {
   /** Every stored session of this instance, oldest first. */
   list(): StoredSession[] {
     const rows = this.database
-      .prepare('SELECT id, lab_id, learner_id, created_at, expires_at, max_expires_at FROM sessions WHERE instance = ? ORDER BY created_at')
-      .all(this.instance) as { id: string; lab_id: string; learner_id: string; created_at: number; expires_at: number; max_expires_at: number }[];
-    const digests = this.database.prepare('SELECT token_sha256 FROM session_tokens WHERE session_id = ?');
+      .prepare(
+        'SELECT id, lab_id, learner_id, created_at, expires_at, max_expires_at FROM sessions WHERE instance = ? ORDER BY created_at',
+      )
+      .all(this.instance) as {
+      id: string;
+      lab_id: string;
+      learner_id: string;
+      created_at: number;
+      expires_at: number;
+      max_expires_at: number;
+    }[];
+    const digests = this.database.prepare(
+      'SELECT token_sha256 FROM session_tokens WHERE session_id = ?',
+    );
 
     return rows.map((row) => ({
       id: row.id,
@@ -84,7 +107,9 @@ export class SessionStore {
       createdAt: row.created_at,
       expiresAt: row.expires_at,
       maxExpiresAt: row.max_expires_at,
-      tokenDigests: (digests.all(row.id) as { token_sha256: string }[]).map((digest) => digest.token_sha256),
+      tokenDigests: (digests.all(row.id) as { token_sha256: string }[]).map(
+        (digest) => digest.token_sha256,
+      ),
     }));
   }
 }

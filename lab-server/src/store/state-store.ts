@@ -34,7 +34,9 @@ export class StateStore {
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     this.database = new DatabaseSync(file);
-    this.database.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 2000;');
+    this.database.exec(
+      'PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 2000;',
+    );
     this.database.exec(SCHEMA);
   }
 
@@ -42,14 +44,18 @@ export class StateStore {
   touchLearner(learnerId: string): void {
     const now = Date.now();
     this.database
-      .prepare('INSERT INTO learners (id, created_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at')
+      .prepare(
+        'INSERT INTO learners (id, created_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at',
+      )
       .run(learnerId, now, now);
   }
 
   /** Returns the ids of the steps the learner has passed in a lab, in the order passed. */
   passedSteps(learnerId: string, labId: string): string[] {
     const rows = this.database
-      .prepare('SELECT step_id FROM progress WHERE learner_id = ? AND lab_id = ? ORDER BY passed_at, rowid')
+      .prepare(
+        'SELECT step_id FROM progress WHERE learner_id = ? AND lab_id = ? ORDER BY passed_at, rowid',
+      )
       .all(learnerId, labId) as { step_id: string }[];
     return rows.map((row) => row.step_id);
   }
@@ -57,7 +63,9 @@ export class StateStore {
   markPassed(learnerId: string, labId: string, stepId: string): void {
     this.touchLearner(learnerId);
     this.database
-      .prepare('INSERT OR IGNORE INTO progress (learner_id, lab_id, step_id, passed_at) VALUES (?, ?, ?, ?)')
+      .prepare(
+        'INSERT OR IGNORE INTO progress (learner_id, lab_id, step_id, passed_at) VALUES (?, ?, ?, ?)',
+      )
       .run(learnerId, labId, stepId, Date.now());
   }
 
@@ -82,7 +90,9 @@ export class StateStore {
 
   /** Forgets that the learner passed these steps, so they can be done again. Failures stay. */
   forgetSteps(learnerId: string, labId: string, stepIds: readonly string[]): void {
-    const statement = this.database.prepare('DELETE FROM progress WHERE learner_id = ? AND lab_id = ? AND step_id = ?');
+    const statement = this.database.prepare(
+      'DELETE FROM progress WHERE learner_id = ? AND lab_id = ? AND step_id = ?',
+    );
     for (const stepId of stepIds) statement.run(learnerId, labId, stepId);
   }
 

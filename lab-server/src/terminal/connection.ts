@@ -4,7 +4,14 @@
 import type { WebSocket } from 'ws';
 
 import type { Logger } from '../log.ts';
-import { decodeFrame, encodeFrame, encodeOutputHeader, ProtocolError, type Frame, type TerminalState } from './protocol.ts';
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeOutputHeader,
+  ProtocolError,
+  type Frame,
+  type TerminalState,
+} from './protocol.ts';
 import type { ShellClient, TerminalShell } from './shell.ts';
 
 /** WebSocket close codes the page reads: 4001 replaced by another page, 4002 no pong. */
@@ -39,7 +46,11 @@ export class TerminalConnection implements ShellClient {
 
   sendAttached(offset: number, dropped: number, shellId: string): void {
     this.send({ type: 'attached', offset, dropped, shellId });
-    this.send({ type: 'status', state: 'ready', message: dropped > 0 ? 'resumed with a gap' : 'connected' });
+    this.send({
+      type: 'status',
+      state: 'ready',
+      message: dropped > 0 ? 'resumed with a gap' : 'connected',
+    });
   }
 
   sendOutput(offset: number, data: Uint8Array): void {
@@ -54,11 +65,17 @@ export class TerminalConnection implements ShellClient {
   sendOutputParts(offset: number, parts: Uint8Array[]): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(encodeOutputHeader(offset), { binary: true, fin: false });
-    parts.forEach((part, index) => this.socket.send(part, { binary: true, fin: index === parts.length - 1 }));
+    parts.forEach((part, index) =>
+      this.socket.send(part, { binary: true, fin: index === parts.length - 1 }),
+    );
   }
 
   replace(): void {
-    this.end('replaced', 'This terminal is now open in another tab or window.', CLOSE_CODES.replaced);
+    this.end(
+      'replaced',
+      'This terminal is now open in another tab or window.',
+      CLOSE_CODES.replaced,
+    );
   }
 
   end(state: TerminalState, message: string, code: number = CLOSE_CODES.normal): void {
@@ -117,14 +134,18 @@ export class TerminalConnection implements ShellClient {
     this.send({
       type: 'status',
       state: 'error',
-      message: 'Input was dropped: more than 256 KiB of typed or pasted text is already waiting for the shell to read it.',
+      message:
+        'Input was dropped: more than 256 KiB of typed or pasted text is already waiting for the shell to read it.',
     });
   }
 
   /** Sends a PING, or drops a socket that stayed silent through two pings. */
   private ping(pingMs: number): void {
     if (Date.now() - this.lastHeard > 2 * pingMs) {
-      this.log.info({ silentMs: Date.now() - this.lastHeard }, 'terminal page sent nothing for two ping intervals, dropping the socket');
+      this.log.info(
+        { silentMs: Date.now() - this.lastHeard },
+        'terminal page sent nothing for two ping intervals, dropping the socket',
+      );
       this.socket.terminate();
       return;
     }

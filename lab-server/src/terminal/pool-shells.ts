@@ -9,7 +9,12 @@ import type { TerminalRegistry } from './registry.ts';
 /** The size a shell starts with before a page gives it its own; attaching resizes it. */
 const FIRST_SIZE = { cols: 80, rows: 24 };
 
-export function prestartPoolShells(sessions: SessionManager, terminals: TerminalRegistry, config: Config, log: Logger): void {
+export function prestartPoolShells(
+  sessions: SessionManager,
+  terminals: TerminalRegistry,
+  config: Config,
+  log: Logger,
+): void {
   // A pooled shell waits as long as its sandbox may sit unused, and a minute more for the page.
   const holdMs = (config.poolIdleMinutes + 1) * 60_000;
 
@@ -20,10 +25,17 @@ export function prestartPoolShells(sessions: SessionManager, terminals: Terminal
     }
 
     for (const terminal of event.lab.terminals) {
-      const address = { sessionId: event.id, terminalId: terminal.id, containerId: event.sandbox.containers[terminal.service]! };
+      const address = {
+        sessionId: event.id,
+        terminalId: terminal.id,
+        containerId: event.sandbox.containers[terminal.service]!,
+      };
       const options = { user: terminal.user, shell: terminal.shell, ...FIRST_SIZE };
       terminals.prestart(address, options, holdMs).catch((error: unknown) => {
-        log.warn({ poolId: event.id, terminalId: terminal.id, err: error }, 'starting a shell ahead of the learner failed; the page starts one');
+        log.warn(
+          { poolId: event.id, terminalId: terminal.id, err: error },
+          'starting a shell ahead of the learner failed; the page starts one',
+        );
       });
     }
   });

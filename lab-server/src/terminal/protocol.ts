@@ -100,7 +100,10 @@ export function encodeFrame(frame: Frame): Uint8Array<ArrayBuffer> {
     case 'pong':
       return withType(FrameType.pong, checkPing(frame.data));
     case 'status':
-      return withType(FrameType.status, textEncoder.encode(JSON.stringify({ state: frame.state, message: frame.message })));
+      return withType(
+        FrameType.status,
+        textEncoder.encode(JSON.stringify({ state: frame.state, message: frame.message })),
+      );
     case 'attached':
       return encodeAttached(frame.offset, frame.dropped, frame.shellId);
   }
@@ -134,7 +137,11 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       return { type: 'output', offset: readOffset(view), data: payload.subarray(OFFSET_BYTES) };
     case FrameType.resize:
       requireLength(payload, 4, 'resize', 'exactly');
-      return { type: 'resize', cols: checkSize(view.getUint16(0), 'cols'), rows: checkSize(view.getUint16(2), 'rows') };
+      return {
+        type: 'resize',
+        cols: checkSize(view.getUint16(0), 'cols'),
+        rows: checkSize(view.getUint16(2), 'rows'),
+      };
     case FrameType.ack:
       requireLength(payload, OFFSET_BYTES, 'ack', 'exactly');
       return { type: 'ack', offset: readOffset(view) };
@@ -179,13 +186,16 @@ function encodeAttached(offset: number, dropped: number, shellId: string): Uint8
 function decodeAttached(payload: Uint8Array, view: DataView): Frame {
   requireLength(payload, 2 * OFFSET_BYTES + 1, 'attached', 'at least');
   const offset = readOffset(view);
-  const dropped = readOffset(new DataView(view.buffer, view.byteOffset + OFFSET_BYTES, OFFSET_BYTES));
+  const dropped = readOffset(
+    new DataView(view.buffer, view.byteOffset + OFFSET_BYTES, OFFSET_BYTES),
+  );
   const shellId = checkShellId(new TextDecoder().decode(payload.subarray(2 * OFFSET_BYTES)));
   return { type: 'attached', offset, dropped, shellId };
 }
 
 function checkShellId(shellId: string): string {
-  if (!SHELL_ID_PATTERN.test(shellId)) throw new ProtocolError(`invalid shell id ${JSON.stringify(shellId)}`);
+  if (!SHELL_ID_PATTERN.test(shellId))
+    throw new ProtocolError(`invalid shell id ${JSON.stringify(shellId)}`);
   return shellId;
 }
 
@@ -197,7 +207,8 @@ function withType(type: number, payload: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 function writeOffset(bytes: Uint8Array, at: number, offset: number): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new ProtocolError(`invalid offset ${offset}`);
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new ProtocolError(`invalid offset ${offset}`);
   new DataView(bytes.buffer, bytes.byteOffset).setBigUint64(at, BigInt(offset));
 }
 
@@ -207,19 +218,30 @@ function readOffset(view: DataView): number {
   return Number(offset);
 }
 
-function requireLength(payload: Uint8Array, length: number, name: string, mode: 'exactly' | 'at least'): void {
+function requireLength(
+  payload: Uint8Array,
+  length: number,
+  name: string,
+  mode: 'exactly' | 'at least',
+): void {
   const ok = mode === 'exactly' ? payload.length === length : payload.length >= length;
-  if (!ok) throw new ProtocolError(`${name} frame needs ${mode} ${length} payload bytes, got ${payload.length}`);
+  if (!ok)
+    throw new ProtocolError(
+      `${name} frame needs ${mode} ${length} payload bytes, got ${payload.length}`,
+    );
 }
 
 function checkSize(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 1 || value > MAX_TERMINAL_SIZE) {
-    throw new ProtocolError(`${name} must be an integer from 1 to ${MAX_TERMINAL_SIZE}, got ${value}`);
+    throw new ProtocolError(
+      `${name} must be an integer from 1 to ${MAX_TERMINAL_SIZE}, got ${value}`,
+    );
   }
   return value;
 }
 
 function checkPing(data: Uint8Array): Uint8Array {
-  if (data.length > MAX_PING_BYTES) throw new ProtocolError(`ping payload exceeds ${MAX_PING_BYTES} bytes`);
+  if (data.length > MAX_PING_BYTES)
+    throw new ProtocolError(`ping payload exceeds ${MAX_PING_BYTES} bytes`);
   return data;
 }

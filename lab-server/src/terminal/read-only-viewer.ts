@@ -20,7 +20,14 @@ export class ReadOnlyViewer {
   private readonly socket: WebSocket;
   private readonly log: Logger;
 
-  constructor(options: { socket: WebSocket; log: Logger; shellId: string; recent: Buffer; pingMs: number; onClose: () => void }) {
+  constructor(options: {
+    socket: WebSocket;
+    log: Logger;
+    shellId: string;
+    recent: Buffer;
+    pingMs: number;
+    onClose: () => void;
+  }) {
     this.socket = options.socket;
     this.log = options.log;
 
@@ -30,8 +37,13 @@ export class ReadOnlyViewer {
       options.onClose();
       this.log.info({ skipped: this.skipped }, 'read-only view closed');
     });
-    this.socket.on('error', (error) => this.log.warn({ err: error }, 'read-only view socket failed'));
-    this.pingTimer = setInterval(() => this.send({ type: 'ping', data: new Uint8Array(0) }), options.pingMs);
+    this.socket.on('error', (error) =>
+      this.log.warn({ err: error }, 'read-only view socket failed'),
+    );
+    this.pingTimer = setInterval(
+      () => this.send({ type: 'ping', data: new Uint8Array(0) }),
+      options.pingMs,
+    );
     this.pingTimer.unref();
 
     this.send({ type: 'attached', offset: 0, dropped: 0, shellId: options.shellId });
@@ -70,7 +82,11 @@ export class ReadOnlyViewer {
     if (frame.type === 'ping') this.send({ type: 'pong', data: frame.data });
     if ((frame.type === 'input' || frame.type === 'resize') && !this.warned) {
       this.warned = true;
-      this.send({ type: 'status', state: 'error', message: "This view is read-only: nothing typed here reaches the learner's shell." });
+      this.send({
+        type: 'status',
+        state: 'error',
+        message: "This view is read-only: nothing typed here reaches the learner's shell.",
+      });
     }
   }
 

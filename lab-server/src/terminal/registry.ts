@@ -47,7 +47,12 @@ export class TerminalRegistry {
   private readonly log: Logger;
   private readonly onFlowPause: () => void;
 
-  constructor(options: { runtime: SandboxRuntime; settings: TerminalSettings; log: Logger; onFlowPause?: () => void }) {
+  constructor(options: {
+    runtime: SandboxRuntime;
+    settings: TerminalSettings;
+    log: Logger;
+    onFlowPause?: () => void;
+  }) {
     this.runtime = options.runtime;
     this.settings = options.settings;
     this.log = options.log;
@@ -64,7 +69,11 @@ export class TerminalRegistry {
       if (shell && !shell.isDisposed && sameContainer) return shell;
       if (this.shells.get(key) === existing) this.shells.delete(key);
       // A Restart recreated the container: its old shell is gone with it, or about to be.
-      if (shell && !sameContainer) await shell.dispose('closed', 'The container was recreated; this terminal now opens a shell in the new one.');
+      if (shell && !sameContainer)
+        await shell.dispose(
+          'closed',
+          'The container was recreated; this terminal now opens a shell in the new one.',
+        );
     }
 
     const started = this.start(key, address, options);
@@ -90,7 +99,12 @@ export class TerminalRegistry {
    * Opens a read-only view of the terminal's shell (starting the shell when the learner has not
    * yet): the viewer gets recent output and what follows, and nothing it sends reaches the shell.
    */
-  async watch(address: TerminalAddress, options: TerminalOptions, socket: WebSocket, log: Logger): Promise<void> {
+  async watch(
+    address: TerminalAddress,
+    options: TerminalOptions,
+    socket: WebSocket,
+    log: Logger,
+  ): Promise<void> {
     const shell = await this.shellFor(address, options);
     const tap = this.taps.get(shell);
     if (!tap) {
@@ -114,7 +128,11 @@ export class TerminalRegistry {
    * Starts a terminal's shell before any page asks for it, so the first page gets its prompt at
    * once. The shell waits `holdMs` for that page instead of the grace period.
    */
-  async prestart(address: TerminalAddress, options: TerminalOptions, holdMs: number): Promise<void> {
+  async prestart(
+    address: TerminalAddress,
+    options: TerminalOptions,
+    holdMs: number,
+  ): Promise<void> {
     const shell = await this.shellFor(address, options);
     shell.holdFor(holdMs);
   }
@@ -137,8 +155,16 @@ export class TerminalRegistry {
     return this.shells.size;
   }
 
-  private async start(key: string, address: TerminalAddress, options: TerminalOptions): Promise<TerminalShell> {
-    const log = this.log.child({ sessionId: address.sessionId, terminalId: address.terminalId, containerId: address.containerId });
+  private async start(
+    key: string,
+    address: TerminalAddress,
+    options: TerminalOptions,
+  ): Promise<TerminalShell> {
+    const log = this.log.child({
+      sessionId: address.sessionId,
+      terminalId: address.terminalId,
+      containerId: address.containerId,
+    });
     const process = await this.runtime.openTerminal(address.containerId, options);
 
     let shell: TerminalShell;

@@ -83,7 +83,12 @@ export class TerminalShell {
   private readonly log: Logger;
   private readonly onDisposed: () => void;
 
-  constructor(options: { process: TerminalProcess; settings: ShellSettings; log: Logger; onDisposed: () => void }) {
+  constructor(options: {
+    process: TerminalProcess;
+    settings: ShellSettings;
+    log: Logger;
+    onDisposed: () => void;
+  }) {
     this.process = options.process;
     this.settings = options.settings;
     this.log = options.log.child({ shellId: this.id });
@@ -93,7 +98,10 @@ export class TerminalShell {
 
     const stream = this.process.stream;
     stream.on('data', (chunk: Buffer) => this.receiveOutput(chunk));
-    stream.on('end', () => void this.dispose('exited', 'The shell has exited. Press Start for a new lab session.'));
+    stream.on(
+      'end',
+      () => void this.dispose('exited', 'The shell has exited. Press Start for a new lab session.'),
+    );
     stream.on('error', (error) => {
       this.log.warn({ err: error }, 'terminal stream failed');
       void this.dispose('error', 'The connection to the container was lost.');
@@ -131,7 +139,10 @@ export class TerminalShell {
   detach(client: ShellClient): void {
     if (this.client !== client) return;
     this.client = undefined;
-    this.log.info({ graceMs: this.settings.graceMs }, 'page detached, shell kept for the grace period');
+    this.log.info(
+      { graceMs: this.settings.graceMs },
+      'page detached, shell kept for the grace period',
+    );
     this.startGraceTimer();
   }
 
@@ -141,7 +152,8 @@ export class TerminalShell {
    */
   input(client: ShellClient, data: Uint8Array): boolean {
     if (this.client !== client) return true;
-    if (this.process.stream.writableLength + this.heldBytes + data.length > MAX_INPUT_BACKLOG_BYTES) return false;
+    if (this.process.stream.writableLength + this.heldBytes + data.length > MAX_INPUT_BACKLOG_BYTES)
+      return false;
 
     this.echoUntil = Date.now() + ECHO_WINDOW_MS;
     if (this.resizing) {
@@ -198,9 +210,16 @@ export class TerminalShell {
     this.updateFlow();
   }
 
-  private resumePoint(request: { shellId?: string; offset?: number }): { offset: number; dropped: number } {
+  private resumePoint(request: { shellId?: string; offset?: number }): {
+    offset: number;
+    dropped: number;
+  } {
     const oldest = this.replay.start;
-    if (request.shellId !== this.id || request.offset === undefined || request.offset > this.replay.end) {
+    if (
+      request.shellId !== this.id ||
+      request.offset === undefined ||
+      request.offset > this.replay.end
+    ) {
       return { offset: oldest, dropped: 0 };
     }
     if (request.offset < oldest) return { offset: oldest, dropped: oldest - request.offset };
@@ -288,7 +307,8 @@ export class TerminalShell {
       await this.process.dispose();
       this.log.info({ state }, 'shell ended');
     } catch (error) {
-      if (isContainerGoing(error)) this.log.debug({ reason: (error as Error).message }, 'the shell ended with its container');
+      if (isContainerGoing(error))
+        this.log.debug({ reason: (error as Error).message }, 'the shell ended with its container');
       else this.log.warn({ err: error }, 'ending the shell failed');
     }
   }
@@ -302,7 +322,9 @@ export class TerminalShell {
 export function isContainerGoing(error: unknown): boolean {
   const status = (error as { statusCode?: number } | null)?.statusCode;
   if (status === 404 || status === 409) return true;
-  return /is not running|removal in progress|no such container/i.test(String((error as Error | null)?.message ?? ''));
+  return /is not running|removal in progress|no such container/i.test(
+    String((error as Error | null)?.message ?? ''),
+  );
 }
 
 /** Groups views into frames of at most `limit` bytes, splitting a view that crosses the limit. */

@@ -10,7 +10,8 @@ export const DISPLAY_NAME_MAX = 40;
 /** A fresh random code; 25^6 (about 244 million) codes, so a guess rarely hits a live one. */
 export function newJoinCode(): string {
   let code = '';
-  for (let index = 0; index < JOIN_CODE_LENGTH; index += 1) code += JOIN_CODE_ALPHABET[randomInt(JOIN_CODE_ALPHABET.length)];
+  for (let index = 0; index < JOIN_CODE_LENGTH; index += 1)
+    code += JOIN_CODE_ALPHABET[randomInt(JOIN_CODE_ALPHABET.length)];
   return code;
 }
 
@@ -38,7 +39,9 @@ export function checkDisplayName(typed: unknown): { name: string } | { problem: 
 
   const name = typed.normalize('NFC').trim().replace(/\s+/g, ' ');
   if (name.length === 0) return { problem: 'Type a name to show the instructor.' };
-  if ([...name].length > DISPLAY_NAME_MAX) return { problem: `Use at most ${DISPLAY_NAME_MAX} characters for your name.` };
-  if (/[\p{Cc}\p{Cf}]/u.test(name)) return { problem: 'Use letters, digits, spaces and punctuation only in your name.' };
+  if ([...name].length > DISPLAY_NAME_MAX)
+    return { problem: `Use at most ${DISPLAY_NAME_MAX} characters for your name.` };
+  if (/[\p{Cc}\p{Cf}]/u.test(name))
+    return { problem: 'Use letters, digits, spaces and punctuation only in your name.' };
   return { name };
 }

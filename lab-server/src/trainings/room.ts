@@ -18,9 +18,19 @@ export interface Room extends RoomDeps {
   tokenGenerated: boolean;
 }
 
-export function openRoom(options: { config: Config; labs: Map<string, Lab>; sessions: SessionManager; log: Logger }): Room {
+export function openRoom(options: {
+  config: Config;
+  labs: Map<string, Lab>;
+  sessions: SessionManager;
+  log: Logger;
+}): Room {
   const { config, sessions } = options;
-  const trainings = new Trainings({ store: new TrainingStore(sessions.store.connection), sessions, labs: options.labs, log: options.log });
+  const trainings = new Trainings({
+    store: new TrainingStore(sessions.store.connection),
+    sessions,
+    labs: options.labs,
+    log: options.log,
+  });
   let terminalCount = () => 0;
   const metrics = new LabMetrics({
     sessions: () => sessions.size,
@@ -53,8 +63,14 @@ export function roomUrlsFor(host: string, port: number): string[] {
 
   const addresses = Object.values(networkInterfaces())
     .flat()
-    .filter((entry) => entry !== undefined && !entry.internal && (entry.family === 'IPv4' || host === '::'));
-  return addresses.map((entry) => `http://${entry!.family === 'IPv6' ? `[${entry!.address}]` : entry!.address}:${port}/`);
+    .filter(
+      (entry) =>
+        entry !== undefined && !entry.internal && (entry.family === 'IPv4' || host === '::'),
+    );
+  return addresses.map(
+    (entry) =>
+      `http://${entry!.family === 'IPv6' ? `[${entry!.address}]` : entry!.address}:${port}/`,
+  );
 }
 
 /** The lines `npm start` prints for the instructor. */
@@ -64,6 +80,10 @@ export function roomBanner(room: Room, localUrl: string): string {
     lines.push('  Learners open:', ...room.roomUrls.map((url) => `    ${url}training/join/`));
   }
   lines.push(`  Instructor dashboard: ${localUrl}training/instructor/`);
-  lines.push(room.tokenGenerated ? `  Instructor token (new at each start; set LAB_INSTRUCTOR_TOKEN to keep one): ${room.instructorToken}` : '  Instructor token: the one in LAB_INSTRUCTOR_TOKEN');
+  lines.push(
+    room.tokenGenerated
+      ? `  Instructor token (new at each start; set LAB_INSTRUCTOR_TOKEN to keep one): ${room.instructorToken}`
+      : '  Instructor token: the one in LAB_INSTRUCTOR_TOKEN',
+  );
   return `${lines.join('\n')}\n\n`;
 }

@@ -23,7 +23,13 @@ export interface RosterEntry {
   step: { id: string; title: string; number: number; of: number } | null;
   stepsPassed: number;
   stepsTotal: number;
-  session: { id: string; labId: string; expiresAt: string; secondsLeft: number; terminals: { id: string; title: string }[] } | null;
+  session: {
+    id: string;
+    labId: string;
+    expiresAt: string;
+    secondsLeft: number;
+    terminals: { id: string; title: string }[];
+  } | null;
   connected: boolean;
 }
 
@@ -41,10 +47,21 @@ export function learnerKey(learnerId: string): string {
   return createHash('sha256').update(`roster:${learnerId}`).digest('hex').slice(0, 16);
 }
 
-export function rosterEntry(training: Training, learner: TrainingLearner, sources: RosterSources, now = Date.now()): RosterEntry {
-  const labs = training.labs.map((id) => sources.labs.get(id)).filter((lab): lab is Lab => lab !== undefined);
-  const passedByLab = new Map(labs.map((lab) => [lab.id, sources.passedSteps(learner.learnerId, lab.id)]));
-  const session = sources.sessionsOf(learner.learnerId).find((candidate) => training.labs.includes(candidate.labId));
+export function rosterEntry(
+  training: Training,
+  learner: TrainingLearner,
+  sources: RosterSources,
+  now = Date.now(),
+): RosterEntry {
+  const labs = training.labs
+    .map((id) => sources.labs.get(id))
+    .filter((lab): lab is Lab => lab !== undefined);
+  const passedByLab = new Map(
+    labs.map((lab) => [lab.id, sources.passedSteps(learner.learnerId, lab.id)]),
+  );
+  const session = sources
+    .sessionsOf(learner.learnerId)
+    .find((candidate) => training.labs.includes(candidate.labId));
 
   const lab = currentLab(labs, passedByLab, session);
   const passed = lab ? passedByLab.get(lab.id)! : [];
@@ -56,8 +73,15 @@ export function rosterEntry(training: Training, learner: TrainingLearner, source
     name: learner.displayName,
     joinedAt: new Date(learner.joinedAt).toISOString(),
     lab: lab ? { id: lab.id, title: lab.title } : null,
-    step: lab && step ? { id: step.id, title: step.title, number: stepIndex + 1, of: lab.steps.length } : null,
-    stepsPassed: labs.reduce((sum, each) => sum + passedByLab.get(each.id)!.filter((id) => each.steps.some((s) => s.id === id)).length, 0),
+    step:
+      lab && step
+        ? { id: step.id, title: step.title, number: stepIndex + 1, of: lab.steps.length }
+        : null,
+    stepsPassed: labs.reduce(
+      (sum, each) =>
+        sum + passedByLab.get(each.id)!.filter((id) => each.steps.some((s) => s.id === id)).length,
+      0,
+    ),
     stepsTotal: labs.reduce((sum, each) => sum + each.steps.length, 0),
     session: session ? describeSession(session, sources.labs.get(session.labId), now) : null,
     connected: session !== undefined && isConnected(session, sources, now),
@@ -74,17 +98,31 @@ function isConnected(session: Session, sources: RosterSources, now: number): boo
 }
 
 /** The lab of the running session, else the first lab not finished, else the last lab. */
-function currentLab(labs: Lab[], passedByLab: Map<string, string[]>, session: Session | undefined): Lab | undefined {
+function currentLab(
+  labs: Lab[],
+  passedByLab: Map<string, string[]>,
+  session: Session | undefined,
+): Lab | undefined {
   if (session) return labs.find((lab) => lab.id === session.labId);
-  return labs.find((lab) => lab.steps.some((step) => !passedByLab.get(lab.id)!.includes(step.id))) ?? labs.at(-1);
+  return (
+    labs.find((lab) => lab.steps.some((step) => !passedByLab.get(lab.id)!.includes(step.id))) ??
+    labs.at(-1)
+  );
 }
 
-function describeSession(session: Session, lab: Lab | undefined, now: number): NonNullable<RosterEntry['session']> {
+function describeSession(
+  session: Session,
+  lab: Lab | undefined,
+  now: number,
+): NonNullable<RosterEntry['session']> {
   return {
     id: session.id,
     labId: session.labId,
     expiresAt: new Date(session.expiresAt).toISOString(),
     secondsLeft: Math.max(0, Math.round((session.expiresAt - now) / 1000)),
-    terminals: (lab?.terminals ?? []).map((terminal) => ({ id: terminal.id, title: terminal.title })),
+    terminals: (lab?.terminals ?? []).map((terminal) => ({
+      id: terminal.id,
+      title: terminal.title,
+    })),
   };
 }

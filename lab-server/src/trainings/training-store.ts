@@ -84,14 +84,24 @@ export class TrainingStore {
     for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt += 1) {
       const code = this.makeCode();
       const endsAt = now + fields.minutes * 60_000;
-      const result = insert.run(id, fields.name, JSON.stringify(fields.labs), fields.minutes, fields.expectedLearners, code, now, endsAt);
+      const result = insert.run(
+        id,
+        fields.name,
+        JSON.stringify(fields.labs),
+        fields.minutes,
+        fields.expectedLearners,
+        code,
+        now,
+        endsAt,
+      );
       if (result.changes === 1) return this.get(id)!;
     }
     throw new Error(`no unused join code after ${CODE_ATTEMPTS} attempts`);
   }
 
   get(id: string): Training | undefined {
-    const row = this.database.prepare('SELECT * FROM trainings WHERE id = ?').get(id) as TrainingRow | undefined;
+    const row = this.database.prepare('SELECT * FROM trainings WHERE id = ?').get(id) as
+      TrainingRow | undefined;
     return row && fromRow(row);
   }
 
@@ -105,7 +115,9 @@ export class TrainingStore {
 
   /** Every training, newest first. */
   list(): Training[] {
-    const rows = this.database.prepare('SELECT * FROM trainings ORDER BY created_at DESC, rowid DESC').all() as unknown as TrainingRow[];
+    const rows = this.database
+      .prepare('SELECT * FROM trainings ORDER BY created_at DESC, rowid DESC')
+      .all() as unknown as TrainingRow[];
     return rows.map(fromRow);
   }
 
@@ -115,7 +127,9 @@ export class TrainingStore {
   }
 
   end(id: string, now = Date.now()): void {
-    this.database.prepare('UPDATE trainings SET ended_at = ? WHERE id = ? AND ended_at IS NULL').run(now, id);
+    this.database
+      .prepare('UPDATE trainings SET ended_at = ? WHERE id = ? AND ended_at IS NULL')
+      .run(now, id);
   }
 
   /** Adds the learner, or renames one who joins again. */
@@ -130,9 +144,15 @@ export class TrainingStore {
 
   learners(trainingId: string): TrainingLearner[] {
     const rows = this.database
-      .prepare('SELECT learner_id, display_name, joined_at FROM training_learners WHERE training_id = ? ORDER BY joined_at, rowid')
+      .prepare(
+        'SELECT learner_id, display_name, joined_at FROM training_learners WHERE training_id = ? ORDER BY joined_at, rowid',
+      )
       .all(trainingId) as { learner_id: string; display_name: string; joined_at: number }[];
-    return rows.map((row) => ({ learnerId: row.learner_id, displayName: row.display_name, joinedAt: row.joined_at }));
+    return rows.map((row) => ({
+      learnerId: row.learner_id,
+      displayName: row.display_name,
+      joinedAt: row.joined_at,
+    }));
   }
 
   /** The open training the learner joined last, if any. */

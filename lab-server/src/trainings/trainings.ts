@@ -12,7 +12,13 @@ import { checkDisplayName, normalizeJoinCode } from './join-code.ts';
 import { rosterEntry, type RosterEntry } from './roster.ts';
 import { isOpen, TrainingStore, type NewTraining, type Training } from './training-store.ts';
 
-export const TRAINING_LIMITS = { nameMax: 80, labsMax: 20, minutesMin: 10, minutesMax: 12 * 60, learnersMax: 500 } as const;
+export const TRAINING_LIMITS = {
+  nameMax: 80,
+  labsMax: 20,
+  minutesMin: 10,
+  minutesMax: 12 * 60,
+  learnersMax: 500,
+} as const;
 
 export class TrainingError extends LabError {}
 
@@ -51,7 +57,12 @@ export class Trainings {
   private readonly labs: Map<string, Lab>;
   private readonly log: Logger;
 
-  constructor(options: { store: TrainingStore; sessions: SessionManager; labs: Map<string, Lab>; log: Logger }) {
+  constructor(options: {
+    store: TrainingStore;
+    sessions: SessionManager;
+    labs: Map<string, Lab>;
+    log: Logger;
+  }) {
     this.store = options.store;
     this.sessions = options.sessions;
     this.labs = options.labs;
@@ -73,7 +84,10 @@ export class Trainings {
   /** Validates and stores a training, and sizes the pool of its first lab. */
   create(fields: Record<string, unknown>): Training {
     const training = this.store.create(this.validate(fields));
-    this.log.info({ trainingId: training.id, labs: training.labs, expectedLearners: training.expectedLearners }, 'training created');
+    this.log.info(
+      { trainingId: training.id, labs: training.labs, expectedLearners: training.expectedLearners },
+      'training created',
+    );
     this.updatePools();
     this.changed();
     return training;
@@ -84,7 +98,11 @@ export class Trainings {
     const code = normalizeJoinCode(typedCode);
     const training = code ? this.store.findOpenByCode(code) : undefined;
     if (!training) {
-      throw new TrainingError('JoinCodeUnknown', 404, 'No open training has this code. Check the code on the welcome slide, or ask the instructor.');
+      throw new TrainingError(
+        'JoinCodeUnknown',
+        404,
+        'No open training has this code. Check the code on the welcome slide, or ask the instructor.',
+      );
     }
 
     const name = checkDisplayName(typedName);
@@ -92,8 +110,14 @@ export class Trainings {
 
     const learners = this.store.learners(training.id);
     const capacity = trainingCapacity(training.expectedLearners);
-    if (learners.length >= capacity && !learners.some((learner) => learner.learnerId === learnerId)) {
-      this.log.warn({ trainingId: training.id, learners: learners.length, capacity }, 'join rejected: the training is full');
+    if (
+      learners.length >= capacity &&
+      !learners.some((learner) => learner.learnerId === learnerId)
+    ) {
+      this.log.warn(
+        { trainingId: training.id, learners: learners.length, capacity },
+        'join rejected: the training is full',
+      );
       throw new TrainingError(
         'TrainingFull',
         409,
@@ -125,19 +149,28 @@ export class Trainings {
 
   require(trainingId: string): Training {
     const training = this.store.get(trainingId);
-    if (!training) throw new TrainingError('TrainingNotFound', 404, `No training has the id "${trainingId}". Reload the dashboard.`);
+    if (!training)
+      throw new TrainingError(
+        'TrainingNotFound',
+        404,
+        `No training has the id "${trainingId}". Reload the dashboard.`,
+      );
     return training;
   }
 
   roster(training: Training): RosterEntry[] {
     const sources = {
       labs: this.labs,
-      sessionsOf: (learnerId: string) => this.sessions.list().filter((session) => session.learnerId === learnerId),
-      passedSteps: (learnerId: string, labId: string) => this.sessions.store.passedSteps(learnerId, labId),
+      sessionsOf: (learnerId: string) =>
+        this.sessions.list().filter((session) => session.learnerId === learnerId),
+      passedSteps: (learnerId: string, labId: string) =>
+        this.sessions.store.passedSteps(learnerId, labId),
       attachedTerminals: (sessionId: string) => this.attached.get(sessionId) ?? 0,
       detachedAt: (sessionId: string) => this.detached.get(sessionId),
     };
-    return this.store.learners(training.id).map((learner) => rosterEntry(training, learner, sources));
+    return this.store
+      .learners(training.id)
+      .map((learner) => rosterEntry(training, learner, sources));
   }
 
   /** Whether the learner is in an open training: their sessions then survive a server stop. */
@@ -160,7 +193,10 @@ export class Trainings {
 
   openCount(): { trainings: number; learners: number } {
     const open = this.store.listOpen();
-    return { trainings: open.length, learners: open.reduce((sum, training) => sum + this.store.learners(training.id).length, 0) };
+    return {
+      trainings: open.length,
+      learners: open.reduce((sum, training) => sum + this.store.learners(training.id).length, 0),
+    };
   }
 
   /**
@@ -171,7 +207,11 @@ export class Trainings {
     const targets = new Map<string, number>();
     for (const training of this.store.listOpen()) {
       const first = training.labs[0]!;
-      targets.set(first, (targets.get(first) ?? 0) + poolSizeFor(training.expectedLearners, this.sessions.config.maxSessions));
+      targets.set(
+        first,
+        (targets.get(first) ?? 0) +
+          poolSizeFor(training.expectedLearners, this.sessions.config.maxSessions),
+      );
     }
     for (const labId of this.poolLabs) if (!targets.has(labId)) targets.set(labId, 0);
 
@@ -179,7 +219,11 @@ export class Trainings {
     for (const [labId, size] of targets) {
       const capped = Math.min(size, this.sessions.config.maxSessions);
       if (pool.setPoolTarget) pool.setPoolTarget(labId, capped);
-      else this.log.warn({ labId, size: capped }, 'this server has no pool of ready sandboxes; learners wait for a fresh start');
+      else
+        this.log.warn(
+          { labId, size: capped },
+          'this server has no pool of ready sandboxes; learners wait for a fresh start',
+        );
     }
     this.poolLabs = new Set([...targets].filter(([, size]) => size > 0).map(([labId]) => labId));
   }
@@ -187,24 +231,53 @@ export class Trainings {
   private validate(fields: Record<string, unknown>): NewTraining {
     const name = typeof fields.name === 'string' ? fields.name.trim().replace(/\s+/g, ' ') : '';
     if (name.length === 0 || name.length > TRAINING_LIMITS.nameMax) {
-      throw new TrainingError('InvalidTraining', 400, `Give the training a name of 1 to ${TRAINING_LIMITS.nameMax} characters.`);
+      throw new TrainingError(
+        'InvalidTraining',
+        400,
+        `Give the training a name of 1 to ${TRAINING_LIMITS.nameMax} characters.`,
+      );
     }
 
     const labs = Array.isArray(fields.labs) ? fields.labs : [];
     const unknown = labs.filter((id) => typeof id !== 'string' || !this.labs.has(id));
-    if (labs.length === 0 || labs.length > TRAINING_LIMITS.labsMax || unknown.length > 0 || new Set(labs).size !== labs.length) {
+    if (
+      labs.length === 0 ||
+      labs.length > TRAINING_LIMITS.labsMax ||
+      unknown.length > 0 ||
+      new Set(labs).size !== labs.length
+    ) {
       const known = [...this.labs.keys()].join(', ');
-      throw new TrainingError('InvalidTraining', 400, `List 1 to ${TRAINING_LIMITS.labsMax} different labs, each one of: ${known}.`);
+      throw new TrainingError(
+        'InvalidTraining',
+        400,
+        `List 1 to ${TRAINING_LIMITS.labsMax} different labs, each one of: ${known}.`,
+      );
     }
 
     const minutes = Number(fields.minutes);
-    if (!Number.isInteger(minutes) || minutes < TRAINING_LIMITS.minutesMin || minutes > TRAINING_LIMITS.minutesMax) {
-      throw new TrainingError('InvalidTraining', 400, `Set the duration to whole minutes from ${TRAINING_LIMITS.minutesMin} to ${TRAINING_LIMITS.minutesMax}.`);
+    if (
+      !Number.isInteger(minutes) ||
+      minutes < TRAINING_LIMITS.minutesMin ||
+      minutes > TRAINING_LIMITS.minutesMax
+    ) {
+      throw new TrainingError(
+        'InvalidTraining',
+        400,
+        `Set the duration to whole minutes from ${TRAINING_LIMITS.minutesMin} to ${TRAINING_LIMITS.minutesMax}.`,
+      );
     }
 
     const expectedLearners = Number(fields.expectedLearners);
-    if (!Number.isInteger(expectedLearners) || expectedLearners < 1 || expectedLearners > TRAINING_LIMITS.learnersMax) {
-      throw new TrainingError('InvalidTraining', 400, `Set the expected learners to a whole number from 1 to ${TRAINING_LIMITS.learnersMax}.`);
+    if (
+      !Number.isInteger(expectedLearners) ||
+      expectedLearners < 1 ||
+      expectedLearners > TRAINING_LIMITS.learnersMax
+    ) {
+      throw new TrainingError(
+        'InvalidTraining',
+        400,
+        `Set the expected learners to a whole number from 1 to ${TRAINING_LIMITS.learnersMax}.`,
+      );
     }
     return { name, labs: labs as string[], minutes, expectedLearners };
   }

@@ -21,7 +21,10 @@ const rules: { match: RegExp; size: DdevSize }[] = [
   { match: /webserver/, size: webserver },
   {
     match: /php-base/,
-    size: { counterpart: 'ddev/ddev-php-base (v1.22 to v1.25.3)', published: 'no published figure' },
+    size: {
+      counterpart: 'ddev/ddev-php-base (v1.22 to v1.25.3)',
+      published: 'no published figure',
+    },
   },
   {
     match: /postgres/,

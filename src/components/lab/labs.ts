@@ -10,6 +10,9 @@ let loaded: Promise<Map<string, Lab>> | undefined;
 export async function loadLab(id: string): Promise<Lab> {
   loaded ??= loadLabs(path.resolve('content/labs'));
   const lab = (await loaded).get(id);
-  if (!lab) throw new Error(`<Lab id="${id}" />: no lab has that id; add content/labs/${id}.yaml or fix the id.`);
+  if (!lab)
+    throw new Error(
+      `<Lab id="${id}" />: no lab has that id; add content/labs/${id}.yaml or fix the id.`,
+    );
   return lab;
 }

@@ -1,6 +1,10 @@
 // Turns a step's Markdown into HTML at build time, with Run and Copy buttons for the commands
 // annotated Killercoda-style ({{exec}}, {{exec T2}}, {{exec interrupt}}, {{copy}}).
-import { resolveTerminal, splitAnnotations, type AnnotatedCommand } from '../../../lab-server/src/labs/annotations.ts';
+import {
+  resolveTerminal,
+  splitAnnotations,
+  type AnnotatedCommand,
+} from '../../../lab-server/src/labs/annotations.ts';
 import type { LabTerminal } from '../../../lab-server/src/labs/schema.ts';
 
 export interface CommandButton {
@@ -22,13 +26,16 @@ export async function renderStepBody(
 
     const button = toButton(part.command, ids);
     // A block command becomes one line of raw HTML between blank lines, so Markdown keeps it whole.
-    return part.command.inline ? inlineCommandHtml(button, terminals) : `\n\n${commandHtml(button, terminals)}\n\n`;
+    return part.command.inline
+      ? inlineCommandHtml(button, terminals)
+      : `\n\n${commandHtml(button, terminals)}\n\n`;
   });
   return render(pieces.join(''));
 }
 
 function toButton(command: AnnotatedCommand, terminalIds: readonly string[]): CommandButton {
-  const terminal = command.action === 'exec' ? resolveTerminal(command.terminal, terminalIds) : undefined;
+  const terminal =
+    command.action === 'exec' ? resolveTerminal(command.terminal, terminalIds) : undefined;
   return { run: command.run, terminal, interrupt: command.interrupt };
 }
 
@@ -50,7 +57,8 @@ function buttonsHtml(command: CommandButton, terminals: readonly LabTerminal[]):
   if (command.terminal === undefined) return copy;
 
   // Name the terminal on the button only when there is a choice of terminals.
-  const title = terminals.find((terminal) => terminal.id === command.terminal)?.title ?? command.terminal;
+  const title =
+    terminals.find((terminal) => terminal.id === command.terminal)?.title ?? command.terminal;
   const label = terminals.length > 1 ? `Run in ${escapeHtml(title)}` : 'Run';
   const run =
     `<button type="button" class="lab-run" data-command="${escapeHtml(command.run)}" ` +

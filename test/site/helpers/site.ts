@@ -42,7 +42,11 @@ function urlPathOf(file: string): string {
 export async function listPages(): Promise<SitePage[]> {
   const files = await listHtmlFiles(DIST);
   const pages = await Promise.all(
-    files.map(async (file) => ({ urlPath: urlPathOf(file), file, html: await readFile(file, 'utf8') })),
+    files.map(async (file) => ({
+      urlPath: urlPathOf(file),
+      file,
+      html: await readFile(file, 'utf8'),
+    })),
   );
   return pages.sort((a, b) => a.urlPath.localeCompare(b.urlPath));
 }

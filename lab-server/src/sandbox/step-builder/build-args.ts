@@ -4,7 +4,18 @@ import { BuildFailure } from './messages.ts';
 import { expandWord, splitPairs, type Variables } from './words.ts';
 
 /** Build arguments the classic builder accepts without an ARG line; none is recorded in history. */
-export const BUILTIN_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+export const BUILTIN_ARGS = new Set([
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'FTP_PROXY',
+  'ftp_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+]);
 
 /** Declared build arguments by name, with their default values. */
 export type DeclaredArgs = Map<string, string | undefined>;
@@ -32,12 +43,19 @@ export class BuildArgs {
    * Declares the build arguments of an ARG line in a stage; returns the line's history text. A
    * name without a default takes the global default of the same name.
    */
-  declareInStage(args: string, declared: DeclaredArgs, variables: Variables, original: string): string {
+  declareInStage(
+    args: string,
+    declared: DeclaredArgs,
+    variables: Variables,
+    original: string,
+  ): string {
     const parts: string[] = [];
     for (const { key, value } of splitPairs(args)) {
       const name = expandWord(key, variables);
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new BuildFailure(`ARG names must be letters, digits and underscores: ${original}`);
-      const fallback = value === undefined ? this.globalValues()[name] : expandWord(value, variables);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+        throw new BuildFailure(`ARG names must be letters, digits and underscores: ${original}`);
+      const fallback =
+        value === undefined ? this.globalValues()[name] : expandWord(value, variables);
       declared.set(name, fallback);
       this.markUsed(name);
       parts.push(value === undefined ? name : `${name}=${fallback}`);

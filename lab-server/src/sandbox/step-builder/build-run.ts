@@ -62,8 +62,18 @@ export class BuildRun {
       await this.tag(imageId);
       return { ok: true, imageId };
     } catch (error) {
-      const detail = failureDetail(error, { timedOut: this.timedOut, aborted: this.abort.signal.aborted, timeoutSeconds: this.request.limits.timeoutSeconds });
-      this.send({ error: detail, errorDetail: { code: error instanceof BuildFailure ? error.code : undefined, message: detail } });
+      const detail = failureDetail(error, {
+        timedOut: this.timedOut,
+        aborted: this.abort.signal.aborted,
+        timeoutSeconds: this.request.limits.timeoutSeconds,
+      });
+      this.send({
+        error: detail,
+        errorDetail: {
+          code: error instanceof BuildFailure ? error.code : undefined,
+          message: detail,
+        },
+      });
       await this.removeCreated();
       return { ok: false, timedOut: this.timedOut, detail, step: this.step };
     } finally {
@@ -90,7 +100,14 @@ export class BuildRun {
     instructions.push(...labelInstructions(this.request.labels));
 
     const context = await readContext(this.request.context);
-    const build: PlanBuild = { docker: this.docker, args: this.args, context, stages: this.stages, containers: this.containers, signal: this.abort.signal };
+    const build: PlanBuild = {
+      docker: this.docker,
+      args: this.args,
+      context,
+      stages: this.stages,
+      containers: this.containers,
+      signal: this.abort.signal,
+    };
     const total = instructions.length;
     for (const [index, instruction] of instructions.entries()) {
       this.checkAbort();
@@ -100,7 +117,8 @@ export class BuildRun {
     }
 
     const unused = this.args.unused();
-    if (unused.length > 0) this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+    if (unused.length > 0)
+      this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
 
     const imageId = this.stage!.imageId;
     this.send({ aux: { ID: imageId } });
@@ -113,8 +131,12 @@ export class BuildRun {
     for (const tag of this.request.tags) {
       const at = tag.lastIndexOf(':');
       const hasTag = at > tag.lastIndexOf('/');
-      await this.docker.getImage(imageId).tag({ repo: hasTag ? tag.slice(0, at) : tag, tag: hasTag ? tag.slice(at + 1) : 'latest' });
-      this.say(`Successfully tagged ${(this.request.showTag ?? ((value) => value))(hasTag ? tag : `${tag}:latest`)}\n`);
+      await this.docker
+        .getImage(imageId)
+        .tag({ repo: hasTag ? tag.slice(0, at) : tag, tag: hasTag ? tag.slice(at + 1) : 'latest' });
+      this.say(
+        `Successfully tagged ${(this.request.showTag ?? ((value) => value))(hasTag ? tag : `${tag}:latest`)}\n`,
+      );
     }
   }
 
@@ -129,7 +151,11 @@ export class BuildRun {
   }
 
   private async from(instruction: Instruction): Promise<void> {
-    const { stage, scratch } = await openStage(this.docker, instruction, { stages: this.stages, globals: this.args.globalValues(), stepLabels: this.stepLabels });
+    const { stage, scratch } = await openStage(this.docker, instruction, {
+      stages: this.stages,
+      globals: this.args.globalValues(),
+      stepLabels: this.stepLabels,
+    });
     if (!scratch) this.say(` ---> ${short(stage.imageId)}\n`);
     this.stages.push(stage);
     this.stage = stage;
@@ -142,11 +168,18 @@ export class BuildRun {
     const key = cacheKey(this.request.owner.sessionId, stage.imageId, step, commitConfig);
     if (!this.request.noCache && (await this.useCache(stage, step, key))) return;
 
-    const container = await this.containers.create(stage.imageId, step.cmd, step.config, step.run?.entrypoint, step.run ? this.request.network : 'none');
+    const container = await this.containers.create(
+      stage.imageId,
+      step.cmd,
+      step.config,
+      step.run?.entrypoint,
+      step.run ? this.request.network : 'none',
+    );
     this.say(` ---> Running in ${short(container.id)}\n`);
     try {
       if (step.act) await step.act(container);
-      if (step.run) await this.containers.run(container, step.run.commandText, (text) => this.say(text));
+      if (step.run)
+        await this.containers.run(container, step.run.commandText, (text) => this.say(text));
       this.checkAbort();
       const imageId = await commitContainer(container, commitConfig);
       this.created.push(imageId);
@@ -164,7 +197,11 @@ export class BuildRun {
 
   /** Moves the stage to the cached image of the step, when there is one; false when there is not. */
   private async useCache(stage: Stage, step: Step, key: string): Promise<boolean> {
-    const hit = await findCachedImage(this.docker, this.builder.layers, { key, parent: stage.imageId, sessionId: this.request.owner.sessionId });
+    const hit = await findCachedImage(this.docker, this.builder.layers, {
+      key,
+      parent: stage.imageId,
+      sessionId: this.request.owner.sessionId,
+    });
     if (!hit) return false;
 
     this.say(` ---> Using cache\n ---> ${short(hit.Id)}\n`);
@@ -192,8 +229,17 @@ function readInstructions(dockerfile: string): Instruction[] {
   } catch (error) {
     throw new BuildFailure(`failed to parse the Dockerfile: ${(error as Error).message}`);
   }
-  if (!instructions.some((instruction) => instruction.keyword === 'FROM')) throw new BuildFailure('the Dockerfile has no FROM instruction');
-  if (instructions[0]!.keyword !== 'FROM' && instructions.slice(0, instructions.findIndex((i) => i.keyword === 'FROM')).some((i) => i.keyword !== 'ARG')) {
+  if (!instructions.some((instruction) => instruction.keyword === 'FROM'))
+    throw new BuildFailure('the Dockerfile has no FROM instruction');
+  if (
+    instructions[0]!.keyword !== 'FROM' &&
+    instructions
+      .slice(
+        0,
+        instructions.findIndex((i) => i.keyword === 'FROM'),
+      )
+      .some((i) => i.keyword !== 'ARG')
+  ) {
     throw new BuildFailure('only ARG instructions may come before the first FROM');
   }
   return instructions;
@@ -207,7 +253,13 @@ function labelInstructions(labels: Record<string, string>): Instruction[] {
       const value = labels[key]!;
       // Quoted with $ escaped, so the value is taken as given, as the classic builder takes it.
       const quoted = `"${value.replace(/[\\"$]/g, '\\$&')}"`;
-      return { keyword: 'LABEL', flags: {}, args: `${key}=${quoted}`, original: `LABEL ${key}=${value}`, line: 0 };
+      return {
+        keyword: 'LABEL',
+        flags: {},
+        args: `${key}=${quoted}`,
+        original: `LABEL ${key}=${value}`,
+        line: 0,
+      };
     });
 }
 
@@ -220,8 +272,13 @@ function commitSettings(step: Step, stepLabels: Record<string, string>): ImageCo
   // NOTE: a commit also fills an empty Cmd from the container's, so a step image with neither
   // CMD nor ENTRYPOINT (a scratch stage before its CMD) gets the step's history line as Cmd.
   let entrypoint: string[] | null = step.run?.entrypoint ? [] : null;
-  if (step.config.Entrypoint && step.config.Entrypoint.length > 0) entrypoint = step.config.Entrypoint;
-  return { ...step.config, Labels: { ...(step.config.Labels ?? {}), ...stepLabels }, Entrypoint: entrypoint };
+  if (step.config.Entrypoint && step.config.Entrypoint.length > 0)
+    entrypoint = step.config.Entrypoint;
+  return {
+    ...step.config,
+    Labels: { ...(step.config.Labels ?? {}), ...stepLabels },
+    Entrypoint: entrypoint,
+  };
 }
 
 function advance(stage: Stage, imageId: string, config: ImageConfig, sizeBytes: number): void {

@@ -64,14 +64,24 @@ export interface Selection {
 }
 
 /** Finds the sources in the context, with wildcards as the builder reads them. */
-export function selectSources(context: Map<string, ContextEntry>, sources: string[], keyword: string): Selection[] {
+export function selectSources(
+  context: Map<string, ContextEntry>,
+  sources: string[],
+  keyword: string,
+): Selection[] {
   const selections: Selection[] = [];
   for (const raw of sources) {
     const source = cleanPath(raw);
-    const names = /[*?[]/.test(source) ? [...context.keys()].filter((name) => globMatches(source, name)) : [source];
-    const found = names.map((name) => selectOne(context, name)).filter((selection) => selection !== undefined);
+    const names = /[*?[]/.test(source)
+      ? [...context.keys()].filter((name) => globMatches(source, name))
+      : [source];
+    const found = names
+      .map((name) => selectOne(context, name))
+      .filter((selection) => selection !== undefined);
     if (found.length === 0) {
-      throw new BuildStepError(`${keyword} failed: file not found in build context or excluded by .dockerignore: stat ${raw}: file does not exist`);
+      throw new BuildStepError(
+        `${keyword} failed: file not found in build context or excluded by .dockerignore: stat ${raw}: file does not exist`,
+      );
     }
     selections.push(...found);
   }
@@ -80,11 +90,18 @@ export function selectSources(context: Map<string, ContextEntry>, sources: strin
 
 function selectOne(context: Map<string, ContextEntry>, name: string): Selection | undefined {
   const prefix = name === '' ? '' : `${name}/`;
-  const below = [...context.values()].filter((entry) => prefix === '' || entry.name.startsWith(prefix));
+  const below = [...context.values()].filter(
+    (entry) => prefix === '' || entry.name.startsWith(prefix),
+  );
   const own = context.get(name);
-  if (own && own.header.type !== 'directory') return { source: name, isDirectory: false, entries: [own] };
+  if (own && own.header.type !== 'directory')
+    return { source: name, isDirectory: false, entries: [own] };
   if (!own && below.length === 0 && name !== '') return undefined;
-  return { source: name, isDirectory: true, entries: below.sort((a, b) => a.name.localeCompare(b.name)) };
+  return {
+    source: name,
+    isDirectory: true,
+    entries: below.sort((a, b) => a.name.localeCompare(b.name)),
+  };
 }
 
 function globMatches(pattern: string, name: string): boolean {
@@ -111,7 +128,9 @@ export function hashSelections(selections: Selection[]): string {
     hash.update(`${selection.source}\0${selection.isDirectory}\0`);
     for (const entry of selection.entries) {
       const { header } = entry;
-      hash.update(`${entry.name}\0${header.type}\0${header.mode}\0${header.linkname ?? ''}\0${entry.data.length}\0`);
+      hash.update(
+        `${entry.name}\0${header.type}\0${header.mode}\0${header.linkname ?? ''}\0${entry.data.length}\0`,
+      );
       hash.update(entry.data);
     }
   }
@@ -134,16 +153,33 @@ export interface ArchiveItem {
  * true when the destination is a folder: it ends with a slash, names an existing folder, or
  * several sources go there.
  */
-export function copyItems(selections: Selection[], destination: string, intoFolder: boolean, owner: Owner): ArchiveItem[] {
+export function copyItems(
+  selections: Selection[],
+  destination: string,
+  intoFolder: boolean,
+  owner: Owner,
+): ArchiveItem[] {
   const items: ArchiveItem[] = [];
   const put = (header: Header, target: string, data?: Buffer) => {
-    items.push({ header: { ...header, name: target.slice(1), uid: owner.uid, gid: owner.gid, uname: '', gname: '' }, data });
+    items.push({
+      header: {
+        ...header,
+        name: target.slice(1),
+        uid: owner.uid,
+        gid: owner.gid,
+        uname: '',
+        gname: '',
+      },
+      data,
+    });
   };
 
   for (const selection of selections) {
     if (!selection.isDirectory) {
       const entry = selection.entries[0]!;
-      const target = intoFolder ? path.posix.join(destination, path.posix.basename(entry.name)) : destination;
+      const target = intoFolder
+        ? path.posix.join(destination, path.posix.basename(entry.name))
+        : destination;
       put(entry.header, target, entry.data);
       continue;
     }
@@ -157,16 +193,29 @@ export function copyItems(selections: Selection[], destination: string, intoFold
 }
 
 /** Reads a local archive that ADD unpacks: plain or gzip-compressed tar; undefined for other files. */
-export async function archiveItems(entry: ContextEntry, destination: string, owner: Owner | undefined): Promise<ArchiveItem[] | undefined> {
+export async function archiveItems(
+  entry: ContextEntry,
+  destination: string,
+  owner: Owner | undefined,
+): Promise<ArchiveItem[] | undefined> {
   let tar = entry.data;
-  if (tar[0] === 0x1f && tar[1] === 0x8b) tar = gunzipSync(tar, { maxOutputLength: 512 * 1024 * 1024 });
+  if (tar[0] === 0x1f && tar[1] === 0x8b)
+    tar = gunzipSync(tar, { maxOutputLength: 512 * 1024 * 1024 });
   if (tar.length < 512 || tar.toString('latin1', 257, 262) !== 'ustar') return undefined;
 
   return (await readTar(tar)).map(({ header, data }) => {
     const target = path.posix.join(destination, cleanPath(header.name));
-    const linkname = header.type === 'link' && header.linkname ? path.posix.join(destination, cleanPath(header.linkname)).slice(1) : header.linkname;
+    const linkname =
+      header.type === 'link' && header.linkname
+        ? path.posix.join(destination, cleanPath(header.linkname)).slice(1)
+        : header.linkname;
     return {
-      header: { ...header, name: target.slice(1), linkname, ...(owner ? { uid: owner.uid, gid: owner.gid, uname: '', gname: '' } : {}) },
+      header: {
+        ...header,
+        name: target.slice(1),
+        linkname,
+        ...(owner ? { uid: owner.uid, gid: owner.gid, uname: '', gname: '' } : {}),
+      },
       data,
     };
   });
@@ -200,5 +249,18 @@ export function itemBytes(items: ArchiveItem[]): number {
 
 /** Returns the archive header of a folder (mode 755) that a step creates, for putArchive at `/`. */
 export function dirHeader(name: string, owner: Owner) {
-  return { name, type: 'directory' as const, mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date(), size: 0, linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0 };
+  return {
+    name,
+    type: 'directory' as const,
+    mode: 0o755,
+    uid: owner.uid,
+    gid: owner.gid,
+    mtime: new Date(),
+    size: 0,
+    linkname: '',
+    uname: '',
+    gname: '',
+    devmajor: 0,
+    devminor: 0,
+  };
 }

@@ -29,7 +29,9 @@ export interface CopyFromOptions {
 
 /** Copies and returns the bytes of file data copied. */
 export async function copyFromContainer(options: CopyFromOptions): Promise<number> {
-  const archive = (await options.source.getArchive({ path: options.sourcePath })) as NodeJS.ReadableStream;
+  const archive = (await options.source.getArchive({
+    path: options.sourcePath,
+  })) as NodeJS.ReadableStream;
   const reader = extract();
   const writer = pack();
   let bytes = 0;
@@ -66,7 +68,9 @@ export async function copyFromContainer(options: CopyFromOptions): Promise<numbe
     failure = error;
   });
   try {
-    await options.target.putArchive(Readable.from(writer as unknown as AsyncIterable<Buffer>), { path: '/' });
+    await options.target.putArchive(Readable.from(writer as unknown as AsyncIterable<Buffer>), {
+      path: '/',
+    });
   } catch (error) {
     throw failure ?? error;
   } finally {
@@ -89,11 +93,14 @@ function rename(header: Header, options: CopyFromOptions): Header | undefined {
 
   let target: string;
   if (!options.sourceIsDirectory) {
-    target = options.intoFolder ? path.posix.join(options.destination, path.posix.basename(name)) : options.destination;
+    target = options.intoFolder
+      ? path.posix.join(options.destination, path.posix.basename(name))
+      : options.destination;
   } else {
     // The engine adds /.dockerenv to every container; it is no part of the image.
     if (top === '' && relative === '.dockerenv') return undefined;
-    if (relative === '' && (options.destinationExists || options.destination === '/')) return undefined;
+    if (relative === '' && (options.destinationExists || options.destination === '/'))
+      return undefined;
     target = path.posix.join(options.destination, relative);
   }
 
@@ -102,6 +109,12 @@ function rename(header: Header, options: CopyFromOptions): Header | undefined {
     const linked = rename({ ...header, type: 'file', name: header.linkname }, options);
     if (linked) renamed.linkname = linked.name;
   }
-  if (options.owner) Object.assign(renamed, { uid: options.owner.uid, gid: options.owner.gid, uname: '', gname: '' });
+  if (options.owner)
+    Object.assign(renamed, {
+      uid: options.owner.uid,
+      gid: options.owner.gid,
+      uname: '',
+      gname: '',
+    });
   return renamed;
 }

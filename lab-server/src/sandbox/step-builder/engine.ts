@@ -21,7 +21,13 @@ export interface ImageConfig {
   ExposedPorts?: Record<string, object> | null;
   Volumes?: Record<string, object> | null;
   StopSignal?: string;
-  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number } | null;
+  Healthcheck?: {
+    Test?: string[];
+    Interval?: number;
+    Timeout?: number;
+    StartPeriod?: number;
+    Retries?: number;
+  } | null;
   Shell?: string[] | null;
   OnBuild?: string[] | null;
   ArgsEscaped?: boolean;
@@ -56,7 +62,10 @@ const LOGS = { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } 
  * Creates, never starts, a step container: its settings are the image's, so a commit adds none
  * of its own, and it gets the sandboxes' hardening.
  */
-export async function createStepContainer(docker: Docker, spec: StepContainerSpec): Promise<Docker.Container> {
+export async function createStepContainer(
+  docker: Docker,
+  spec: StepContainerSpec,
+): Promise<Docker.Container> {
   const { config, limits } = spec;
   return docker.createContainer({
     Image: spec.image,
@@ -108,8 +117,16 @@ export interface RunOptions {
 }
 
 /** Starts the container, streams its output and waits for it; stops it past its disk bytes or on abort. */
-export async function runStepContainer(docker: Docker, container: Docker.Container, options: RunOptions): Promise<RunOutcome> {
-  const attached = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+export async function runStepContainer(
+  docker: Docker,
+  container: Docker.Container,
+  options: RunOptions,
+): Promise<RunOutcome> {
+  const attached = (await container.attach({
+    stream: true,
+    stdout: true,
+    stderr: true,
+  })) as NodeJS.ReadableStream;
   const output = new PassThrough();
   output.on('data', (chunk: Buffer) => options.onOutput(chunk.toString('utf8')));
   docker.modem.demuxStream(attached, output, output);
@@ -156,8 +173,14 @@ export async function runStepContainer(docker: Docker, container: Docker.Contain
 }
 
 /** Commits the container with the settings as the image's; returns the new image's id. */
-export async function commitContainer(container: Docker.Container, config: ImageConfig): Promise<string> {
-  const reply = (await container.commit({ _query: { container: container.id }, _body: config } as never)) as unknown as { Id: string };
+export async function commitContainer(
+  container: Docker.Container,
+  config: ImageConfig,
+): Promise<string> {
+  const reply = (await container.commit({
+    _query: { container: container.id },
+    _body: config,
+  } as never)) as unknown as { Id: string };
   return reply.Id;
 }
 
@@ -172,12 +195,20 @@ export async function removeContainer(container: Docker.Container): Promise<void
 }
 
 /** Returns the path's kind in the container, or undefined when it does not exist. */
-export async function statPath(container: Docker.Container, path: string): Promise<'directory' | 'other' | undefined> {
+export async function statPath(
+  container: Docker.Container,
+  path: string,
+): Promise<'directory' | 'other' | undefined> {
   try {
-    const reply = (await container.infoArchive({ path })) as { headers?: Record<string, string>; resume?: () => void };
+    const reply = (await container.infoArchive({ path })) as {
+      headers?: Record<string, string>;
+      resume?: () => void;
+    };
     reply.resume?.();
     const stat = reply.headers?.['x-docker-container-path-stat'];
-    const mode = stat ? (JSON.parse(Buffer.from(stat, 'base64').toString('utf8')) as { mode?: number }).mode : undefined;
+    const mode = stat
+      ? (JSON.parse(Buffer.from(stat, 'base64').toString('utf8')) as { mode?: number }).mode
+      : undefined;
     // The stat's mode is Go's os.FileMode, whose directory bit is bit 31.
     return typeof mode === 'number' && mode >= 2 ** 31 ? 'directory' : 'other';
   } catch (error) {
@@ -202,7 +233,10 @@ export async function readAll(stream: NodeJS.ReadableStream, limit: number): Pro
  * Loads an image with no layer and no settings but the labels, for `FROM scratch`: a container
  * of it commits the first layer of its own, as the classic builder's scratch stage does.
  */
-export async function loadScratchImage(docker: Docker, labels: Record<string, string>): Promise<string> {
+export async function loadScratchImage(
+  docker: Docker,
+  labels: Record<string, string>,
+): Promise<string> {
   const version = (await docker.version()) as { Os?: string; Arch?: string };
   const config = Buffer.from(
     JSON.stringify({
@@ -214,19 +248,26 @@ export async function loadScratchImage(docker: Docker, labels: Record<string, st
     }),
   );
   const id = createHash('sha256').update(config).digest('hex');
-  const manifest = Buffer.from(JSON.stringify([{ Config: `${id}.json`, RepoTags: null, Layers: [] }]));
+  const manifest = Buffer.from(
+    JSON.stringify([{ Config: `${id}.json`, RepoTags: null, Layers: [] }]),
+  );
 
   const packer = pack();
   packer.entry({ name: `${id}.json`, mode: 0o644 }, config);
   packer.entry({ name: 'manifest.json', mode: 0o644 }, manifest);
   packer.finalize();
-  const reply = (await docker.loadImage(Readable.from(packer as unknown as AsyncIterable<Buffer>), { quiet: true } as never)) as unknown as NodeJS.ReadableStream;
+  const reply = (await docker.loadImage(Readable.from(packer as unknown as AsyncIterable<Buffer>), {
+    quiet: true,
+  } as never)) as unknown as NodeJS.ReadableStream;
   await readAll(reply, 1024 * 1024);
   return `sha256:${id}`;
 }
 
 /** Inspects an image; undefined when the engine does not have it. */
-export async function inspectImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+export async function inspectImage(
+  docker: Docker,
+  ref: string,
+): Promise<Docker.ImageInspectInfo | undefined> {
   try {
     return await docker.getImage(ref).inspect();
   } catch (error) {
@@ -236,12 +277,20 @@ export async function inspectImage(docker: Docker, ref: string): Promise<Docker.
 }
 
 /** Creates, never starts, a container with a size quota: an engine without quotas refuses it. */
-export async function probeStorageQuota(docker: Docker, image: string, labels: Record<string, string>): Promise<boolean> {
+export async function probeStorageQuota(
+  docker: Docker,
+  image: string,
+  labels: Record<string, string>,
+): Promise<boolean> {
   const info = (await docker.info()) as { Driver?: string; DriverStatus?: [string, string][] };
   const backing = info.DriverStatus?.find(([key]) => key === 'Backing Filesystem')?.[1];
   if (info.Driver !== 'overlay2' || backing !== 'xfs') return false;
   try {
-    const container = await docker.createContainer({ Image: image, Labels: labels, HostConfig: { StorageOpt: { size: '64M' } } });
+    const container = await docker.createContainer({
+      Image: image,
+      Labels: labels,
+      HostConfig: { StorageOpt: { size: '64M' } },
+    });
     await container.remove({ force: true });
     return true;
   } catch {

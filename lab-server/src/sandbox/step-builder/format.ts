@@ -28,7 +28,15 @@ function trim(value: number): string {
 
 /** Reads a Go duration such as 30s, 1m30s or 500ms into nanoseconds. */
 export function parseGoDuration(text: string): number | undefined {
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  const units: Record<string, number> = {
+    ns: 1,
+    us: 1e3,
+    µs: 1e3,
+    ms: 1e6,
+    s: 1e9,
+    m: 60e9,
+    h: 3600e9,
+  };
   if (text === '0') return 0;
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
   if (parts.length === 0 || parts.map((part) => part[0]).join('') !== text) return undefined;
@@ -37,7 +45,17 @@ export function parseGoDuration(text: string): number | undefined {
 
 /** Writes a small number as Go's %q writes a rune: '\x03', 'a'. */
 export function quoteRune(value: number): string {
-  const named: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 39: "\\'", 92: '\\\\' };
+  const named: Record<number, string> = {
+    7: '\\a',
+    8: '\\b',
+    9: '\\t',
+    10: '\\n',
+    11: '\\v',
+    12: '\\f',
+    13: '\\r',
+    39: "\\'",
+    92: '\\\\',
+  };
   if (named[value]) return `'${named[value]}'`;
   if (value >= 32 && value < 127) return `'${String.fromCharCode(value)}'`;
   if (value < 256) return `'\\x${value.toString(16).padStart(2, '0')}'`;
@@ -54,6 +72,8 @@ export interface HealthcheckConfig {
 
 /** Writes the history text of a HEALTHCHECK, as the classic builder does with %q. */
 export function healthcheckText(check: HealthcheckConfig): string {
-  const durations = [check.Interval, check.Timeout, check.StartPeriod].map((value) => JSON.stringify(goDuration(value ?? 0)));
+  const durations = [check.Interval, check.Timeout, check.StartPeriod].map((value) =>
+    JSON.stringify(goDuration(value ?? 0)),
+  );
   return `HEALTHCHECK &{${quoteList(check.Test ?? [])} ${durations.join(' ')} ${quoteRune(check.Retries ?? 0)}}`;
 }

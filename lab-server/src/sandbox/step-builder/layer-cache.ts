@@ -22,7 +22,8 @@ export class LayerCache {
   remember(key: string, imageId: string): void {
     this.entries.delete(key);
     this.entries.set(key, imageId);
-    while (this.entries.size > CACHE_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+    while (this.entries.size > CACHE_ENTRIES)
+      this.entries.delete(this.entries.keys().next().value!);
   }
 
   forgetImage(imageId: string): void {
@@ -31,8 +32,15 @@ export class LayerCache {
 }
 
 /** Returns the cache key of a step: the session, then a hash of what decides the step's result. */
-export function cacheKey(sessionId: string, parent: string, step: { cmd: string[]; extra?: string }, config: ImageConfig): string {
-  const hash = createHash('sha256').update(JSON.stringify({ parent, cmd: step.cmd, config, extra: step.extra ?? '' })).digest('hex');
+export function cacheKey(
+  sessionId: string,
+  parent: string,
+  step: { cmd: string[]; extra?: string },
+  config: ImageConfig,
+): string {
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ parent, cmd: step.cmd, config, extra: step.extra ?? '' }))
+    .digest('hex');
   return `${sessionId}\0${hash}`;
 }
 
@@ -45,7 +53,11 @@ export async function findCachedImage(
   const imageId = cache.get(lookup.key);
   if (!imageId) return undefined;
   const info = await inspectImage(docker, imageId);
-  if (!info || info.Parent !== lookup.parent || info.Config?.Labels?.[LABELS.session] !== lookup.sessionId) {
+  if (
+    !info ||
+    info.Parent !== lookup.parent ||
+    info.Config?.Labels?.[LABELS.session] !== lookup.sessionId
+  ) {
     cache.forgetImage(imageId);
     return undefined;
   }

@@ -71,7 +71,8 @@ export function jsonArray(args: string): string[] | undefined {
   if (!trimmed.startsWith('[')) return undefined;
   try {
     const value = JSON.parse(trimmed) as unknown;
-    if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value as string[];
+    if (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+      return value as string[];
   } catch {
     // Not JSON: the builder treats it as shell form.
   }

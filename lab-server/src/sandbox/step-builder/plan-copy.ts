@@ -5,7 +5,19 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 
 import { isNotFound } from '../image-stream.ts';
-import { archiveItems, copyItems, dirHeader, hashSelections, itemBytes, packItems, readTar, selectSources, type ArchiveItem, type Owner, type Selection } from './context.ts';
+import {
+  archiveItems,
+  copyItems,
+  dirHeader,
+  hashSelections,
+  itemBytes,
+  packItems,
+  readTar,
+  selectSources,
+  type ArchiveItem,
+  type Owner,
+  type Selection,
+} from './context.ts';
 import { CopyTooLargeError, copyFromContainer } from './copy-from.ts';
 import { inspectImage, readAll, statPath } from './engine.ts';
 import { BuildFailure } from './messages.ts';
@@ -28,10 +40,16 @@ export function planCopy(input: PlanInput, build: PlanBuild): Step {
   const { instruction, config, shell, variables } = input;
   const { keyword, flags } = instruction;
   const unknown = Object.keys(flags).filter((flag) => flag !== 'from' && flag !== 'chown');
-  if (unknown.length > 0) throw new BuildFailure(`${keyword} --${unknown[0]} is not supported by this lab server's builder`);
+  if (unknown.length > 0)
+    throw new BuildFailure(
+      `${keyword} --${unknown[0]} is not supported by this lab server's builder`,
+    );
 
   const words = jsonArray(instruction.args) ?? expandWords(instruction.args, variables);
-  if (words.length < 2) throw new BuildFailure(`${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`);
+  if (words.length < 2)
+    throw new BuildFailure(
+      `${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`,
+    );
   const written = words.at(-1)!;
   const target: CopyTarget = {
     sources: words.slice(0, -1),
@@ -44,7 +62,9 @@ export function planCopy(input: PlanInput, build: PlanBuild): Step {
 
   if (flags.from !== undefined) {
     const source = sourceImage(build.stages, expandWord(flags.from, variables));
-    const hash = createHash('sha256').update(`${source}\0${target.sources.join('\0')}`).digest('hex');
+    const hash = createHash('sha256')
+      .update(`${source}\0${target.sources.join('\0')}`)
+      .digest('hex');
     const kind = target.sources.length > 1 ? 'multi' : 'dir';
     return {
       cmd: [...shell, `#(nop) ${keyword} ${chownText}${kind}:${hash} in ${written} `],
@@ -62,7 +82,8 @@ export function planCopy(input: PlanInput, build: PlanBuild): Step {
     cmd: [...shell, `#(nop) ${keyword} ${chownText}${kind}:${hash} in ${written} `],
     config,
     extra: hash,
-    act: (container) => copyFromContext(build.containers, container, { ...target, keyword, selections }),
+    act: (container) =>
+      copyFromContext(build.containers, container, { ...target, keyword, selections }),
   };
 }
 
@@ -75,15 +96,24 @@ async function copyFromContext(
   const { selections, destination, chown } = copy;
   const owner = chown ? await resolveOwner(container, chown) : { uid: 0, gid: 0 };
   const existing = await statPath(container, destination);
-  const intoFolder = copy.endsInSlash || selections.length > 1 || selections[0]!.isDirectory || existing === 'directory';
+  const intoFolder =
+    copy.endsInSlash ||
+    selections.length > 1 ||
+    selections[0]!.isDirectory ||
+    existing === 'directory';
 
   let items: ArchiveItem[] = [];
-  const single = selections.length === 1 && !selections[0]!.isDirectory ? selections[0]!.entries[0]! : undefined;
-  const unpacked = copy.keyword === 'ADD' && single ? await archiveItems(single, destination, chown ? owner : undefined) : undefined;
+  const single =
+    selections.length === 1 && !selections[0]!.isDirectory ? selections[0]!.entries[0]! : undefined;
+  const unpacked =
+    copy.keyword === 'ADD' && single
+      ? await archiveItems(single, destination, chown ? owner : undefined)
+      : undefined;
   if (unpacked) items = unpacked;
   else {
     items = copyItems(selections, destination, intoFolder, owner);
-    if (intoFolder && !existing && destination !== '/') items.unshift({ header: dirHeader(destination.slice(1), owner) });
+    if (intoFolder && !existing && destination !== '/')
+      items.unshift({ header: dirHeader(destination.slice(1), owner) });
   }
   containers.checkRoom(itemBytes(items));
   if (items.length > 0) await container.putArchive(packItems(items), { path: '/' });
@@ -95,21 +125,36 @@ function sourceImage(stages: readonly Stage[], from: string): string {
   const byName = stages.find((stage) => stage.name === from.toLowerCase());
   const stage = byIndex ?? byName;
   if (stage) return stage.imageId;
-  if (/^\d+$/.test(from)) throw new BuildFailure(`COPY --from=${from}: there is no earlier stage with that number`);
+  if (/^\d+$/.test(from))
+    throw new BuildFailure(`COPY --from=${from}: there is no earlier stage with that number`);
   return from;
 }
 
 /** Copies paths out of a container of the source image into the step container. */
-async function copyFromImage(build: PlanBuild, container: Docker.Container, copy: CopyTarget & { source: string }): Promise<void> {
+async function copyFromImage(
+  build: PlanBuild,
+  container: Docker.Container,
+  copy: CopyTarget & { source: string },
+): Promise<void> {
   const { containers } = build;
-  if (!(await inspectImage(build.docker, copy.source))) throw new BuildFailure(`COPY --from: the image ${copy.source} is not on this lab server`);
+  if (!(await inspectImage(build.docker, copy.source)))
+    throw new BuildFailure(`COPY --from: the image ${copy.source} is not on this lab server`);
   const owner = copy.chown ? await resolveOwner(container, copy.chown) : undefined;
-  const source = await containers.create(copy.source, ['#(nop) COPY source'], {}, undefined, 'none');
+  const source = await containers.create(
+    copy.source,
+    ['#(nop) COPY source'],
+    {},
+    undefined,
+    'none',
+  );
 
   try {
     for (const sourcePath of copy.sources.map((item) => path.posix.resolve('/', item))) {
       const kind = await statPath(source, sourcePath);
-      if (!kind) throw new BuildFailure(`COPY failed: stat ${sourcePath}: file does not exist in the source stage or image`);
+      if (!kind)
+        throw new BuildFailure(
+          `COPY failed: stat ${sourcePath}: file does not exist in the source stage or image`,
+        );
       const existing = await statPath(container, copy.destination);
       const intoFolder = copy.endsInSlash || copy.sources.length > 1 || existing === 'directory';
       const bytes = await copyFromContainer({
@@ -141,9 +186,17 @@ async function resolveOwner(container: Docker.Container, chown: string): Promise
   const groups = await readEtc(container, '/etc/group');
 
   const uid = /^\d+$/.test(user) ? Number(user) : passwd.find((fields) => fields[0] === user)?.[2];
-  if (uid === undefined) throw new BuildFailure(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${user}: no such user: ${user}`);
-  const gid = /^\d+$/.test(group) ? Number(group) : groups.find((fields) => fields[0] === group)?.[2];
-  if (gid === undefined) throw new BuildFailure(`unable to convert uid/gid chown string to host mapping: can't find gid for group ${group}: no such group: ${group}`);
+  if (uid === undefined)
+    throw new BuildFailure(
+      `unable to convert uid/gid chown string to host mapping: can't find uid for user ${user}: no such user: ${user}`,
+    );
+  const gid = /^\d+$/.test(group)
+    ? Number(group)
+    : groups.find((fields) => fields[0] === group)?.[2];
+  if (gid === undefined)
+    throw new BuildFailure(
+      `unable to convert uid/gid chown string to host mapping: can't find gid for group ${group}: no such group: ${group}`,
+    );
   return { uid: Number(uid), gid: Number(gid) };
 }
 

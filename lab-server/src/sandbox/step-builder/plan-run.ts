@@ -7,20 +7,27 @@ import { envMap } from './stage.ts';
 
 // Exports the build arguments listed after `|N` and runs the rest, so that they reach the RUN
 // as environment while the container's command reads as the classic builder's history line.
-const ARGS_WRAPPER = 'shift; i=0; while [ "$i" -lt "$0" ]; do export "$1"; shift; i=$((i + 1)); done; exec "$@"';
+const ARGS_WRAPPER =
+  'shift; i=0; while [ "$i" -lt "$0" ]; do export "$1"; shift; i=$((i + 1)); done; exec "$@"';
 
 export function planRun({ instruction, stage, config, shell }: PlanInput, args: BuildArgs): Step {
   const command = jsonArray(instruction.args) ?? [...shell, instruction.args];
   const env = envMap(config.Env);
   const buildEnv = Object.entries(args.values(stage.args))
-    .filter(([name]) => env[name] === undefined && (!BUILTIN_ARGS.has(name) || stage.args.has(name)))
+    .filter(
+      ([name]) => env[name] === undefined && (!BUILTIN_ARGS.has(name) || stage.args.has(name)),
+    )
     .map(([name, value]) => `${name}=${value}`)
     .sort();
 
-  if (buildEnv.length === 0) return { cmd: command, config, run: { commandText: command.join(' ') } };
+  if (buildEnv.length === 0)
+    return { cmd: command, config, run: { commandText: command.join(' ') } };
   return {
     cmd: [`|${buildEnv.length}`, ...buildEnv, ...command],
     config,
-    run: { entrypoint: ['/bin/sh', '-c', ARGS_WRAPPER, String(buildEnv.length)], commandText: command.join(' ') },
+    run: {
+      entrypoint: ['/bin/sh', '-c', ARGS_WRAPPER, String(buildEnv.length)],
+      commandText: command.join(' '),
+    },
   };
 }

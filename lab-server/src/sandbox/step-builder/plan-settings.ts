@@ -33,7 +33,10 @@ const PLANNERS = new Map<string, SettingPlanner>([
 export function planSetting(input: PlanInput, args: BuildArgs): Step {
   const { instruction } = input;
   const planner = PLANNERS.get(instruction.keyword);
-  if (!planner) throw new BuildFailure(`the instruction ${instruction.keyword || instruction.original} is not supported by this lab server's builder`);
+  if (!planner)
+    throw new BuildFailure(
+      `the instruction ${instruction.keyword || instruction.original} is not supported by this lab server's builder`,
+    );
   return planner(input, args);
 }
 
@@ -48,7 +51,11 @@ function planWorkdir({ instruction, config, shell, variables }: PlanInput): Step
     cmd: [...shell, `#(nop) WORKDIR ${dir}`],
     config,
     act: async (container) => {
-      if (!(await statPath(container, dir))) await container.putArchive(packItems([{ header: dirHeader(dir.slice(1), { uid: 0, gid: 0 }) }]), { path: '/' });
+      if (!(await statPath(container, dir)))
+        await container.putArchive(
+          packItems([{ header: dirHeader(dir.slice(1), { uid: 0, gid: 0 }) }]),
+          { path: '/' },
+        );
     },
   };
 }
@@ -71,7 +78,10 @@ function planLabel(input: PlanInput): Step {
 
 function planArg(input: PlanInput, args: BuildArgs): Step {
   const { instruction, stage, variables } = input;
-  return nop(input, args.declareInStage(instruction.args, stage.args, variables, instruction.original));
+  return nop(
+    input,
+    args.declareInStage(instruction.args, stage.args, variables, instruction.original),
+  );
 }
 
 function planUser(input: PlanInput): Step {
@@ -103,7 +113,8 @@ function planEntrypoint(input: PlanInput): Step {
 
 function planShell(input: PlanInput): Step {
   const list = jsonArray(input.instruction.args);
-  if (!list || list.length === 0) throw new BuildFailure('SHELL requires the arguments to be in JSON form');
+  if (!list || list.length === 0)
+    throw new BuildFailure('SHELL requires the arguments to be in JSON form');
   input.config.Shell = list;
   return nop(input, `SHELL [${list.join(' ')}]`);
 }
@@ -116,7 +127,10 @@ function planStopSignal(input: PlanInput): Step {
 function planVolume(input: PlanInput): Step {
   const { config, instruction } = input;
   const list = jsonArray(instruction.args) ?? expandWords(instruction.args, input.variables);
-  config.Volumes = { ...(config.Volumes ?? {}), ...Object.fromEntries(list.map((volume) => [volume, {}])) };
+  config.Volumes = {
+    ...(config.Volumes ?? {}),
+    ...Object.fromEntries(list.map((volume) => [volume, {}])),
+  };
   return nop(input, `VOLUME [${list.join(' ')}]`);
 }
 
@@ -127,7 +141,9 @@ function planHealthcheck(input: PlanInput): Step {
 
 /** Expands the `key=value` pairs of ENV and LABEL; a key without a value gets the empty string. */
 function expandPairs(args: string, variables: Variables): Array<readonly [string, string]> {
-  return splitPairs(args).map(({ key, value }) => [expandWord(key, variables), expandWord(value ?? '', variables)] as const);
+  return splitPairs(args).map(
+    ({ key, value }) => [expandWord(key, variables), expandWord(value ?? '', variables)] as const,
+  );
 }
 
 function setEnv(env: string[], key: string, value: string): string[] {
@@ -153,14 +169,18 @@ function parseHealthcheck(instruction: Instruction): NonNullable<ImageConfig['He
   const { args, flags } = instruction;
   const [type = ''] = args.split(/\s+/);
   if (type.toUpperCase() === 'NONE') return { Test: ['NONE'] };
-  if (type.toUpperCase() !== 'CMD') throw new BuildFailure(`HEALTHCHECK needs CMD or NONE: ${instruction.original}`);
+  if (type.toUpperCase() !== 'CMD')
+    throw new BuildFailure(`HEALTHCHECK needs CMD or NONE: ${instruction.original}`);
 
   const command = args.slice(type.length).trim();
   const list = jsonArray(command);
   const duration = (name: string) => {
     if (flags[name] === undefined) return 0;
     const value = parseGoDuration(flags[name]!);
-    if (value === undefined) throw new BuildFailure(`HEALTHCHECK --${name}: "${flags[name]}" is not a duration such as 30s`);
+    if (value === undefined)
+      throw new BuildFailure(
+        `HEALTHCHECK --${name}: "${flags[name]}" is not a duration such as 30s`,
+      );
     return value;
   };
   return {

@@ -59,8 +59,14 @@ export function planStep(instruction: Instruction, stage: Stage, build: PlanBuil
   const variables = { ...build.args.values(stage.args), ...envMap(stage.config.Env) };
   const input: PlanInput = { instruction, stage, config, shell, variables };
 
-  if (instruction.flags.mount !== undefined || instruction.flags.network !== undefined || instruction.flags.security !== undefined) {
-    throw new BuildFailure(`${keyword} --${Object.keys(instruction.flags)[0]} needs BuildKit, which this lab server does not use: ${instruction.original}`);
+  if (
+    instruction.flags.mount !== undefined ||
+    instruction.flags.network !== undefined ||
+    instruction.flags.security !== undefined
+  ) {
+    throw new BuildFailure(
+      `${keyword} --${Object.keys(instruction.flags)[0]} needs BuildKit, which this lab server does not use: ${instruction.original}`,
+    );
   }
 
   if (keyword === 'RUN') return planRun(input, build.args);

@@ -34,18 +34,38 @@ export async function openStage(
     throw new BuildFailure(`FROM requires either one or three arguments: ${instruction.original}`);
   }
 
-  const earlier = build.stages.find((stage) => stage.name !== undefined && stage.name === image.toLowerCase());
+  const earlier = build.stages.find(
+    (stage) => stage.name !== undefined && stage.name === image.toLowerCase(),
+  );
   let stage: Stage;
   if (earlier) {
-    stage = { ...earlier, name: undefined, config: structuredClone(earlier.config), args: new Map(), cmdSet: false };
+    stage = {
+      ...earlier,
+      name: undefined,
+      config: structuredClone(earlier.config),
+      args: new Map(),
+      cmdSet: false,
+    };
   } else if (image.toLowerCase() === 'scratch') {
     const imageId = await loadScratchImage(docker, build.stepLabels);
     stage = { imageId, config: {}, sizeBytes: 0, args: new Map(), cmdSet: false };
   } else {
     const info = await inspectImage(docker, image);
-    if (!info) throw new BuildFailure(`the image ${image} is not on this lab server, and builds never pull images`);
-    if ((info.Config?.OnBuild ?? []).length > 0) throw new BuildFailure(`the image ${image} has ONBUILD triggers, which this lab server's builder does not run`);
-    stage = { imageId: info.Id, config: pickConfig(info.Config), sizeBytes: info.Size, args: new Map(), cmdSet: false };
+    if (!info)
+      throw new BuildFailure(
+        `the image ${image} is not on this lab server, and builds never pull images`,
+      );
+    if ((info.Config?.OnBuild ?? []).length > 0)
+      throw new BuildFailure(
+        `the image ${image} has ONBUILD triggers, which this lab server's builder does not run`,
+      );
+    stage = {
+      imageId: info.Id,
+      config: pickConfig(info.Config),
+      sizeBytes: info.Size,
+      args: new Map(),
+      cmdSet: false,
+    };
   }
 
   stage.name = alias?.toLowerCase();
@@ -55,8 +75,21 @@ export async function openStage(
 function pickConfig(config: Docker.ImageInspectInfo['Config'] | undefined): ImageConfig {
   const source = (config ?? {}) as ImageConfig & Record<string, unknown>;
   const picked: ImageConfig = {};
-  for (const key of ['User', 'Env', 'Cmd', 'Entrypoint', 'WorkingDir', 'Labels', 'ExposedPorts', 'Volumes', 'StopSignal', 'Healthcheck', 'Shell'] as const) {
-    if (source[key] !== undefined && source[key] !== null && source[key] !== '') (picked as Record<string, unknown>)[key] = structuredClone(source[key]);
+  for (const key of [
+    'User',
+    'Env',
+    'Cmd',
+    'Entrypoint',
+    'WorkingDir',
+    'Labels',
+    'ExposedPorts',
+    'Volumes',
+    'StopSignal',
+    'Healthcheck',
+    'Shell',
+  ] as const) {
+    if (source[key] !== undefined && source[key] !== null && source[key] !== '')
+      (picked as Record<string, unknown>)[key] = structuredClone(source[key]);
   }
   return picked;
 }

@@ -3,7 +3,13 @@
 // whole build may add.
 import type Docker from 'dockerode';
 
-import { createStepContainer, removeContainer, runStepContainer, type ImageConfig, type StepLimits } from './engine.ts';
+import {
+  createStepContainer,
+  removeContainer,
+  runStepContainer,
+  type ImageConfig,
+  type StepLimits,
+} from './engine.ts';
 import { BuildFailure, diskFailure } from './messages.ts';
 
 export interface StepContainerOptions {
@@ -32,16 +38,35 @@ export class StepContainers {
     return this.options.limits.diskBytes - this.addedBytes;
   }
 
-  async create(image: string, cmd: string[], config: ImageConfig, entrypoint: string[] | undefined, network: string): Promise<Docker.Container> {
+  async create(
+    image: string,
+    cmd: string[],
+    config: ImageConfig,
+    entrypoint: string[] | undefined,
+    network: string,
+  ): Promise<Docker.Container> {
     const { docker, labels, limits } = this.options;
     const storageQuota = await this.options.storageQuota(image, labels);
-    const container = await createStepContainer(docker, { image, config, cmd, entrypoint, labels, limits, network, storageQuota });
+    const container = await createStepContainer(docker, {
+      image,
+      config,
+      cmd,
+      entrypoint,
+      labels,
+      limits,
+      network,
+      storageQuota,
+    });
     this.containers.add(container);
     return container;
   }
 
   /** Runs a RUN step's container; fails the build on a non-zero exit, the disk quota or a stop. */
-  async run(container: Docker.Container, commandText: string, onOutput: (text: string) => void): Promise<void> {
+  async run(
+    container: Docker.Container,
+    commandText: string,
+    onOutput: (text: string) => void,
+  ): Promise<void> {
     const outcome = await runStepContainer(this.options.docker, container, {
       onOutput,
       signal: this.options.signal,
@@ -52,7 +77,11 @@ export class StepContainers {
       if (outcome.stopped === 'disk') throw this.diskFailure(`The command '${commandText}'`);
       throw new BuildFailure('the build was stopped');
     }
-    if (outcome.exitCode !== 0) throw new BuildFailure(`The command '${commandText}' returned a non-zero code: ${outcome.exitCode}`, outcome.exitCode);
+    if (outcome.exitCode !== 0)
+      throw new BuildFailure(
+        `The command '${commandText}' returned a non-zero code: ${outcome.exitCode}`,
+        outcome.exitCode,
+      );
   }
 
   /** Removes a container of this build once; later calls for it do nothing. */
@@ -64,7 +93,9 @@ export class StepContainers {
 
   /** Removes every container still left, ignoring failures, when the build ends. */
   async removeAll(): Promise<void> {
-    await Promise.all([...this.containers].map((container) => removeContainer(container).catch(() => undefined)));
+    await Promise.all(
+      [...this.containers].map((container) => removeContainer(container).catch(() => undefined)),
+    );
   }
 
   diskFailure(what: string): BuildFailure {
@@ -73,7 +104,8 @@ export class StepContainers {
 
   /** Fails the step when it would write more than the build has left of its quota. */
   checkRoom(bytes: number): void {
-    if (this.addedBytes + bytes > this.options.limits.diskBytes) throw this.diskFailure('This step');
+    if (this.addedBytes + bytes > this.options.limits.diskBytes)
+      throw this.diskFailure('This step');
   }
 
   /** Counts bytes the build added; past the quota the build fails. */

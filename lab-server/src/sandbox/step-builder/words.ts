@@ -29,7 +29,9 @@ export function splitPairs(text: string): Array<{ key: string; value: string | u
   }
   return tokens.map((token) => {
     const equals = token.indexOf('=');
-    return equals < 0 ? { key: token, value: undefined } : { key: token.slice(0, equals), value: token.slice(equals + 1) };
+    return equals < 0
+      ? { key: token, value: undefined }
+      : { key: token.slice(0, equals), value: token.slice(equals + 1) };
   });
 }
 
@@ -79,13 +81,19 @@ function lex(text: string, variables: Variables, split: boolean): string[] {
     started = true;
     if (char === "'") {
       const end = text.indexOf("'", index + 1);
-      if (end < 0) throw new Error(`unexpected end of statement while looking for matching single-quote in "${text}"`);
+      if (end < 0)
+        throw new Error(
+          `unexpected end of statement while looking for matching single-quote in "${text}"`,
+        );
       word += text.slice(index + 1, end);
       index = end + 1;
     } else if (char === '"') {
       index += 1;
       for (;;) {
-        if (index >= text.length) throw new Error(`unexpected end of statement while looking for matching double-quote in "${text}"`);
+        if (index >= text.length)
+          throw new Error(
+            `unexpected end of statement while looking for matching double-quote in "${text}"`,
+          );
         const inner = text[index]!;
         if (inner === '"') {
           index += 1;
