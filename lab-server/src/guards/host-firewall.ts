@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 import type { Logger } from '../log.ts';
+import { EGRESS_BRIDGE_PREFIX } from '../sandbox/build-network.ts';
 import { BRIDGE_PREFIX } from '../sandbox/docker-runtime.ts';
 
 const run = promisify(execFile);
@@ -52,11 +53,14 @@ export function firewallRules(resolvers: string[]): string[][] {
       'DROP',
     ]),
     // Docker's embedded DNS server forwards a container's queries from the container's own
-    // network, so the host's resolvers, often at a private address, must stay reachable on port 53.
+    // network, so the host's resolvers, often at a private address, must stay reachable on port 53
+    // from the build networks with egress. Only from those: an ACCEPT here comes before Docker's
+    // own isolation rules, so on an internal network it would open a way out.
     ...resolvers.flatMap((resolver) =>
       ['udp', 'tcp'].map((protocol) => [
         'DOCKER-USER',
-        ...BRIDGES,
+        '-i',
+        `${EGRESS_BRIDGE_PREFIX}+`,
         '-d',
         `${resolver}/32`,
         '-p',
@@ -84,6 +88,9 @@ export async function hostResolvers(file = '/etc/resolv.conf'): Promise<string[]
 export async function installHostFirewall(log: Logger): Promise<boolean> {
   const rules = firewallRules(await hostResolvers());
   try {
+    const { stdout } = await run('iptables', ['-w', '-S', 'DOCKER-USER']);
+    for (const rule of staleRules(stdout)) await run('iptables', ['-w', '-D', ...rule]);
+
     for (const rule of rules) {
       const present = await run('iptables', ['-w', '-C', ...rule]).then(
         () => true,
@@ -100,4 +107,24 @@ export async function installHostFirewall(log: Logger): Promise<boolean> {
     );
     return false;
   }
+}
+
+/**
+ * Returns the rules an earlier version added that no longer apply, as arguments for `iptables -D`:
+ * the resolvers' exceptions for every session bridge, which would let an internal network reach
+ * the resolvers past Docker's isolation.
+ */
+export function staleRules(listing: string): string[][] {
+  return listing
+    .split('\n')
+    .filter(
+      (line) =>
+        line.startsWith('-A DOCKER-USER ') &&
+        line.includes(COMMENT[3]!) &&
+        line.includes(`-i ${BRIDGE_PREFIX}+ `) &&
+        line.endsWith('-j ACCEPT'),
+    )
+    .map((line) =>
+      [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((match) => match[1] ?? match[2]!).slice(1),
+    );
 }

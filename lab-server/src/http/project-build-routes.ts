@@ -48,7 +48,10 @@ export interface ProjectBuildDeps {
 
 export function createProjectBuildRouter(
   deps: ProjectBuildDeps,
-  engine: ProjectBuildEngine = openProjectBuildEngine(),
+  engine: ProjectBuildEngine = openProjectBuildEngine(undefined, undefined, {
+    range: deps.config.subnetPool,
+    prefix: deps.config.subnetPrefix,
+  }),
 ): Router {
   const router = express.Router();
   const building = new Set<string>();

@@ -9,6 +9,7 @@ import { isNotFound } from './image-stream.ts';
 import { LABELS } from './labels.ts';
 import { ignoreGone, recreateContainer, type RecreateRequest } from './project-build-recreate.ts';
 import { ensureBuildNetwork } from './build-network.ts';
+import { DEFAULT_SUBNET_POOL, type SubnetPool } from './subnets.ts';
 import { StepBuilder } from './step-builder/builder.ts';
 import { readContext } from './step-builder/context.ts';
 import { readAll } from './step-builder/engine.ts';
@@ -65,6 +66,7 @@ export interface ProjectBuildEngine {
 export function openProjectBuildEngine(
   docker: Docker = createDockerClient(),
   builder: StepBuilder = new StepBuilder(docker),
+  subnetPool: SubnetPool = DEFAULT_SUBNET_POOL,
 ): ProjectBuildEngine {
   return {
     platform: async () => {
@@ -75,7 +77,7 @@ export function openProjectBuildEngine(
       };
     },
     copyFromContainer: (containerId, path) => copyFromContainer(docker, containerId, path),
-    buildImage: (request) => buildProjectImage(docker, builder, request),
+    buildImage: (request) => buildProjectImage(docker, builder, request, subnetPool),
     recreateContainer: (request) => recreateContainer(docker, request),
     layers: (imageId) => imageLayers(docker, imageId),
     imageUser: async (tag) => (await docker.getImage(tag).inspect()).Config.User ?? '',
@@ -108,10 +110,17 @@ async function buildProjectImage(
   docker: Docker,
   builder: StepBuilder,
   request: ProjectImageBuild,
+  subnetPool: SubnetPool,
 ): Promise<ProjectImageBuildResult> {
   const instance = request.labels[LABELS.instance] ?? 'default';
   const sessionId = request.labels[LABELS.session] ?? 'none';
-  const network = await ensureBuildNetwork(docker, instance, sessionId, request.egress ?? false);
+  const network = await ensureBuildNetwork(
+    docker,
+    instance,
+    sessionId,
+    request.egress ?? false,
+    subnetPool,
+  );
   const context = await readAll(request.context, CONTEXT_LIMIT);
   const dockerfile = (await readContext(context)).get('Dockerfile')?.data.toString('utf8');
   if (dockerfile === undefined) throw new Error('the build context has no Dockerfile');
