@@ -1,7 +1,7 @@
 // The step builder on the real Docker Engine: the history reads as the classic builder's, an
 // identical build comes from the cache, FROM scratch with COPY --from squashes into one layer,
-// a failed or timed-out build leaves no container and no step image behind, and a quiet build
-// prints the image id alone.
+// a failed or timed-out build leaves no container and no step image behind, a quiet build
+// prints the image id alone, and FROM or COPY --from opens no image the caller does not allow.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
@@ -67,6 +67,8 @@ describe('step builder on Docker', () => {
       },
       network: 'none',
       onMessage: (message) => messages.push(message),
+      allowImage: (_ref, image) => (image.RepoTags ?? []).includes(BASE),
+      allowedImages: BASE,
       ...options,
     });
     let output = '';
@@ -221,6 +223,55 @@ describe('step builder on Docker', () => {
 
     assert.equal(result.ok, false);
     assert.match(output, /the instruction ONBUILD is not supported/);
+  });
+
+  test('images the caller does not allow stay closed', { timeout: 300_000 }, async () => {
+    const secretTag = `${instance}/secret:latest`;
+    const secret = `secret-${randomBytes(8).toString('hex')}`;
+    const made = await build([`FROM ${BASE}`, `RUN echo ${secret} > /secret.txt`].join('\n'), {
+      tags: [secretTag],
+      allowImage: () => true,
+    });
+    assert.ok(made.result.ok, made.output);
+    const secretId = (await docker.getImage(secretTag).inspect()).Id;
+
+    const missing = `${instance}/missing:latest`;
+    const attempts = [
+      `FROM ${secretTag}`,
+      `FROM ${secretId}`,
+      `FROM ${BASE}\nCOPY --from=${secretTag} /secret.txt /x`,
+      `FROM ${BASE}\nCOPY --FROM=${secretTag} /secret.txt /x`,
+      `FROM ${BASE}\nCOPY --from=${secretId} /secret.txt /x`,
+      `FROM ${BASE}\nCOPY \\\n\n--from=${secretTag} /secret.txt /x`,
+      `ARG SOURCE=${secretTag}\nFROM ${BASE}\nARG SOURCE\nCOPY --from=$SOURCE /secret.txt /x`,
+    ];
+    for (const dockerfile of attempts) {
+      const { result, output } = await build(`${dockerfile}\nRUN cat /secret.txt /x || true`, {
+        tags: [],
+      });
+      assert.equal(result.ok, false, `${dockerfile}\n${output}`);
+      assert.match(
+        output,
+        /is not one this build may use\. It may use ddev-lab\/ddev-base:trixie;/,
+      );
+      assert.ok(!output.includes(secret), output);
+    }
+
+    // A refused image and a missing one read the same, but for the name.
+    const refused = await build(`FROM ${secretTag}`, { tags: [] });
+    const absent = await build(`FROM ${missing}`, { tags: [] });
+    assert.equal(
+      refused.output.replaceAll(secretTag, 'NAME'),
+      absent.output.replaceAll(missing, 'NAME'),
+    );
+
+    // A repeated flag fails whichever value a check would read.
+    const repeated = await build(`FROM ${BASE}\nCOPY --from=0 --from=${secretTag} /secret.txt /x`, {
+      tags: [],
+      allowImage: () => true,
+    });
+    assert.equal(repeated.result.ok, false);
+    assert.match(repeated.output, /the flag --from is given more than once/);
   });
 
   async function sessionImageIds(): Promise<string[]> {

@@ -168,6 +168,15 @@ export async function build(
       showTag: (tag) => toDisplayRef(tag, sessionId),
       buildArgs,
       labels: Object.fromEntries(learnerLabels),
+      // The builder's own check of every image FROM or COPY --from opens, whatever the Dockerfile
+      // check above read: the same rule as `docker images` and `docker inspect`.
+      allowImage: (_ref, image) =>
+        context.imageAllowed({
+          Id: image.Id,
+          RepoTags: image.RepoTags,
+          Labels: image.Config?.Labels ?? null,
+        }),
+      allowedImages: 'a teaching image (`docker images` lists them) or one you built',
       quiet: isSet(query.get('q')),
       noCache: isSet(query.get('nocache')),
       owner: { instance, sessionId, labId },

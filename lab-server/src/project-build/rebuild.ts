@@ -1,12 +1,15 @@
 // Restart for a lab project: copies .ddev/config.yaml and .ddev/web-build out of the web
 // container, generates the Dockerfile, builds `<image>-<project>-built` and recreates the web
 // container from it, as `ddev start` does. A failed build or start leaves the old container running.
+// On the engine the tag lives in the session's namespace, as a learner's `docker build -t` does,
+// so no session can name another's image and the session's docker command shows DDEV's name.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-fs';
 
+import { sessionNamespace } from '../docker-proxy/refs.ts';
 import { DEBIAN_PACKAGE_VERSIONS, type DebianRelease } from '../images/catalog.ts';
 import { LABELS, managedLabels } from '../sandbox/labels.ts';
 import type {
@@ -52,6 +55,7 @@ export interface RebuildRequest {
 }
 
 export interface RebuildResult {
+  /** The image's name as DDEV writes it; the engine's tag adds the session's namespace. */
   tag: string;
   imageId: string;
   containerId: string;
@@ -70,7 +74,7 @@ export async function rebuildProject(
     request.onEvent({ type: 'dockerfile', text: plan.dockerfile.text, skipped: plan.skipped });
 
     const tag = builtTag(request, config);
-    const imageId = await build(engine, request, plan, tag);
+    const imageId = await build(engine, request, plan, { tag, engineTag: engineTag(request, tag) });
 
     request.onEvent({
       type: 'phase',
@@ -163,6 +167,14 @@ function builtTag(
   return `${request.baseImage}-${(config.name ?? request.labId).toLowerCase()}-built`;
 }
 
+/**
+ * Returns the engine's tag of the built image: DDEV's name in the session's namespace. A shared
+ * name would let one session's build name another session's image.
+ */
+export function engineTag(request: Pick<RebuildRequest, 'sessionId'>, tag: string): string {
+  return `${sessionNamespace(request.sessionId)}/${tag}`;
+}
+
 async function readConfig(
   engine: ProjectBuildEngine,
   request: Pick<RebuildRequest, 'containerId' | 'release'>,
@@ -181,8 +193,9 @@ async function build(
   engine: ProjectBuildEngine,
   request: RebuildRequest,
   plan: BuildPlan,
-  tag: string,
+  names: { tag: string; engineTag: string },
 ): Promise<string> {
+  const { tag } = names;
   request.onEvent({ type: 'phase', phase: 'building', message: `Building ${tag}` });
   const allowed = new Set(plan.contextFiles.map((file) => path.join(plan.folder, file)));
   const context = pack(plan.folder, {
@@ -195,9 +208,11 @@ async function build(
   });
 
   const result = await engine.buildImage({
-    tag,
+    tag: names.engineTag,
+    shownTag: tag,
     context: Readable.from(context),
     buildArgs: plan.buildArgs,
+    allowedImages: [request.baseImage, ...request.allowedImages],
     labels: {
       ...managedLabels({
         kind: 'image',

@@ -27,10 +27,17 @@ export interface BuildLimits {
 
 export interface ProjectImageBuild {
   tag: string;
+  /** The tag as the output's `Successfully tagged` shows it; `tag` by default. */
+  shownTag?: string;
   /** A tar stream of the build context, the generated Dockerfile at its root. */
   context: NodeJS.ReadableStream;
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
+  /**
+   * Tags of the images FROM and COPY --from may read besides earlier stages: $BASE_IMAGE and the
+   * lab's allowed images. The step builder opens no other image, whatever the Dockerfile names.
+   */
+  allowedImages: readonly string[];
   limits: BuildLimits;
   /** Lets RUN steps reach the internet; without it their network is internal. */
   egress?: boolean;
@@ -125,13 +132,20 @@ async function buildProjectImage(
   const dockerfile = (await readContext(context)).get('Dockerfile')?.data.toString('utf8');
   if (dockerfile === undefined) throw new Error('the build context has no Dockerfile');
 
+  // Tags as the engine lists them, with :latest where none is written.
+  const allowed = new Set(
+    request.allowedImages.map((ref) => (/:[^/]*$/.test(ref) ? ref : `${ref}:latest`)),
+  );
   const lines = new LineSplitter(request.onLine);
   const result = await builder.build({
     dockerfile,
     context,
     tags: [request.tag],
+    showTag: (tag) => request.shownTag ?? tag,
     buildArgs: request.buildArgs,
     labels: request.labels,
+    allowImage: (_ref, image) => (image.RepoTags ?? []).some((tag) => allowed.has(tag)),
+    allowedImages: `$BASE_IMAGE, an earlier stage or one of: ${[...allowed].join(', ')}`,
     quiet: false,
     noCache: false,
     owner: { instance, sessionId, labId: request.labels[LABELS.lab] },

@@ -8,6 +8,7 @@ import { BuildArgs } from './build-args.ts';
 import type { StepBuilder, StepBuildRequest, StepBuildResult } from './builder.ts';
 import { readContext } from './context.ts';
 import { commitContainer, type ImageConfig } from './engine.ts';
+import { allowedImage } from './image-access.ts';
 import { cacheKey, findCachedImage } from './layer-cache.ts';
 import { BuildFailure, failureDetail, short, type BuildMessage } from './messages.ts';
 import { parseDockerfile, type Instruction } from './parse.ts';
@@ -105,6 +106,7 @@ export class BuildRun {
       args: this.args,
       context,
       stages: this.stages,
+      image: (ref, what) => this.image(ref, what),
       containers: this.containers,
       signal: this.abort.signal,
     };
@@ -146,7 +148,7 @@ export class BuildRun {
     if (keyword === 'ARG' && !this.stage) return this.args.declareGlobal(instruction.args);
 
     const stage = this.stage!;
-    const step = planStep(instruction, stage, build);
+    const step = await planStep(instruction, stage, build);
     await this.commitStep(stage, step);
   }
 
@@ -155,10 +157,16 @@ export class BuildRun {
       stages: this.stages,
       globals: this.args.globalValues(),
       stepLabels: this.stepLabels,
+      image: (ref, what) => this.image(ref, what),
     });
     if (!scratch) this.say(` ---> ${short(stage.imageId)}\n`);
     this.stages.push(stage);
     this.stage = stage;
+  }
+
+  /** Returns an image that FROM or COPY --from names, when the request allows it. */
+  private image(ref: string, what: string): Promise<Docker.ImageInspectInfo> {
+    return allowedImage(this.docker, this.request, ref, what);
   }
 
   // ---- running and committing one step ---------------------------------------------------

@@ -10,13 +10,18 @@ import type Docker from 'dockerode';
 import { createDockerClient } from '../docker-client.ts';
 import { BuildRun } from './build-run.ts';
 import { probeStorageQuota, type StepLimits } from './engine.ts';
+import type { ImageAccess } from './image-access.ts';
 import { LayerCache } from './layer-cache.ts';
 import type { BuildMessage } from './messages.ts';
 
 export type { BuildMessage } from './messages.ts';
 
-export interface StepBuildRequest {
-  /** The checked Dockerfile; FROM and COPY --from name only images the caller allows. */
+/**
+ * A build. Whatever image FROM or COPY --from names, the builder opens it only when allowImage
+ * allows it: the caller's checks of the Dockerfile come first, this is the last word.
+ */
+export interface StepBuildRequest extends ImageAccess {
+  /** The checked Dockerfile. */
   dockerfile: string;
   /** The build context as a plain tar archive. */
   context: Buffer;

@@ -3,12 +3,13 @@
 // dropped (also inside a continued instruction), a line that ends with a backslash continues
 // on the next one with the backslash removed and nothing added, and the first line of an
 // instruction loses its leading blanks. The callers' checks have already refused parser
-// directives and characters this reading could take differently.
+// directives and characters this reading could take differently, and they read the Dockerfile
+// with this parser too, so what they check is what the builder runs.
 
 export interface Instruction {
   /** The keyword in upper case, for example RUN. */
   keyword: string;
-  /** `--name=value` flags written before the arguments, by lower-case name. */
+  /** `--name=value` flags written before the arguments, by lower-case name; each at most once. */
   flags: Record<string, string>;
   /** The arguments after the keyword and the flags, trimmed. */
   args: string;
@@ -59,7 +60,14 @@ function toInstruction(joined: string, line: number): Instruction {
   for (;;) {
     const flag = /^--([A-Za-z][A-Za-z0-9-]*)(?:=(\S*))?(?:\s+|$)/.exec(rest);
     if (!flag) break;
-    flags[flag[1]!.toLowerCase()] = flag[2] ?? '';
+    const name = flag[1]!.toLowerCase();
+    // A second value would have to win over the first, and a check that reads the first would
+    // then pass what the builder does not run: the classic builder refuses it too.
+    if (Object.hasOwn(flags, name))
+      throw new DockerfileSyntaxError(
+        `line ${line}: the flag --${name} is given more than once in "${original}"; give it once`,
+      );
+    flags[name] = flag[2] ?? '';
     rest = rest.slice(flag[0].length);
   }
   return { keyword, flags, args: rest.trim(), original, line };

@@ -19,11 +19,10 @@ import {
   type Selection,
 } from './context.ts';
 import { CopyTooLargeError, copyFromContainer } from './copy-from.ts';
-import { inspectImage, readAll, statPath } from './engine.ts';
+import { readAll, statPath } from './engine.ts';
 import { BuildFailure } from './messages.ts';
 import { jsonArray } from './parse.ts';
 import type { PlanBuild, PlanInput, Step } from './plan.ts';
-import type { Stage } from './stage.ts';
 import type { StepContainers } from './step-containers.ts';
 import { expandWord, expandWords } from './words.ts';
 
@@ -36,7 +35,7 @@ interface CopyTarget {
   chown: string | undefined;
 }
 
-export function planCopy(input: PlanInput, build: PlanBuild): Step {
+export async function planCopy(input: PlanInput, build: PlanBuild): Promise<Step> {
   const { instruction, config, shell, variables } = input;
   const { keyword, flags } = instruction;
   const unknown = Object.keys(flags).filter((flag) => flag !== 'from' && flag !== 'chown');
@@ -61,7 +60,8 @@ export function planCopy(input: PlanInput, build: PlanBuild): Step {
   const chownText = target.chown ? `--chown=${target.chown} ` : '';
 
   if (flags.from !== undefined) {
-    const source = sourceImage(build.stages, expandWord(flags.from, variables));
+    // Resolved to an id before the cache is asked, so a cached step is never a way around the check.
+    const source = await sourceImage(build, expandWord(flags.from, variables));
     const hash = createHash('sha256')
       .update(`${source}\0${target.sources.join('\0')}`)
       .digest('hex');
@@ -119,15 +119,19 @@ async function copyFromContext(
   if (items.length > 0) await container.putArchive(packItems(items), { path: '/' });
 }
 
-/** Returns the image that COPY --from names: an earlier stage by name or number, or an image. */
-function sourceImage(stages: readonly Stage[], from: string): string {
+/**
+ * Returns the id of the image that COPY --from names: an earlier stage by name or number, or an
+ * image the build may use.
+ */
+async function sourceImage(build: PlanBuild, from: string): Promise<string> {
+  const { stages } = build;
   const byIndex = /^\d+$/.test(from) ? stages[Number(from)] : undefined;
   const byName = stages.find((stage) => stage.name === from.toLowerCase());
   const stage = byIndex ?? byName;
   if (stage) return stage.imageId;
   if (/^\d+$/.test(from))
     throw new BuildFailure(`COPY --from=${from}: there is no earlier stage with that number`);
-  return from;
+  return (await build.image(from, 'COPY --from')).Id;
 }
 
 /** Copies paths out of a container of the source image into the step container. */
@@ -137,8 +141,6 @@ async function copyFromImage(
   copy: CopyTarget & { source: string },
 ): Promise<void> {
   const { containers } = build;
-  if (!(await inspectImage(build.docker, copy.source)))
-    throw new BuildFailure(`COPY --from: the image ${copy.source} is not on this lab server`);
   const owner = copy.chown ? await resolveOwner(container, copy.chown) : undefined;
   const source = await containers.create(
     copy.source,

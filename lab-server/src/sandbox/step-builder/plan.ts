@@ -44,6 +44,8 @@ export interface PlanBuild {
   args: BuildArgs;
   context: Map<string, ContextEntry>;
   stages: readonly Stage[];
+  /** Returns the image for a name that is not a stage, if the build may use it; see image-access.ts. */
+  image: (ref: string, what: string) => Promise<Docker.ImageInspectInfo>;
   containers: StepContainers;
   /** Aborts on the build's time limit or the client's cancel. */
   signal: AbortSignal;
@@ -52,7 +54,11 @@ export interface PlanBuild {
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
 /** Plans the step of an instruction after FROM; BuildKit-only flags fail the build. */
-export function planStep(instruction: Instruction, stage: Stage, build: PlanBuild): Step {
+export async function planStep(
+  instruction: Instruction,
+  stage: Stage,
+  build: PlanBuild,
+): Promise<Step> {
   const { keyword } = instruction;
   const config = structuredClone(stage.config);
   const shell = config.Shell && config.Shell.length > 0 ? config.Shell : DEFAULT_SHELL;

@@ -3,7 +3,7 @@
 import type Docker from 'dockerode';
 
 import type { DeclaredArgs } from './build-args.ts';
-import { inspectImage, loadScratchImage, type ImageConfig } from './engine.ts';
+import { loadScratchImage, type ImageConfig } from './engine.ts';
 import { BuildFailure } from './messages.ts';
 import type { Instruction } from './parse.ts';
 import { expandWords, type Variables } from './words.ts';
@@ -20,13 +20,19 @@ export interface Stage {
 
 /**
  * Starts the stage that a FROM line names, from an earlier stage, scratch or an image on the
- * engine. Builds never pull, so a missing image fails the build. `scratch` is true when FROM
- * names scratch, for which the classic builder prints no image id.
+ * engine that the build may use. Builds never pull, so a missing image fails the build.
+ * `scratch` is true when FROM names scratch, for which the classic builder prints no image id.
  */
 export async function openStage(
   docker: Docker,
   instruction: Instruction,
-  build: { stages: readonly Stage[]; globals: Variables; stepLabels: Record<string, string> },
+  build: {
+    stages: readonly Stage[];
+    globals: Variables;
+    stepLabels: Record<string, string>;
+    /** Returns the image for a name that is neither a stage nor scratch, if the build may use it. */
+    image: (ref: string, what: string) => Promise<Docker.ImageInspectInfo>;
+  },
 ): Promise<{ stage: Stage; scratch: boolean }> {
   const words = expandWords(instruction.args, build.globals);
   const [image = '', as, alias] = words;
@@ -50,11 +56,7 @@ export async function openStage(
     const imageId = await loadScratchImage(docker, build.stepLabels);
     stage = { imageId, config: {}, sizeBytes: 0, args: new Map(), cmdSet: false };
   } else {
-    const info = await inspectImage(docker, image);
-    if (!info)
-      throw new BuildFailure(
-        `the image ${image} is not on this lab server, and builds never pull images`,
-      );
+    const info = await build.image(image, 'FROM');
     if ((info.Config?.OnBuild ?? []).length > 0)
       throw new BuildFailure(
         `the image ${image} has ONBUILD triggers, which this lab server's builder does not run`,
