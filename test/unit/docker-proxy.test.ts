@@ -142,6 +142,49 @@ test('dockerfile check rejects fetches', () => {
     assert.throws(() => checkDockerfile(text, {}), /not allowed in this lab/, text);
 });
 
+test('dockerfile check reads as the builder', () => {
+  const secret = `lab-ffffffffffffffff/secret`;
+  const id = `sha256:${'a'.repeat(64)}`;
+  const refused = [
+    `FROM x\nCOPY --FROM=${secret} /secret.txt /x`,
+    `FROM x\nADD --From=${secret} /secret.txt /x`,
+    `FROM x\nCOPY \\\n\n--from=${secret} /secret.txt /x`,
+    `FROM x\nCOPY \\\n  \n# note\n--from=${secret} /secret.txt /x`,
+    `FROM x\nCOPY --from=${id} /secret.txt /x`,
+    `FROM x\nCOPY --from= /secret.txt /x`,
+  ];
+  for (const text of refused)
+    assert.throws(() => checkDockerfile(text, {}), /not allowed in this lab/, text);
+
+  assert.throws(
+    () => checkDockerfile(`FROM x\nCOPY --from=0 --from=${secret} /secret.txt /x`, {}),
+    /the flag --from is given more than once/,
+  );
+  assert.throws(
+    () => checkDockerfile(`FROM --platform=a --PLATFORM=b x`, {}),
+    /the flag --platform is given more than once/,
+  );
+});
+
+test('dockerfile check reads FROM flags', () => {
+  const checked = checkDockerfile('FROM --PLATFORM=linux/amd64 hello AS one\nFROM one', {});
+
+  assert.deepEqual(checked.images, ['hello']);
+  assert.equal(
+    checked.render(new Map([['hello', `lab-${SESSION}/hello:latest`]])),
+    `FROM lab-${SESSION}/hello:latest AS one\nFROM one`,
+  );
+});
+
+test('dockerfile check renders continued lines', () => {
+  const checked = checkDockerfile('FROM hello\nRUN echo a \\\n\n  b\nCOPY --from=0 /a /b', {});
+
+  assert.equal(
+    checked.render(new Map([['hello', 'h']])),
+    'FROM h\nRUN echo a   b\nCOPY --from=0 /a /b',
+  );
+});
+
 test('dockerfile check resolves base images', () => {
   const checked = checkDockerfile(
     'ARG BASE=hello\nFROM ${BASE} AS one\nRUN true\nFROM one\nCOPY --from=one /a /a',

@@ -1,19 +1,19 @@
 // Reads a learner's Dockerfile before the engine builds it. The classic builder would pull any
 // base image, fetch any URL for ADD (from the host's network, not the sandbox's) and copy out of
 // any image on the engine; the proxy allows base images it can vouch for and nothing fetched.
+// It reads the Dockerfile with the step builder's own parser, so it checks the instructions the
+// builder runs, and the builder checks each image again once variables are replaced.
 import {
   assertPlainDockerfile,
   remoteAddSource,
   UnplainDockerfileError,
 } from '../project-build/plain-dockerfile.ts';
-import { notAllowed } from './refusals.ts';
-
-interface Instruction {
-  keyword: string;
-  args: string;
-  /** The instruction's lines as written, continuation lines included. */
-  raw: string;
-}
+import {
+  DockerfileSyntaxError,
+  parseDockerfile,
+  type Instruction,
+} from '../sandbox/step-builder/parse.ts';
+import { badRequest, notAllowed } from './refusals.ts';
 
 interface Stage {
   /** The base image as written after substitution; a stage name when it builds on a stage. */
@@ -40,12 +40,12 @@ export function checkDockerfile(
     if (error instanceof UnplainDockerfileError) throw notAllowed('This Dockerfile', error.message);
     throw error;
   }
-  const instructions = parseInstructions(text);
+  const instructions = readInstructions(text);
   const globals: Record<string, string> = {};
   const stages: Stage[] = [];
 
   instructions.forEach((instruction, index) => {
-    const { keyword, args } = instruction;
+    const { keyword, args, flags } = instruction;
 
     if (keyword === 'ARG' && stages.length === 0) Object.assign(globals, parseArg(args, buildArgs));
     if (keyword === 'FROM')
@@ -58,7 +58,8 @@ export function checkDockerfile(
       );
     }
     if (keyword === 'ADD') refuseRemoteAdd(args);
-    if (keyword === 'COPY' || keyword === 'ADD') refuseCopyFromImage(args, stages);
+    if ((keyword === 'COPY' || keyword === 'ADD') && flags.from !== undefined)
+      refuseCopyFromImage(flags.from, stages);
   });
   if (stages.length === 0) throw notAllowed('A Dockerfile without FROM');
 
@@ -74,7 +75,8 @@ export function checkDockerfile(
     instructions
       .map((instruction, index) => {
         const stage = stages.find((candidate) => candidate.fromIndex === index);
-        if (!stage) return instruction.raw;
+        // One line per instruction: the builder parses it to the same instruction as the lines written.
+        if (!stage) return instruction.original;
         const ref = engineRefs.get(stage.image) ?? stage.image;
         return `FROM ${ref}${stage.alias ? ` AS ${stage.alias}` : ''}`;
       })
@@ -83,40 +85,15 @@ export function checkDockerfile(
   return { images: [...new Set(images)], render };
 }
 
-/** Splits the text into instructions, joining continuation lines; comments stay as raw lines. */
-function parseInstructions(text: string): Instruction[] {
-  const escape = /^#\s*escape\s*=\s*`/im.test(text.split('\n').slice(0, 5).join('\n')) ? '`' : '\\';
-  const lines = text.replace(/\r\n/g, '\n').split('\n');
-  const instructions: Instruction[] = [];
-
-  let pending: string[] = [];
-  for (const line of lines) {
-    const trimmed = line.trim();
-    if (pending.length === 0 && (trimmed === '' || trimmed.startsWith('#'))) {
-      instructions.push({ keyword: '', args: '', raw: line });
-      continue;
-    }
-    if (pending.length > 0 && trimmed.startsWith('#')) continue;
-
-    pending.push(line);
-    if (trimmed.endsWith(escape)) continue;
-    instructions.push(toInstruction(pending, escape));
-    pending = [];
+/** Parses the text as the step builder does; a repeated flag is a bad request. */
+function readInstructions(text: string): Instruction[] {
+  try {
+    return parseDockerfile(text);
+  } catch (error) {
+    if (error instanceof DockerfileSyntaxError)
+      throw badRequest(`invalid Dockerfile: ${error.message}`);
+    throw error;
   }
-  if (pending.length > 0) instructions.push(toInstruction(pending, escape));
-  return instructions;
-}
-
-function toInstruction(lines: string[], escape: string): Instruction {
-  const joined = lines
-    .map((line) => (line.trimEnd().endsWith(escape) ? line.trimEnd().slice(0, -1) : line))
-    .join(' ');
-  const match = /^\s*(\S+)\s*(.*)$/s.exec(joined);
-  return {
-    keyword: (match?.[1] ?? '').toUpperCase(),
-    args: (match?.[2] ?? '').trim(),
-    raw: lines.join('\n'),
-  };
 }
 
 function parseArg(args: string, buildArgs: Record<string, string>): Record<string, string> {
@@ -133,7 +110,7 @@ function parseArg(args: string, buildArgs: Record<string, string>): Record<strin
 }
 
 function parseFrom(args: string, variables: Record<string, string>, fromIndex: number): Stage {
-  const words = args.split(/\s+/).filter((word) => !word.startsWith('--'));
+  const words = args.split(/\s+/).filter((word) => word !== '');
   const [image = '', as, alias] = words;
   if (!image || (as !== undefined && (as.toLowerCase() !== 'as' || !alias)))
     throw notAllowed(`The line "FROM ${args}"`);
@@ -167,13 +144,9 @@ function refuseRemoteAdd(args: string): void {
     );
 }
 
-function refuseCopyFromImage(args: string, stages: Stage[]): void {
-  const from = /--from=(\S+)/.exec(args)?.[1];
-  if (from === undefined) return;
-
-  const index = Number(from);
-  const earlierStage = Number.isInteger(index)
-    ? index >= 0 && index < stages.length
+function refuseCopyFromImage(from: string, stages: Stage[]): void {
+  const earlierStage = /^\d+$/.test(from)
+    ? Number(from) < stages.length
     : stages.some((stage) => stage.alias?.toLowerCase() === from.toLowerCase());
   if (!earlierStage)
     throw notAllowed(
