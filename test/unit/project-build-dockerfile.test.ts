@@ -417,6 +417,53 @@ describe('image references', () => {
     await assert.rejects(planProjectBuild(folder, options()), ImageReferenceError);
   });
 
+  test('reads fragments as the builder', async () => {
+    const secret = 'lab-ffffffffffffffff/ddev-lab/ddev-webserver:trixie-other-built';
+    const fragments = [
+      `COPY --FROM=${secret} /secret.txt /x\n`,
+      `ADD --From=${secret} /secret.txt /x\n`,
+      `COPY \\\n\n--from=${secret} /secret.txt /x\n`,
+      `COPY \\\n  \n# note\n--from=${secret} /secret.txt /x\n`,
+      `COPY --from=sha256:${'a'.repeat(64)} /secret.txt /x\n`,
+      `FROM --PLATFORM=linux/amd64 ${secret} AS x\n`,
+      `FROM \\\n\n${secret} AS x\n`,
+    ];
+    for (const fragment of fragments) {
+      const folder = await makeFolder({ 'Dockerfile.copy': fragment });
+      await assert.rejects(planProjectBuild(folder, options()), ImageReferenceError, fragment);
+    }
+  });
+
+  test('rejects a repeated flag', async () => {
+    const folder = await makeFolder({
+      'Dockerfile.copy': 'COPY --from=0 --from=alpine:3 /etc/os-release /tmp/\n',
+    });
+
+    await assert.rejects(
+      planProjectBuild(folder, options()),
+      /web-build\/Dockerfile\.copy cannot be built: line \d+: the flag --from is given more than once/,
+    );
+  });
+
+  test('rejects an upper-case health check flag', async () => {
+    const folder = await makeFolder({
+      'Dockerfile.health': 'HEALTHCHECK --INTERVAL=1ms CMD true\n',
+    });
+
+    await assert.rejects(planProjectBuild(folder, options()), /is shorter than 5 s/);
+  });
+
+  test('numbers steps as the builder', async () => {
+    const folder = await makeFolder({
+      'Dockerfile.a': 'RUN echo a \\\n\n  b\nRUN echo c\n',
+    });
+    const plan = await planProjectBuild(folder, options());
+    const steps = listInstructions(plan.dockerfile.text);
+
+    assert.equal(steps.at(-2)!.text, 'RUN echo a   b');
+    assert.equal(sourceOfStep(plan.dockerfile, steps.length), 'web-build/Dockerfile.a');
+  });
+
   test('accepts stages and allowed images', async () => {
     const folder = await makeFolder({
       'prepend.Dockerfile.stage':

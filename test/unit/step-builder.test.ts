@@ -3,6 +3,7 @@
 // files a COPY selects from the build context.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 
 import {
@@ -17,7 +18,12 @@ import {
   parseGoDuration,
   quoteList,
 } from '../../lab-server/src/sandbox/step-builder/format.ts';
-import { jsonArray, parseDockerfile } from '../../lab-server/src/sandbox/step-builder/parse.ts';
+import { allowedImage } from '../../lab-server/src/sandbox/step-builder/image-access.ts';
+import {
+  DockerfileSyntaxError,
+  jsonArray,
+  parseDockerfile,
+} from '../../lab-server/src/sandbox/step-builder/parse.ts';
 import {
   expandWord,
   expandWords,
@@ -46,6 +52,93 @@ test('continued lines join as the builder joins them', () => {
   assert.equal(instructions[1]!.line, 4);
   assert.deepEqual(instructions[2]!.flags, { chown: 'ddev:ddev' });
   assert.equal(instructions[2]!.args, 'a b');
+});
+
+test('flags read the same however written', () => {
+  const texts = [
+    'COPY --FROM=img /f /x',
+    'COPY \\\n\n--from=img /f /x',
+    'COPY \\\n   \n# note\n  --From=img /f /x',
+  ];
+  for (const text of texts) {
+    const [instruction] = parseDockerfile(text);
+    assert.equal(instruction!.keyword, 'COPY', text);
+    assert.deepEqual(instruction!.flags, { from: 'img' }, text);
+    assert.equal(instruction!.args, '/f /x', text);
+  }
+});
+
+test('repeated flag is a syntax error', () => {
+  for (const text of ['COPY --from=0 --from=img /f /x', 'FROM --platform=a --PLATFORM=b img']) {
+    assert.throws(
+      () => parseDockerfile(`FROM base\n${text}`),
+      (error: unknown) =>
+        error instanceof DockerfileSyntaxError &&
+        error.line === 2 &&
+        /the flag --\w+ is given more than once/.test(error.message),
+      text,
+    );
+  }
+});
+
+/** Returns an engine with only `getImage(ref).inspect()`, the call the image check makes. */
+function fakeEngine(images: Record<string, { Id: string; RepoTags: string[] }>) {
+  const asked: string[] = [];
+  const docker = {
+    getImage: (ref: string) => ({
+      inspect: async () => {
+        asked.push(ref);
+        const image = images[ref];
+        if (!image) throw Object.assign(new Error(`No such image: ${ref}`), { statusCode: 404 });
+        return image;
+      },
+    }),
+  } as unknown as Docker;
+  return { docker, asked };
+}
+
+test('image check opens only allowed images', async () => {
+  const secretId = `sha256:${'b'.repeat(64)}`;
+  const { docker, asked } = fakeEngine({
+    'ddev-lab/ddev-base:trixie': {
+      Id: `sha256:${'a'.repeat(64)}`,
+      RepoTags: ['ddev-lab/ddev-base:trixie'],
+    },
+    'lab-other/secret': { Id: secretId, RepoTags: ['lab-other/secret:latest'] },
+    [secretId]: { Id: secretId, RepoTags: ['lab-other/secret:latest'] },
+  });
+  const access = {
+    allowImage: (_ref: string, image: Docker.ImageInspectInfo) =>
+      image.RepoTags.includes('ddev-lab/ddev-base:trixie'),
+    allowedImages: 'the base image',
+  };
+
+  const base = await allowedImage(docker, access, 'ddev-lab/ddev-base:trixie', 'FROM');
+  assert.equal(base.Id, `sha256:${'a'.repeat(64)}`);
+
+  const message = async (ref: string) => {
+    try {
+      await allowedImage(docker, access, ref, 'COPY --from');
+    } catch (error) {
+      return (error as Error).message.replace(ref, 'NAME');
+    }
+    assert.fail(`${ref} was allowed`);
+  };
+  const refused = await message('lab-other/secret');
+  assert.match(
+    refused,
+    /^COPY --from: the image NAME is not one this build may use\. It may use the base image;/,
+  );
+  assert.equal(await message(secretId), refused);
+  assert.equal(
+    await message('lab-other/missing'),
+    refused,
+    'a missing image reads as a refused one',
+  );
+
+  const before = asked.length;
+  assert.equal(await message('../../containers/x'), refused);
+  assert.equal(asked.length, before, 'a malformed name never reaches the engine');
 });
 
 test('exec form is a JSON list of strings', () => {

@@ -21,6 +21,12 @@ export class ProjectConfigError extends LabError {
   }
 }
 
+export class DockerfileParseError extends LabError {
+  constructor(file: string, detail: string) {
+    super('InvalidDockerfile', 400, `${file} cannot be built: ${detail}.`);
+  }
+}
+
 export class ImageReferenceError extends LabError {
   constructor(file: string, reference: string, allowed: string[]) {
     super(

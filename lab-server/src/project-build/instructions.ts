@@ -1,48 +1,42 @@
 // Reads the instructions of a generated Dockerfile: their lines, the images they refer to, and
-// the fragment each came from. The engine's builder is the real parser; this one only needs to
-// find FROM and COPY --from, and to number the steps the way the classic builder does.
+// the fragment each came from. It uses the step builder's own parser, so the checks see the
+// instructions the builder runs, with the builder's step numbers. The builder checks each image
+// again once variables are replaced.
+import {
+  DockerfileSyntaxError,
+  parseDockerfile,
+  type Instruction as ParsedInstruction,
+} from '../sandbox/step-builder/parse.ts';
 import type { DockerfileSection, GeneratedDockerfile } from './dockerfile.ts';
-import { ImageReferenceError, RemoteSourceError, UnboundedInstructionError } from './errors.ts';
+import {
+  DockerfileParseError,
+  ImageReferenceError,
+  RemoteSourceError,
+  UnboundedInstructionError,
+} from './errors.ts';
 import { remoteAddSource } from './plain-dockerfile.ts';
 
 export interface Instruction {
   /** Line of the keyword, counted from 1. */
   line: number;
   keyword: string;
-  /** The instruction with its continuation lines joined by spaces. */
+  /** The instruction on one line, as the builder prints it after `Step N/M : `. */
   text: string;
+  /** Flags before the arguments, by lower-case name. */
+  flags: Record<string, string>;
+  /** The arguments after the keyword and the flags. */
+  args: string;
 }
 
-/** Splits a Dockerfile into instructions, joining lines that end with a backslash. */
+/** Splits a Dockerfile into instructions as the step builder does. */
 export function listInstructions(text: string): Instruction[] {
-  const instructions: Instruction[] = [];
-  let current: Instruction | undefined;
-
-  text.split('\n').forEach((raw, index) => {
-    const line = raw.replace(/\r$/, '');
-    const trimmed = line.trim();
-
-    // The builder drops comment lines, also inside a continued instruction.
-    if (trimmed.startsWith('#')) return;
-    if (!current && trimmed === '') return;
-
-    const continued = /\\\s*$/.test(line);
-    const body = continued ? line.replace(/\\\s*$/, '') : line;
-    if (current) {
-      current.text = `${current.text} ${body.trim()}`.trim();
-    } else {
-      const keyword = (/^\s*(\S+)/.exec(body)?.[1] ?? '').toUpperCase();
-      current = { line: index + 1, keyword, text: body.trim() };
-    }
-
-    if (!continued) {
-      instructions.push(current);
-      current = undefined;
-    }
-  });
-
-  if (current) instructions.push(current);
-  return instructions;
+  return parseDockerfile(text).map((parsed: ParsedInstruction) => ({
+    line: parsed.line,
+    keyword: parsed.keyword,
+    text: parsed.original,
+    flags: parsed.flags,
+    args: parsed.args,
+  }));
 }
 
 /**
@@ -57,14 +51,25 @@ export function checkInstructions(
   const stages: string[] = [];
   const allowed = new Set(['scratch', ...allowedImages]);
   const isStage = (name: string) => stages.includes(name.toLowerCase()) || /^\d+$/.test(name);
+  const sourceOfLine = (line: number) =>
+    sectionOf(generated.sections, line)?.source ?? 'the generated Dockerfile';
 
-  for (const instruction of listInstructions(generated.text)) {
-    const words = instruction.text.split(/\s+/).slice(1);
-    const source =
-      sectionOf(generated.sections, instruction.line)?.source ?? 'the generated Dockerfile';
+  let instructions: Instruction[];
+  try {
+    instructions = listInstructions(generated.text);
+  } catch (error) {
+    if (error instanceof DockerfileSyntaxError)
+      throw new DockerfileParseError(sourceOfLine(error.line), error.message);
+    throw error;
+  }
 
-    if (instruction.keyword === 'FROM') {
-      const [image = '', as, alias] = words.filter((word) => !word.startsWith('--'));
+  for (const instruction of instructions) {
+    const { keyword, flags } = instruction;
+    const words = instruction.args.split(/\s+/).filter((word) => word !== '');
+    const source = sourceOfLine(instruction.line);
+
+    if (keyword === 'FROM') {
+      const [image = '', as, alias] = words;
       const isBase = /^\$\{?BASE_IMAGE\}?$/.test(image);
       if (!isBase && !allowed.has(image) && !isStage(image)) {
         throw new ImageReferenceError(source, image, [...allowed]);
@@ -73,23 +78,26 @@ export function checkInstructions(
       continue;
     }
 
-    if (instruction.keyword === 'ADD') {
+    if (keyword === 'ADD') {
       // The engine fetches an ADD URL itself, from the host's own network, past every firewall
       // rule that confines the build's containers.
-      const remote = remoteAddSource(instruction.text.slice('ADD'.length));
+      const remote = remoteAddSource(instruction.args);
       if (remote) throw new RemoteSourceError(source, remote);
     }
 
     // A volume lives outside the container's writable layer and its disk quota, and each health
     // probe is an exec the engine runs outside the container's CPU limit.
-    if (instruction.keyword === 'VOLUME')
+    if (keyword === 'VOLUME')
       throw new UnboundedInstructionError(
         source,
         instruction.text,
         "a volume is kept outside the container's disk quota; keep the files in the image",
       );
-    if (instruction.keyword === 'HEALTHCHECK') {
-      const short = shortHealthcheckOption(instruction.text);
+    if (keyword === 'HEALTHCHECK') {
+      const options = Object.entries(flags)
+        .map(([name, value]) => `--${name}=${value}`)
+        .join(' ');
+      const short = shortHealthcheckOption(options);
       if (short)
         throw new UnboundedInstructionError(
           source,
@@ -98,10 +106,9 @@ export function checkInstructions(
         );
     }
 
-    if (instruction.keyword === 'COPY' || instruction.keyword === 'ADD') {
-      const from = words.find((word) => word.toLowerCase().startsWith('--from='));
-      const image = from?.slice('--from='.length);
-      if (image !== undefined && !isStage(image) && !allowed.has(image)) {
+    if ((keyword === 'COPY' || keyword === 'ADD') && flags.from !== undefined) {
+      const image = flags.from;
+      if (!isStage(image) && !allowed.has(image)) {
         throw new ImageReferenceError(source, image, [...allowed]);
       }
     }
@@ -121,7 +128,13 @@ export function sectionOf(
  * counts every instruction from 1, including the ARG before the first FROM.
  */
 export function sourceOfStep(generated: GeneratedDockerfile, step: number): string | undefined {
-  const instruction = listInstructions(generated.text)[step - 1];
+  let instructions: Instruction[];
+  try {
+    instructions = listInstructions(generated.text);
+  } catch {
+    return undefined;
+  }
+  const instruction = instructions[step - 1];
   if (!instruction) return undefined;
   return sectionOf(generated.sections, instruction.line)?.source;
 }

@@ -19,7 +19,14 @@ export interface Instruction {
   line: number;
 }
 
-export class DockerfileSyntaxError extends Error {}
+export class DockerfileSyntaxError extends Error {
+  /** Line of the instruction's keyword, counted from 1. */
+  readonly line: number;
+  constructor(message: string, line: number) {
+    super(message);
+    this.line = line;
+  }
+}
 
 const CONTINUATION = /\\[ \t]*$/;
 
@@ -66,6 +73,7 @@ function toInstruction(joined: string, line: number): Instruction {
     if (Object.hasOwn(flags, name))
       throw new DockerfileSyntaxError(
         `line ${line}: the flag --${name} is given more than once in "${original}"; give it once`,
+        line,
       );
     flags[name] = flag[2] ?? '';
     rest = rest.slice(flag[0].length);
