@@ -2,11 +2,13 @@
 // a `docker build` in the workbench and of a web-build Restart runs without NET_RAW and MKNOD
 // and with no new privileges, a fork bomb meets the pids limit, a step that writes past the disk
 // quota is stopped with a message saying so, a Restart without egress reaches nothing outside, and
-// nothing of any build is left once the session ends.
+// nothing of any build is left once the session ends. A build reads no image of another session or
+// of the host, however its Dockerfile is written.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { LABELS, labelFilter } from '../../lab-server/src/sandbox/labels.ts';
@@ -64,6 +66,10 @@ describe('hardened builds', () => {
   let session: StartedSession;
   let workbench: string;
   let web: string;
+  /** A second learner, who tries to read the first one's image. */
+  let other: StartedSession;
+  let otherWorkbench: string;
+  let otherWeb: string;
 
   const learner = (command: string) => execIn(workbench, command, 'ddev');
 
@@ -80,11 +86,16 @@ describe('hardened builds', () => {
         LAB_CONTAINER_PIDS: '64',
         LAB_CONTAINER_DISK_MB: String(DISK_MB),
         LAB_SESSIONS_PER_CLIENT_PER_MINUTE: '100',
+        // The second learner tries every way to read the first one's image, one build each.
+        LAB_DOCKER_BUILDS: '100',
       },
     });
     session = await startSession(server, LAB_ID);
     workbench = await serviceContainer(session.sessionId, 'workbench');
     web = await serviceContainer(session.sessionId, 'web');
+    other = await startSession(server, LAB_ID);
+    otherWorkbench = await serviceContainer(other.sessionId, 'workbench');
+    otherWeb = await serviceContainer(other.sessionId, 'web');
   });
 
   after(async () => {
@@ -120,7 +131,7 @@ describe('hardened builds', () => {
       'ddev',
     );
 
-    const events = await restart();
+    const events = await restart(session);
     const output = events
       .filter((event) => event.type === 'line')
       .map((event) => event.line)
@@ -146,6 +157,81 @@ describe('hardened builds', () => {
     assert.equal(networks.length, 1);
     assert.equal((await docker.getNetwork(networks[0]!.Id).inspect()).Internal, true);
     web = await serviceContainer(session.sessionId, 'web');
+  });
+
+  test('restart image has a tag of its session', { timeout: 60_000 }, async () => {
+    const shared = `ddev-lab/ddev-webserver:trixie-${LAB_ID}-built`;
+    const own = await docker.getImage(`lab-${session.sessionId}/${shared}`).inspect();
+
+    assert.equal(own.Config.Labels?.[LABELS.session], session.sessionId);
+    await assert.rejects(docker.getImage(shared).inspect(), /no such image/i);
+  });
+
+  test('build reads no other image', { timeout: 900_000 }, async () => {
+    const secret = `secret-${randomBytes(8).toString('hex')}`;
+    const secretBuild = await learner(
+      `mkdir -p /tmp/secret && printf '%s\\n' 'FROM ${BASE}' 'RUN echo ${secret} > /secret.txt' > /tmp/secret/Dockerfile && docker build -q -t secret /tmp/secret`,
+    );
+    assert.equal(secretBuild.exitCode, 0, secretBuild.output);
+    const theirs = `lab-${session.sessionId}/secret:latest`;
+    const theirId = (await docker.getImage(theirs).inspect()).Id;
+    const host = await hostImage(secret);
+
+    const names = [theirs, theirId, host.name, host.id, host.id.slice('sha256:'.length, 19)];
+    const dockerfiles = names.flatMap((name) => [
+      `FROM ${name}`,
+      `FROM ${BASE}\nCOPY --from=${name} /secret.txt /x`,
+      `FROM ${BASE}\nCOPY --FROM=${name} /secret.txt /x`,
+      `FROM ${BASE}\nCOPY --from=0 --from=${name} /secret.txt /x`,
+      `FROM ${BASE}\nCOPY \\\n\n--from=${name} /secret.txt /x`,
+    ]);
+    dockerfiles.push(`FROM --PLATFORM=linux/amd64 ${theirs}`);
+
+    for (const [index, dockerfile] of dockerfiles.entries()) {
+      const folder = `/tmp/steal-${index}`;
+      const text = `${dockerfile}\nRUN cat /secret.txt /x || true`;
+      const result = await execIn(
+        otherWorkbench,
+        `mkdir -p ${folder} && printf '%s\\n' ${shellQuote(text)} > ${folder}/Dockerfile && docker build --no-cache -t steal ${folder}`,
+        'ddev',
+      );
+      assert.notEqual(result.exitCode, 0, `${text}\n${result.output}`);
+      assert.match(
+        result.output,
+        /is not allowed in this lab|is given more than once|is not one this build may use/,
+        text,
+      );
+      assert.ok(!result.output.includes(secret), `${text}\n${result.output}`);
+    }
+  });
+
+  test('restart reads no other image', { timeout: 600_000 }, async () => {
+    const theirs = `lab-${session.sessionId}/ddev-lab/ddev-webserver:trixie-${LAB_ID}-built`;
+    const theirId = (await docker.getImage(theirs).inspect()).Id;
+    const fragments = [theirs, theirId].flatMap((name) => [
+      `COPY --FROM=${name} /etc/hostname /x`,
+      `COPY --from=0 --from=${name} /etc/hostname /x`,
+      `COPY \\\n\n--from=${name} /etc/hostname /x`,
+      `FROM --PLATFORM=linux/amd64 ${name} AS x`,
+    ]);
+
+    for (const fragment of fragments) {
+      await execIn(
+        otherWeb,
+        `mkdir -p /var/www/html/.ddev/web-build && printf '%s\\n' ${shellQuote(fragment)} > /var/www/html/.ddev/web-build/Dockerfile.steal`,
+        'ddev',
+      );
+      const events = await restart(other);
+      const last = events.at(-1) as { type: string; message?: string } | undefined;
+
+      assert.equal(last?.type, 'error', `${fragment}\n${JSON.stringify(events)}`);
+      assert.match(
+        last?.message ?? '',
+        /may not use|is given more than once/,
+        `${fragment}\n${JSON.stringify(last)}`,
+      );
+    }
+    assert.equal(await serviceContainer(other.sessionId, 'web'), otherWeb);
   });
 
   test('fork bomb meets the pids limit', { timeout: 300_000 }, async () => {
@@ -195,10 +281,10 @@ describe('hardened builds', () => {
     assert.deepEqual(networks, []);
   });
 
-  async function restart(): Promise<Array<{ type: string; line?: string }>> {
-    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/restart`, {
+  async function restart(of: StartedSession): Promise<Array<{ type: string; line?: string }>> {
+    const response = await fetch(`${server.url}/api/sessions/${of.sessionId}/restart`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${session.token}` },
+      headers: { authorization: `Bearer ${of.token}` },
     });
     assert.equal(response.status, 200);
     const text = await response.text();
@@ -206,6 +292,24 @@ describe('hardened builds', () => {
       .split('\n')
       .filter((line) => line.trim())
       .map((line) => JSON.parse(line) as { type: string; line?: string });
+  }
+
+  /** Makes an image outside every session, with the secret in /secret.txt and the test's label. */
+  async function hostImage(secret: string): Promise<{ name: string; id: string }> {
+    const container = await docker.createContainer({
+      Image: BASE,
+      Cmd: ['sh', '-c', `echo ${secret} > /secret.txt`],
+      Labels: { [LABELS.instance]: instance },
+    });
+    try {
+      await container.start();
+      await container.wait();
+      const name = `${instance}-host/secret`;
+      await container.commit({ repo: name, tag: 'latest' });
+      return { name, id: (await docker.getImage(name).inspect()).Id };
+    } finally {
+      await container.remove({ force: true });
+    }
   }
 
   async function sessionImages() {
