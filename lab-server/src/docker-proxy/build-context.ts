@@ -3,7 +3,7 @@
 // builds exactly the Dockerfile the proxy read.
 import { gunzipSync } from 'node:zlib';
 
-import { badRequest, notAllowed } from './refusals.ts';
+import { badRequest, notAllowed, ProxyRefusal } from './refusals.ts';
 
 const BLOCK = 512;
 
@@ -18,15 +18,35 @@ interface Entry {
   size: number;
 }
 
-/** Returns the context as a plain tar archive. */
-export function plainTar(context: Buffer): Buffer {
-  if (context[0] === 0x1f && context[1] === 0x8b)
-    return gunzipSync(context, { maxOutputLength: 512 * 1024 * 1024 });
+/**
+ * Returns the context as a plain tar archive of at most `limitBytes`: a compressed context is
+ * unpacked only that far, so a small archive of zeros cannot fill the server's memory.
+ */
+export function plainTar(context: Buffer, limitBytes: number): Buffer {
+  if (context[0] === 0x1f && context[1] === 0x8b) {
+    try {
+      return gunzipSync(context, { maxOutputLength: limitBytes });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+        throw contextTooLarge(limitBytes);
+      throw badRequest(
+        `the build context is not a valid gzip archive: ${(error as Error).message}`,
+      );
+    }
+  }
   if (context.length >= BLOCK && context.toString('latin1', 257, 262) === 'ustar') return context;
   if (context.length === 0) return Buffer.alloc(2 * BLOCK);
   throw notAllowed(
     'A build context in this format',
     'send a plain or gzip-compressed tar, as `docker build` does',
+  );
+}
+
+/** 413: the context is larger than the proxy reads, once unpacked. */
+export function contextTooLarge(limitBytes: number): ProxyRefusal {
+  return new ProxyRefusal(
+    413,
+    `The build context is larger than ${limitBytes / 1024 / 1024} MiB once unpacked, more than a build in this lab may send; leave large files out with a .dockerignore file`,
   );
 }
 

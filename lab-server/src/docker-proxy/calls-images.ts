@@ -8,6 +8,7 @@ import { LABEL_PREFIX } from '../sandbox/labels.ts';
 import { plainTar, readContextFile } from './build-context.ts';
 import type { ImageInfo, ProxyContext } from './context.ts';
 import { checkDockerfile } from './dockerfile-check.ts';
+import { RUN_OUTPUT, type BuildMessage } from '../sandbox/step-builder/messages.ts';
 import { forwardJson, pickQuery, sendJson, withQuery } from './forward.ts';
 import { parseFilters } from './filters.ts';
 import { TAG_NAMESPACE } from '../images/catalog.ts';
@@ -143,7 +144,7 @@ export async function build(
     const learnerLabels = Object.entries(parseStringMap(query.get('labels'), 'labels')).filter(
       ([key]) => !key.startsWith(`${LABEL_PREFIX}.`),
     );
-    const tar = plainTar(await readContext(request));
+    const tar = plainTar(await readContext(request), BUILD_CONTEXT_LIMIT);
 
     const dockerfileName = query.get('dockerfile') || 'Dockerfile';
     const text = readContextFile(tar, dockerfileName);
@@ -159,6 +160,7 @@ export async function build(
     // The engine cancels a build whose client goes away (Ctrl-C on `docker build`); so does this.
     const cancel = new AbortController();
     response.once('close', () => cancel.abort());
+    const output = new BuildOutput(response);
 
     const { instance, sessionId, labId, limits } = context.session;
     await context.builder.build({
@@ -188,14 +190,44 @@ export async function build(
         timeoutSeconds: BUILD_TIMEOUT_SECONDS,
       },
       network: 'none',
-      onMessage: (message) => {
-        if (!response.writableEnded) response.write(`${JSON.stringify(message)}\r\n`);
-      },
+      onMessage: (message) => output.send(message),
       signal: cancel.signal,
     });
     response.end();
   } finally {
     context.building = false;
+  }
+}
+
+/** Build output the proxy holds for a client that reads slower than the build writes, in bytes. */
+export const MAX_BUFFERED_OUTPUT = 1024 * 1024;
+
+/**
+ * Writes the build's messages to the client. While more than MAX_BUFFERED_OUTPUT waits for a
+ * slow client, the output of RUN steps is left out, and a note says how much once the client
+ * caught up; the builder's own lines, errors and the image id always go through.
+ */
+export class BuildOutput {
+  private readonly response: http.ServerResponse;
+  private droppedBytes = 0;
+
+  constructor(response: http.ServerResponse) {
+    this.response = response;
+  }
+
+  send(message: BuildMessage): void {
+    const { response } = this;
+    if (response.writableEnded || response.destroyed) return;
+    if (RUN_OUTPUT in message && response.writableLength > MAX_BUFFERED_OUTPUT) {
+      this.droppedBytes += 'stream' in message ? message.stream.length : 0;
+      return;
+    }
+    if (this.droppedBytes > 0) {
+      const note = `[${this.droppedBytes} bytes of output left out: the client read slower than the build wrote]\n`;
+      this.droppedBytes = 0;
+      response.write(`${JSON.stringify({ stream: note })}\r\n`);
+    }
+    response.write(`${JSON.stringify(message)}\r\n`);
   }
 }
 

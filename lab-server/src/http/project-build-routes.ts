@@ -35,8 +35,10 @@ const SESSION_ID = /^[0-9a-f]{16}$/;
 const MAX_CONCURRENT_BUILDS = 2;
 const BUILD_TIMEOUT_SECONDS = 600;
 const START_TIMEOUT_SECONDS = 90;
-// Output lines sent to the page per Restart; apt-get can print thousands.
+// Output sent to the page per Restart, in lines and in bytes; apt-get can print thousands of
+// lines, and a step can print without end. Past either, the lines are left out with a note.
 const MAX_STREAMED_LINES = 2000;
+const MAX_STREAMED_BYTES = 1024 * 1024;
 
 export interface ProjectBuildDeps {
   config: Config;
@@ -105,9 +107,23 @@ async function streamRestart(
   response.flushHeaders();
 
   let lines = 0;
+  let bytes = 0;
+  let cut = false;
   const send = (event: RebuildEvent | Record<string, unknown>) => {
-    if (event.type === 'line' && ++lines > MAX_STREAMED_LINES) return;
-    if (!response.writableEnded) response.write(`${JSON.stringify(event)}\n`);
+    if (response.writableEnded) return;
+    const text = `${JSON.stringify(event)}\n`;
+    if (event.type === 'line') {
+      if (cut) return;
+      lines += 1;
+      bytes += text.length;
+      if (lines > MAX_STREAMED_LINES || bytes > MAX_STREAMED_BYTES) {
+        cut = true;
+        const note = `[output cut: a Restart shows the first ${MAX_STREAMED_LINES} lines or ${MAX_STREAMED_BYTES / 1024 / 1024} MiB of the build's output]`;
+        response.write(`${JSON.stringify({ type: 'line', line: note })}\n`);
+        return;
+      }
+    }
+    response.write(text);
   };
 
   const started = performance.now();

@@ -128,6 +128,9 @@ async function buildProjectImage(
     request.egress ?? false,
     subnetPool,
   );
+  // What earlier Restarts left counts against the session's disk quota; the image the web
+  // container runs counts nothing, as this build replaces it.
+  if (request.labels[LABELS.service]) await removeReplacedImages(docker, request.labels);
   const context = await readAll(request.context, CONTEXT_LIMIT);
   const dockerfile = (await readContext(context)).get('Dockerfile')?.data.toString('utf8');
   if (dockerfile === undefined) throw new Error('the build context has no Dockerfile');
@@ -163,9 +166,18 @@ async function buildProjectImage(
   return result;
 }
 
-/** Passes the build's output on line by line, as the classic builder's stream was read. */
-class LineSplitter {
+/** Longest output line a Restart passes on, in characters; a longer line is cut. */
+export const MAX_LINE_CHARS = 4096;
+
+/**
+ * Passes the build's output on line by line, as the classic builder's stream was read. A line
+ * longer than MAX_LINE_CHARS keeps its start and a mark, and the rest up to the next newline is
+ * left out, so a step that prints one endless line costs no memory and no time beyond reading it.
+ */
+export class LineSplitter {
   private pending = '';
+  /** Inside a line already cut: output is dropped up to the next newline. */
+  private cutting = false;
   private readonly onLine: (line: string) => void;
 
   constructor(onLine: (line: string) => void) {
@@ -173,14 +185,63 @@ class LineSplitter {
   }
 
   add(text: string): void {
-    const parts = (this.pending + text).split('\n');
-    this.pending = parts.pop() ?? '';
-    for (const part of parts) if (part.trim()) this.onLine(part.trimEnd());
+    let start = 0;
+    while (start < text.length) {
+      const end = text.indexOf('\n', start);
+      if (!this.cutting) {
+        const piece = text.slice(start, end === -1 ? undefined : end);
+        const room = MAX_LINE_CHARS - this.pending.length;
+        if (piece.length > room) {
+          this.emit(
+            `${this.pending}${piece.slice(0, room)} [line cut: longer than ${MAX_LINE_CHARS} characters]`,
+          );
+          this.pending = '';
+          this.cutting = true;
+        } else {
+          this.pending += piece;
+        }
+      }
+      if (end === -1) return;
+      if (!this.cutting) this.emit(this.pending);
+      this.pending = '';
+      this.cutting = false;
+      start = end + 1;
+    }
   }
 
   flush(): void {
-    if (this.pending.trim()) this.onLine(this.pending.trimEnd());
+    if (!this.cutting) this.emit(this.pending);
     this.pending = '';
+    this.cutting = false;
+  }
+
+  private emit(line: string): void {
+    if (line.trim()) this.onLine(line.trimEnd());
+  }
+}
+
+/**
+ * Removes the session's earlier Restart results that no tag names any more: the tag moved to a
+ * later result, and the container that ran them is gone. One still in use (409) stays.
+ */
+async function removeReplacedImages(docker: Docker, labels: Record<string, string>): Promise<void> {
+  const filters = JSON.stringify({
+    dangling: ['true'],
+    label: [
+      `${LABELS.managed}=true`,
+      `${LABELS.instance}=${labels[LABELS.instance] ?? ''}`,
+      `${LABELS.session}=${labels[LABELS.session] ?? ''}`,
+      `${LABELS.service}=${labels[LABELS.service] ?? ''}`,
+    ],
+  });
+  for (const image of await docker.listImages({ filters })) {
+    await docker
+      .getImage(image.Id)
+      .remove()
+      .catch((error: unknown) => {
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status !== 404 && status !== 409) throw error;
+      });
   }
 }
 

@@ -10,7 +10,16 @@ import { readContext } from './context.ts';
 import { commitContainer, type ImageConfig } from './engine.ts';
 import { allowedImage } from './image-access.ts';
 import { cacheKey, findCachedImage } from './layer-cache.ts';
-import { BuildFailure, failureDetail, short, type BuildMessage } from './messages.ts';
+import {
+  BuildFailure,
+  failureDetail,
+  quotaFullFailure,
+  RUN_OUTPUT,
+  short,
+  type BuildMessage,
+} from './messages.ts';
+import { sessionDiskUse } from './disk-budget.ts';
+import { LABELS } from '../labels.ts';
 import { parseDockerfile, type Instruction } from './parse.ts';
 import { planStep, type PlanBuild, type Step } from './plan.ts';
 import { openStage, type Stage } from './stage.ts';
@@ -101,6 +110,7 @@ export class BuildRun {
     instructions.push(...labelInstructions(this.request.labels));
 
     const context = await readContext(this.request.context);
+    await this.holdSessionImages();
     const build: PlanBuild = {
       docker: this.docker,
       args: this.args,
@@ -127,6 +137,20 @@ export class BuildRun {
     if (this.request.quiet) this.send({ stream: `${imageId}\n` });
     this.say(`Successfully built ${short(imageId)}\n`);
     return imageId;
+  }
+
+  /**
+   * Counts what the session's images hold against its disk quota, and refuses the build when
+   * they fill it. A Restart (its labels name the service it rebuilds) replaces the image under its
+   * tag, so that image counts nothing.
+   */
+  private async holdSessionImages(): Promise<void> {
+    const { instance, sessionId } = this.request.owner;
+    const replaces = this.request.labels[LABELS.service] ? this.request.tags[0] : undefined;
+    const heldBytes = await sessionDiskUse(this.docker, { instance, sessionId }, replaces);
+    this.containers.hold(heldBytes);
+    if (this.containers.roomBytes <= 0)
+      throw quotaFullFailure({ quotaBytes: this.request.limits.diskBytes, heldBytes });
   }
 
   private async tag(imageId: string): Promise<void> {
@@ -187,7 +211,9 @@ export class BuildRun {
     try {
       if (step.act) await step.act(container);
       if (step.run)
-        await this.containers.run(container, step.run.commandText, (text) => this.say(text));
+        await this.containers.run(container, step.run.commandText, (text) => {
+          if (!this.request.quiet) this.send({ stream: text, [RUN_OUTPUT]: true });
+        });
       this.checkAbort();
       const imageId = await commitContainer(container, commitConfig);
       this.created.push(imageId);

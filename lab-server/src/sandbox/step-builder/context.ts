@@ -38,7 +38,8 @@ export async function readTar(tar: Buffer): Promise<Array<{ header: Header; data
         chunks.push(chunk as Buffer);
       });
       stream.on('end', () => {
-        found.push({ header, data: Buffer.concat(chunks) });
+        // One chunk is a view of the archive: no copy of it.
+        found.push({ header, data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
         next();
       });
       stream.on('error', reject);
@@ -192,15 +193,35 @@ export function copyItems(
   return items;
 }
 
-/** Reads a local archive that ADD unpacks: plain or gzip-compressed tar; undefined for other files. */
+/**
+ * Bytes a compressed archive that ADD unpacks may grow to: the server holds it in memory, and a
+ * small archive of zeros can unpack to gigabytes.
+ */
+export const ADD_UNPACK_LIMIT = 256 * 1024 * 1024;
+
+/**
+ * Reads a local archive that ADD unpacks: plain or gzip-compressed tar; undefined for other files.
+ * A compressed one is unpacked up to `limitBytes` (the build's room on disk, when the caller
+ * passes it) and ADD_UNPACK_LIMIT at most; past that the step fails before anything is written.
+ */
 export async function archiveItems(
   entry: ContextEntry,
   destination: string,
   owner: Owner | undefined,
+  limitBytes = ADD_UNPACK_LIMIT,
 ): Promise<ArchiveItem[] | undefined> {
   let tar = entry.data;
-  if (tar[0] === 0x1f && tar[1] === 0x8b)
-    tar = gunzipSync(tar, { maxOutputLength: 512 * 1024 * 1024 });
+  if (tar[0] === 0x1f && tar[1] === 0x8b) {
+    const limit = Math.max(0, Math.min(limitBytes, ADD_UNPACK_LIMIT));
+    try {
+      tar = gunzipSync(tar, { maxOutputLength: Math.max(1, limit) });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') throw error;
+      throw new BuildStepError(
+        `ADD failed: ${entry.name} unpacks to more than ${Math.floor(limit / 1024 / 1024)} MiB, more than this build may write. Add a smaller archive, or unpack it in a RUN step.`,
+      );
+    }
+  }
   if (tar.length < 512 || tar.toString('latin1', 257, 262) !== 'ustar') return undefined;
 
   return (await readTar(tar)).map(({ header, data }) => {

@@ -37,7 +37,7 @@ export interface StepLimits {
   memoryBytes: number;
   nanoCpus: number;
   pids: number;
-  /** Bytes the whole build may add; a step that writes more is stopped. */
+  /** The session's disk quota: bytes its images may hold in all; a step that writes past it is stopped. */
   diskBytes: number;
 }
 

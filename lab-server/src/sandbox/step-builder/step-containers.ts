@@ -1,6 +1,7 @@
-// The containers of one build and its disk quota: every step container is created with the
-// build's labels and limits, tracked until it is removed, and counted against the bytes the
-// whole build may add.
+// The containers of one build and its limits. Every step container is created with the build's
+// labels and limits and tracked until it is removed. What the steps write counts against the
+// session's disk quota, less what the session's images contain already, and the number of
+// files a build may make.
 import type Docker from 'dockerode';
 
 import {
@@ -10,7 +11,13 @@ import {
   type ImageConfig,
   type StepLimits,
 } from './engine.ts';
-import { BuildFailure, diskFailure } from './messages.ts';
+import { BuildFailure, diskFailure, entriesFailure } from './messages.ts';
+
+/**
+ * Files and folders the RUN steps of one build may create or change in all. Empty files add no
+ * bytes to the disk quota's count, but each takes an inode of the host's Docker filesystem.
+ */
+export const MAX_BUILD_ENTRIES = 100_000;
 
 export interface StepContainerOptions {
   docker: Docker;
@@ -22,20 +29,29 @@ export interface StepContainerOptions {
   pollMs: number;
   /** Whether the engine caps a container's writable layer, for the image the container runs. */
   storageQuota: (image: string, labels: Record<string, string>) => Promise<boolean>;
+  /** Files and folders the build's RUN steps may create or change; MAX_BUILD_ENTRIES by default. */
+  maxEntries?: number;
 }
 
 export class StepContainers {
   private readonly options: StepContainerOptions;
   private readonly containers = new Set<Docker.Container>();
   private addedBytes = 0;
+  private heldBytes = 0;
+  private addedEntries = 0;
 
   constructor(options: StepContainerOptions) {
     this.options = options;
   }
 
-  /** Bytes the build may still add before it passes its disk quota. */
+  /** Bytes the build may still add before the session passes its disk quota. */
   get roomBytes(): number {
-    return this.options.limits.diskBytes - this.addedBytes;
+    return this.options.limits.diskBytes - this.heldBytes - this.addedBytes;
+  }
+
+  /** Counts what the session's images hold already against the quota. */
+  hold(bytes: number): void {
+    this.heldBytes = bytes;
   }
 
   async create(
@@ -82,6 +98,15 @@ export class StepContainers {
         `The command '${commandText}' returned a non-zero code: ${outcome.exitCode}`,
         outcome.exitCode,
       );
+    await this.countEntries(container, `The command '${commandText}'`);
+  }
+
+  /** Counts the files and folders the step created or changed; past the limit the build fails. */
+  private async countEntries(container: Docker.Container, what: string): Promise<void> {
+    const changes = (await container.changes()) as unknown[] | null;
+    this.addedEntries += changes?.length ?? 0;
+    const limit = this.options.maxEntries ?? MAX_BUILD_ENTRIES;
+    if (this.addedEntries > limit) throw entriesFailure(what, limit);
   }
 
   /** Removes a container of this build once; later calls for it do nothing. */
@@ -99,18 +124,20 @@ export class StepContainers {
   }
 
   diskFailure(what: string): BuildFailure {
-    return diskFailure(what, this.options.limits.diskBytes);
+    return diskFailure(what, {
+      quotaBytes: this.options.limits.diskBytes,
+      heldBytes: this.heldBytes,
+    });
   }
 
   /** Fails the step when it would write more than the build has left of its quota. */
   checkRoom(bytes: number): void {
-    if (this.addedBytes + bytes > this.options.limits.diskBytes)
-      throw this.diskFailure('This step');
+    if (bytes > this.roomBytes) throw this.diskFailure('This step');
   }
 
   /** Counts bytes the build added; past the quota the build fails. */
   charge(bytes: number): void {
     this.addedBytes += bytes;
-    if (this.addedBytes > this.options.limits.diskBytes) throw this.diskFailure('This step');
+    if (this.roomBytes < 0) throw this.diskFailure('This step');
   }
 }
