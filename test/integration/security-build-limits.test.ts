@@ -2,7 +2,7 @@
 // endless line gets the line cut while /api/health still responds. A compressed build context
 // that unpacks past the limit is rejected. A client that reads no build output does not grow the
 // server's memory. The images a session builds count against its disk quota until `docker rmi`
-// frees them.
+// frees them, and a Restart counts only the image it keeps.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -205,6 +205,24 @@ describe('build limits', () => {
     assert.equal(again.exitCode, 0, again.output);
   });
 
+  test('restarts count only the image they keep', { timeout: 600_000 }, async () => {
+    const other = await startSession(server, LAB_ID);
+    let otherWeb = await serviceContainer(other.sessionId, 'web');
+    for (const round of [1, 2, 3]) {
+      const fill = `RUN echo round ${round} && head -c 120M /dev/zero > /opt/fill.bin`;
+      const written = await execIn(
+        otherWeb,
+        `mkdir -p /var/www/html/.ddev/web-build && printf '%s\\n' ${shellQuote(fill)} > /var/www/html/.ddev/web-build/Dockerfile.fill`,
+        'ddev',
+      );
+      assert.equal(written.exitCode, 0, written.output);
+      const events = await restart(other);
+      assert.equal(events.at(-1)?.type, 'done', `round ${round}: ${JSON.stringify(events.at(-1))}`);
+      assert.ok(events.some((event) => event.line === `round ${round}`));
+      otherWeb = await serviceContainer(other.sessionId, 'web');
+    }
+  });
+
   function proxyRequest(urlPath: string, body: Buffer): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const request = http.request(
@@ -221,10 +239,12 @@ describe('build limits', () => {
     });
   }
 
-  async function restart(): Promise<Array<{ type: string; line?: string }>> {
-    const response = await fetch(`${server.url}/api/sessions/${session.sessionId}/restart`, {
+  async function restart(
+    owner: StartedSession = session,
+  ): Promise<Array<{ type: string; line?: string }>> {
+    const response = await fetch(`${server.url}/api/sessions/${owner.sessionId}/restart`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${session.token}` },
+      headers: { authorization: `Bearer ${owner.token}` },
     });
     assert.equal(response.status, 200);
     const text = await response.text();
