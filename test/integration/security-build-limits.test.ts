@@ -2,7 +2,8 @@
 // endless line gets the line cut while /api/health still responds. A compressed build context
 // that unpacks past the limit is rejected. A client that reads no build output does not grow the
 // server's memory. The images a session builds count against its disk quota until `docker rmi`
-// frees them, and a Restart counts only the image it keeps.
+// frees them, and a Restart counts only the image it keeps. A step that makes too many files
+// is stopped.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -203,6 +204,16 @@ describe('build limits', () => {
     assert.equal(removed.exitCode, 0, removed.output);
     const again = await build('big3');
     assert.equal(again.exitCode, 0, again.output);
+  });
+
+  test('step making too many files is stopped', { timeout: 300_000 }, async () => {
+    const many = 'RUN mkdir /many && cd /many && seq 1 120000 | xargs touch';
+    const result = await learner(
+      `mkdir -p /tmp/many && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(many)} > /tmp/many/Dockerfile && docker build -t many /tmp/many`,
+    );
+
+    assert.notEqual(result.exitCode, 0, result.output);
+    assert.match(result.output, /created or changed more than 100000 files and folders/);
   });
 
   test('restarts count only the image they keep', { timeout: 600_000 }, async () => {
