@@ -206,6 +206,25 @@ describe('build limits', () => {
     assert.equal(again.exitCode, 0, again.output);
   });
 
+  test('untagged own image can be removed', { timeout: 300_000 }, async () => {
+    const build = (text: string) =>
+      learner(
+        `mkdir -p /tmp/retag && printf '%s\\n' 'FROM ${BASE}' ${shellQuote(`RUN echo ${text} > /retag.txt`)} > /tmp/retag/Dockerfile && docker build -q -t retag /tmp/retag`,
+      );
+
+    const first = await build('one');
+    assert.equal(first.exitCode, 0, first.output);
+    const oldId = /sha256:([0-9a-f]{64})/.exec(first.output)?.[1];
+    assert.ok(oldId, first.output);
+    const second = await build('two');
+    assert.equal(second.exitCode, 0, second.output);
+
+    const removed = await learner(`docker rmi ${oldId.slice(0, 12)}`);
+    assert.equal(removed.exitCode, 0, removed.output);
+    const gone = await learner(`docker image inspect ${oldId.slice(0, 12)}`);
+    assert.notEqual(gone.exitCode, 0, gone.output);
+  });
+
   test('step making too many files is stopped', { timeout: 300_000 }, async () => {
     const many = 'RUN mkdir /many && cd /many && seq 1 120000 | xargs touch';
     const result = await learner(

@@ -198,7 +198,8 @@ describe('step builder on Docker', () => {
         memoryBytes: 256 * MIB,
         nanoCpus: 1e9,
         pids: 64,
-        diskBytes: 64 * MIB,
+        // The session's earlier images in this file hold more than 64 MiB, and they count.
+        diskBytes: 512 * MIB,
         timeoutSeconds: 3,
       },
     });

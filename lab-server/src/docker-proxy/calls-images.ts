@@ -97,9 +97,15 @@ export async function removeImage(
   if (isTeachingTag(ref)) throw notAllowed(`Removing the teaching image ${ref}`);
   const info = await context.ownImage(ref);
 
-  const tags = isImageId(ref)
-    ? (info.RepoTags ?? []).filter((tag) => isSessionRef(tag, context.sessionId))
-    : [toEngineRef(ref, context.sessionId)!];
+  // An image of the session that lost its tag to a later build still counts against the
+  // session's disk quota, so it can be removed by its id.
+  const untagged = (info.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>').length === 0;
+  const ownUntagged = isImageId(ref) && untagged && context.belongs(info.Labels);
+  const tags = ownUntagged
+    ? [info.Id]
+    : isImageId(ref)
+      ? (info.RepoTags ?? []).filter((tag) => isSessionRef(tag, context.sessionId))
+      : [toEngineRef(ref, context.sessionId)!];
   if (tags.length === 0)
     throw notAllowed(`Removing the image ${ref}`, 'only images you built can be removed');
 

@@ -107,7 +107,7 @@ async function copyFromContext(
     selections.length === 1 && !selections[0]!.isDirectory ? selections[0]!.entries[0]! : undefined;
   const unpacked =
     copy.keyword === 'ADD' && single
-      ? await archiveItems(single, destination, chown ? owner : undefined)
+      ? await archiveItems(single, destination, chown ? owner : undefined, containers.roomBytes)
       : undefined;
   if (unpacked) items = unpacked;
   else {
