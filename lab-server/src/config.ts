@@ -65,6 +65,7 @@ const schema = z.object({
   containerDiskMb: positiveInt.min(16),
   diskCheckSeconds: z.coerce.number().positive().max(3600),
   runcPolicy: z.enum(['auto', 'learner', 'strict']),
+  diskPolicy: z.enum(['auto', 'enforced', 'measured']),
   sessionsPerClientPerMinute: positiveInt,
   sessionsPerClient: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(1000)]),
   trustProxy: z.array(
@@ -216,6 +217,10 @@ export const SOURCES: Record<
     env: 'LAB_DISK_CHECK_SECONDS',
     help: 'seconds between measurements of writable layers (default 5)',
   },
+  diskPolicy: {
+    env: 'LAB_DISK_POLICY',
+    help: '"enforced" rejects an engine that cannot cap writable layers (overlay2 on xfs with pquota), "measured" accepts quotas the server measures; "auto" is enforced when listening beyond loopback or trusting a reverse proxy (default auto)',
+  },
   runcPolicy: {
     env: 'LAB_RUNC_POLICY',
     help: '"strict" rejects a runc with any known container escape, "learner" only one a learner reaches from a shell; "auto" is strict when listening beyond loopback or trusting a reverse proxy (default auto)',
@@ -325,6 +330,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     containerDiskMb: env.LAB_CONTAINER_DISK_MB ?? '2048',
     diskCheckSeconds: env.LAB_DISK_CHECK_SECONDS ?? '5',
     runcPolicy: env.LAB_RUNC_POLICY ?? 'auto',
+    diskPolicy: env.LAB_DISK_POLICY ?? 'auto',
     sessionsPerClientPerMinute: env.LAB_SESSIONS_PER_CLIENT_PER_MINUTE ?? '10',
     sessionsPerClient: env.LAB_SESSIONS_PER_CLIENT || 'auto',
     trustProxy: splitList(env.LAB_TRUST_PROXY),

@@ -13,7 +13,7 @@ import type { ImageName } from './images/catalog.ts';
 import { loadLabs } from './labs/load.ts';
 import { LabDefinitionError, type Lab } from './labs/schema.ts';
 import { DiskWatch } from './guards/disk-watch.ts';
-import { checkEngine, effectiveRuncPolicy } from './guards/engine-check.ts';
+import { checkEngine, effectiveDiskPolicy, effectiveRuncPolicy } from './guards/engine-check.ts';
 import { installHostFirewall } from './guards/host-firewall.ts';
 import { createLogger, type Logger } from './log.ts';
 import { DockerProxies } from './docker-proxy/proxies.ts';
@@ -102,12 +102,16 @@ function startPools(sessions: SessionManager, labs: Map<string, Lab>, config: Co
   for (const entry of config.pool) sessions.setPoolTarget(entry.labId, entry.size);
 }
 
-/** Rejects an engine whose runc learners could escape through, and logs what weakens isolation. */
+/**
+ * Rejects an engine whose runc learners could escape through, or that cannot cap disk use where a
+ * room needs it, and logs what weakens isolation.
+ */
 async function guardEngine(runtime: DockerRuntime, config: Config, log: Logger): Promise<void> {
   const facts = await runtime.inspectEngine();
   const verdict = checkEngine(
     facts,
     effectiveRuncPolicy(config.runcPolicy, config.host, config.trustProxy),
+    effectiveDiskPolicy(config.diskPolicy, config.host, config.trustProxy),
   );
   for (const warning of verdict.warnings) log.warn({ runc: facts.runcVersion }, warning);
 

@@ -32,8 +32,10 @@ describe('training in Chromium', () => {
     // A fixed port, so the pages reach the restarted server where they left the first one.
     env = {
       LAB_HOST: '0.0.0.0',
-      // The test engine's runc may lack fixes for image-crafting escapes; room mode would refuse it.
+      // The test engine's runc may lack fixes for image-crafting escapes and its storage may have no
+      // quotas; room mode would refuse both.
       LAB_RUNC_POLICY: 'learner',
+      LAB_DISK_POLICY: 'measured',
       LAB_PORT: String(await freePort()),
       LAB_DATABASE: path.join(folder, 'state.sqlite'),
       LAB_INSTRUCTOR_TOKEN: TOKEN,

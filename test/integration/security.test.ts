@@ -113,8 +113,10 @@ describe('learner attacks', () => {
       instance,
       env: {
         LAB_HOST: '0.0.0.0',
-        // The test engine's runc may lack fixes for image-crafting escapes; room mode would refuse it.
+        // The test engine's runc may lack fixes for image-crafting escapes and its storage may have no
+        // quotas; room mode would refuse both.
         LAB_RUNC_POLICY: 'learner',
+        LAB_DISK_POLICY: 'measured',
         LAB_CONTAINER_PIDS: '128',
         LAB_CONTAINER_MEMORY_MB: '256',
         LAB_CONTAINER_DISK_MB: '64',
@@ -623,12 +625,13 @@ describe('hostile clients', () => {
     await writeFile(path.join(labsDir, `${CHURN_LAB}.yaml`), stringify(churnLab()));
     await using proxied = await startLabServer({
       instance: proxyInstance,
-      // Trusting a proxy makes the runc check strict; this engine's runc lacks the 2025 fixes.
+      // Trusting a proxy makes the runc and disk checks strict, which this engine may not pass.
       env: {
         LAB_LABS_DIR: labsDir,
         LAB_SESSIONS_PER_CLIENT: '1',
         LAB_TRUST_PROXY: 'loopback',
         LAB_RUNC_POLICY: 'learner',
+        LAB_DISK_POLICY: 'measured',
       },
     });
     try {

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 
 import {
   checkEngine,
+  effectiveDiskPolicy,
   effectiveRuncPolicy,
   UnsafeRuntimeError,
 } from '../../lab-server/src/guards/engine-check.ts';
@@ -81,5 +82,38 @@ describe('runc policy auto', () => {
   test('an explicit setting wins', () => {
     assert.equal(effectiveRuncPolicy('learner', '0.0.0.0', ['loopback']), 'learner');
     assert.equal(effectiveRuncPolicy('strict', '127.0.0.1', []), 'strict');
+  });
+});
+
+describe('disk policy', () => {
+  test('auto is enforced for a room', () => {
+    assert.equal(effectiveDiskPolicy('auto', '127.0.0.1', []), 'measured');
+    assert.equal(effectiveDiskPolicy('auto', '0.0.0.0', []), 'enforced');
+    assert.equal(effectiveDiskPolicy('auto', '127.0.0.1', ['loopback']), 'enforced');
+    assert.equal(effectiveDiskPolicy('measured', '0.0.0.0', []), 'measured');
+  });
+
+  test('enforced needs engine quotas', () => {
+    const engine: EngineFacts = {
+      serverVersion: '28.0.0',
+      runcVersion: '1.4.0',
+      userNamespaces: true,
+      seccomp: true,
+      storageQuota: false,
+    };
+
+    assert.throws(
+      () => checkEngine(engine, 'strict', 'enforced'),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeRuntimeError);
+        assert.match(
+          error.message,
+          /cannot cap a container's writable layer.*set LAB_DISK_POLICY=measured/,
+        );
+        return true;
+      },
+    );
+    assert.doesNotThrow(() => checkEngine({ ...engine, storageQuota: true }, 'strict', 'enforced'));
+    assert.doesNotThrow(() => checkEngine(engine, 'strict', 'measured'));
   });
 });

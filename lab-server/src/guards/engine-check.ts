@@ -27,6 +27,23 @@ export function effectiveRuncPolicy(
   return isLoopback(host) && trustProxy.length === 0 ? 'learner' : 'strict';
 }
 
+/** The keeper of the containers' disk quota: the engine, or the server's measurements. */
+export type DiskPolicy = 'enforced' | 'measured';
+
+/**
+ * Returns the disk policy that LAB_DISK_POLICY=auto stands for. A measured quota lets a fast write
+ * or an instant `fallocate` pass it for up to one measurement interval. So a room's server needs
+ * the engine to enforce it, while on loopback alone the only learner is the person at this machine.
+ */
+export function effectiveDiskPolicy(
+  setting: DiskPolicy | 'auto',
+  host: string,
+  trustProxy: readonly string[],
+): DiskPolicy {
+  if (setting !== 'auto') return setting;
+  return isLoopback(host) && trustProxy.length === 0 ? 'measured' : 'enforced';
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
@@ -37,9 +54,22 @@ export interface EngineVerdict {
 
 /**
  * Throws UnsafeRuntimeError when runc has an escape open to learners ('learner' policy) or any
- * known escape ('strict'); returns the warnings otherwise.
+ * known escape ('strict'), or when the disk policy needs engine quotas the engine lacks; returns
+ * the warnings otherwise.
  */
-export function checkEngine(facts: EngineFacts, policy: RuncPolicy): EngineVerdict {
+export function checkEngine(
+  facts: EngineFacts,
+  policy: RuncPolicy,
+  diskPolicy: DiskPolicy = 'measured',
+): EngineVerdict {
+  if (diskPolicy === 'enforced' && !facts.storageQuota) {
+    throw new UnsafeRuntimeError(
+      "The Docker Engine cannot cap a container's writable layer (that needs the overlay2 storage driver on xfs mounted with pquota), " +
+        'and a server for a room needs it: a measured quota lets a learner pass it for a moment, enough to fill the disk. ' +
+        'Move /var/lib/docker to such a filesystem, or, to accept measured quotas, set LAB_DISK_POLICY=measured and give /var/lib/docker a filesystem of its own.',
+    );
+  }
+
   const escapes = openEscapes(facts.runcVersion);
   const fatal = escapes.filter((escape) => policy === 'strict' || escape.learnerReachable);
   const version = facts.runcVersion ?? 'an unknown version';
