@@ -8,6 +8,8 @@ const HEARTBEAT_MS = 30_000;
 const OFFER_EXTEND_MS = 10 * 60_000;
 
 export interface LabClock {
+  /** Sends a heartbeat now, to learn at once whether the session still runs. */
+  checkNow(): void;
   dispose(): void;
 }
 
@@ -64,6 +66,7 @@ export function startClock(options: {
   void beat();
 
   return {
+    checkNow: () => void beat(),
     dispose: () => {
       window.clearInterval(tick);
       window.clearInterval(heartbeat);

@@ -29,6 +29,8 @@ export function mountLab(root: HTMLElement): void {
   let session: SessionInfo | undefined;
   let terminals = new Map<string, TerminalConnection>();
   let clock: LabClock | undefined;
+  /** Set when a terminal was ended by the server, so an unreachable server then ends the page. */
+  let terminalEnded = false;
   // Terminals whose container a Restart is replacing: their shells end with the old container.
   const replacing = new Set<string>();
 
@@ -63,6 +65,13 @@ export function mountLab(root: HTMLElement): void {
         protocols: [TOKEN_SUBPROTOCOL, TOKEN_PREFIX + info.token],
         onStatus: (message) => {
           if (!replacing.has(id)) setStatus(message);
+        },
+        // A shell that exited leaves the session running; a session that ended, or a server
+        // that stopped, does not, so a heartbeat is sent at once to find out which.
+        onEnded: () => {
+          if (replacing.has(id)) return;
+          terminalEnded = true;
+          clock?.checkNow();
         },
       }),
     );
@@ -130,6 +139,7 @@ export function mountLab(root: HTMLElement): void {
 
   const begin = async (info: SessionInfo) => {
     session = info;
+    terminalEnded = false;
     setRunning(true);
     showProgress(root, info.passedSteps);
     showWebLinks(info);
@@ -139,6 +149,14 @@ export function mountLab(root: HTMLElement): void {
       onExpired: () =>
         end('The session has ended. Your progress is saved: press Start to continue.'),
       onLost: (error) => {
+        // The API reports a server that did not respond as status 0.
+        const unreachable = !(error instanceof ApiError) || error.status === 0;
+        if (unreachable && terminalEnded) {
+          end(
+            'The lab server cannot be reached and your terminal has ended. Your progress is saved: press Start when the server is back.',
+          );
+          return;
+        }
         if (error instanceof ApiError && (error.status === 404 || error.status === 401)) {
           end(
             'The session has ended (it was idle, or the server restarted). Your progress is saved: press Start to continue.',

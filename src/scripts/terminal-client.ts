@@ -27,6 +27,8 @@ export function connectTerminal(options: {
   url: string;
   protocols: string[];
   onStatus: (message: string) => void;
+  /** Called when the server ends the terminal: its shell exited, or the whole session ended. */
+  onEnded?: () => void;
 }): TerminalConnection {
   const overlay = buildOverlay(options.element);
   const terminal = new Terminal({
@@ -60,6 +62,7 @@ export function connectTerminal(options: {
     if (next === 'ended') {
       overlay.showBanner(message);
       options.onStatus(message);
+      options.onEnded?.();
     }
   };
   const socket = new TerminalSocket({

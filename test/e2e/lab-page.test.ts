@@ -254,6 +254,27 @@ describe('lab page in Chromium', () => {
     }
     await page.close();
   });
+
+  // Runs last: it stops the server that the tests above share.
+  test('page ends when the server stops', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${server.url}/labs/${LAB}/`);
+    await page.getByTestId('lab-start').click();
+    await page
+      .getByTestId('lab-status')
+      .filter({ hasText: 'containers are running' })
+      .waitFor({ timeout: 60_000 });
+
+    await server.kill('SIGTERM');
+
+    await page
+      .getByTestId('lab-status')
+      .filter({ hasText: 'The lab server cannot be reached' })
+      .waitFor({ timeout: 30_000 });
+    assert.equal(await page.getByTestId('lab-start').isVisible(), true);
+    assert.equal(await page.getByTestId('lab-stop').isVisible(), false);
+    await page.close();
+  });
 });
 
 /** Presses every Run button of a step in order, then Check, and waits for it to pass. */
