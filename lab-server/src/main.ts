@@ -175,7 +175,10 @@ function installShutdown(parts: {
   const stop = async (signal: string) => {
     if (shutdown.stopping) return;
     shutdown.stopping = true;
-    log.info({ signal }, 'stopping: ending every session but those of open trainings');
+    log.info(
+      { signal },
+      'stopping: ending every session but those of open trainings in labs without a docker command',
+    );
     const removed = tallyRemovals(parts.runtime);
     server.close();
     await sessions.endAll('shutdown', {
