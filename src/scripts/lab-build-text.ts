@@ -50,13 +50,17 @@ function redAfter(parameters: string, red: boolean): boolean {
 
 /**
  * Describes the step that made a layer as its Dockerfile line would read. The classic builder records a
- * metadata step as `/bin/sh -c #(nop) ` plus the instruction, and a HEALTHCHECK as a Go struct.
+ * metadata step as `/bin/sh -c #(nop) ` plus the instruction, a HEALTHCHECK as a Go struct, and a
+ * RUN as its shell and command, after `|<count> NAME=value ...` when build arguments were in use.
  * An empty entry is a layer of the base image that was imported, not built by a step.
  */
 export function describeLayer(createdBy: string): string {
-  const text = createdBy.trim().replace(/^\/bin\/(?:ba)?sh -c #\(nop\)\s+/, '');
+  const withoutArgs = createdBy.trim().replace(/^\|\d+(?:\s+[A-Za-z_][A-Za-z0-9_]*=\S*)*\s+/, '');
+  const text = withoutArgs.replace(/^\/bin\/(?:ba)?sh -c #\(nop\)\s+/, '');
   if (text === '')
     return "the base image's files: a layer imported, not built by a Dockerfile step";
+  const run = /^\/bin\/(?:ba)?sh -c (.*)$/s.exec(text);
+  if (run) return `RUN ${run[1]!.trim()}`;
   return healthcheckInstruction(text) ?? text;
 }
 

@@ -77,7 +77,8 @@ export async function checkStep(
     const outcome = await runCheck(session, button.dataset.stepId!, waits);
     result.replaceChildren(...withInlineCode(outcome.passed ? '✓ Passed' : `✗ ${outcome.message}`));
     result.dataset.passed = String(outcome.passed);
-    showHints(step, outcome.hints);
+    // Hints help only while the step is still to do.
+    showHints(step, outcome.passed ? [] : outcome.hints);
     showProgress(root, outcome.passedSteps);
   } catch (error) {
     result.textContent = error instanceof ApiError ? error.message : String(error);

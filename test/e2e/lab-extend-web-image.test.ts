@@ -91,6 +91,14 @@ describe('Restart on the lab page', () => {
       'no HEALTHCHECK layer reads as a Dockerfile line',
     );
     assert.match(madeBy.at(-1)!, /base image/);
+    assert.ok(
+      madeBy.some((text) => /^RUN .*figlet/.test(text.trim())),
+      `no RUN layer installs figlet: ${madeBy.join(' | ')}`,
+    );
+    assert.ok(
+      madeBy.every((text) => !/^\|\d+ /.test(text.trim())),
+      'a layer shows the build arguments prefix',
+    );
     await assertExtraStepsNamed(page);
     const newId = await webContainerId(instance);
     assert.notEqual(newId, oldId);

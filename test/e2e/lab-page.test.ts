@@ -59,6 +59,8 @@ describe('lab page in Chromium', () => {
       .locator('.lab-step')
       .evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.stepId!));
     for (const stepId of steps) await completeStep(page, stepId);
+    // Earned hints go once the step passes.
+    assert.equal(await page.getByTestId('hints-pid-one').isVisible(), false);
 
     await page
       .getByTestId('lab-progress')
