@@ -7,7 +7,10 @@ export type { Logger };
 export type LogFormat = 'text' | 'json';
 
 export function createLogger(options: { level: string; format: LogFormat }): Logger {
-  if (options.format === 'json') return pino({ level: options.level });
+  // Synchronous, so that the last line before process.exit() reaches a pipe too.
+  if (options.format === 'json') {
+    return pino({ level: options.level }, pino.destination({ dest: 1, sync: true }));
+  }
 
   // pid and hostname are left out, because a console shows the output of one server.
   return pino({ level: options.level, base: undefined }, textDestination(process.stdout));

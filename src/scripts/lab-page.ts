@@ -15,6 +15,10 @@ import { startWhenThereIsRoom } from './join-capacity.ts';
 import type { ProjectBuildControls } from './lab-project-build.ts';
 import type { TerminalConnection } from './terminal-client.ts';
 
+/** Number of looks, and the wait between them, for a running session after the page lost its own. */
+const RESTORE_ATTEMPTS = 6;
+const RESTORE_DELAY_MS = 3000;
+
 const TOKEN_SUBPROTOCOL = 'ddev-lab.v1';
 const TOKEN_PREFIX = 'ddev-lab.token.';
 
@@ -162,7 +166,8 @@ export function mountLab(root: HTMLElement): void {
             'The session has ended (it was idle, or the server restarted). Your progress is saved: press Start to continue.',
           );
           // An instructor's reset or a server restart may have left a session running for us.
-          void restore(root, labId, begin, setStatus);
+          // A reset's new session can take a few seconds to appear, so look again a few times.
+          void restoreSoon(root, labId, begin, setStatus, () => session !== undefined);
         }
       },
     });
@@ -246,23 +251,43 @@ export function mountLab(root: HTMLElement): void {
 }
 
 /** Shows the learner's saved progress and reconnects to a session that is still running. */
+/** Shows the learner's progress and takes up their running session; returns whether there was one. */
 async function restore(
   root: HTMLElement,
   labId: string,
   begin: (info: SessionInfo) => Promise<void>,
   setStatus: (message: string) => void,
-) {
+): Promise<boolean> {
   try {
     const progress = await loadProgress(labId);
     showProgress(root, progress.passedSteps);
     for (const step of root.querySelectorAll<HTMLElement>('.lab-step'))
       showHints(step, progress.hints[step.dataset.stepId!] ?? []);
-    if (progress.session) await begin(progress.session);
-    else if (progress.passedSteps.length > 0)
+    if (progress.session) {
+      await begin(progress.session);
+      return true;
+    }
+    if (progress.passedSteps.length > 0)
       setStatus('Welcome back. Press Start: your containers are brought up to where you left off.');
   } catch (error) {
     // A static copy of the site without a lab server still shows the steps.
     if (!(error instanceof ApiError && error.status === 0)) setStatus(String(error));
+  }
+  return false;
+}
+
+/** Tries restore() now and a few times more, until a session turns up or the learner starts one. */
+async function restoreSoon(
+  root: HTMLElement,
+  labId: string,
+  begin: (info: SessionInfo) => Promise<void>,
+  setStatus: (message: string) => void,
+  started: () => boolean,
+): Promise<void> {
+  for (let attempt = 0; attempt < RESTORE_ATTEMPTS; attempt += 1) {
+    if (attempt > 0) await new Promise((resolve) => window.setTimeout(resolve, RESTORE_DELAY_MS));
+    if (started()) return;
+    if (await restore(root, labId, begin, setStatus)) return;
   }
 }
 
