@@ -37,6 +37,19 @@ export async function removeInstance(instance: string): Promise<void> {
   );
 }
 
+/** Removes every image of a test instance, children before their parents. */
+export async function removeInstanceImages(instance: string): Promise<void> {
+  const images = await docker.listImages({
+    all: true,
+    filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance })),
+  });
+  for (const image of images.sort((a, b) => b.Created - a.Created))
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
+}
+
 /** Runs a command in a container as the given user (root by default) and returns its output. */
 export async function execIn(
   containerId: string,

@@ -15,7 +15,8 @@ import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 
 import { LABELS, labelFilter } from '../../lab-server/src/sandbox/labels.ts';
-import { docker, execIn, removeInstance } from '../helpers/docker.ts';
+import { docker, execIn, removeInstance, removeInstanceImages } from '../helpers/docker.ts';
+import { buildLab, serviceContainer, shellQuote } from '../helpers/build-lab.ts';
 import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
 import { startSession, type StartedSession } from '../helpers/sessions.ts';
 
@@ -24,35 +25,7 @@ const BASE = 'ddev-lab/ddev-base:trixie';
 const DISK_MB = 300;
 const MIB = 1024 * 1024;
 
-const LAB = `
-id: ${LAB_ID}
-title: Build limits
-summary: A workbench with the learner's docker command and a web container that Restart rebuilds.
-minutes: 10
-services:
-  workbench:
-    image: workbench
-    docker: true
-  web:
-    image: webserver
-terminals:
-  - id: workbench
-    title: workbench
-    service: workbench
-    user: ddev
-projectBuild:
-  service: web
-steps:
-  - id: look
-    title: Look around
-    body: Run docker ps.
-    check:
-      service: workbench
-      run: "true"
-    hints:
-      - Run docker ps.
-    solution: "true"
-`;
+const LAB = buildLab(LAB_ID, 'Build limits');
 
 describe('build limits', () => {
   const instance = uniqueInstance('it-buildlim');
@@ -87,15 +60,7 @@ describe('build limits', () => {
   after(async () => {
     await server?.kill('SIGTERM');
     await removeInstance(instance);
-    const images = await docker.listImages({
-      all: true,
-      filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance })),
-    });
-    for (const image of images.sort((a, b) => b.Created - a.Created))
-      await docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
+    await removeInstanceImages(instance);
     await rm(labsDir, { recursive: true, force: true });
     await rm(socketDir, { recursive: true, force: true });
   });
@@ -311,24 +276,6 @@ async function readAll(stream: http.IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-async function serviceContainer(sessionId: string, service: string): Promise<string> {
-  const containers = await docker.listContainers({
-    filters: JSON.stringify(
-      labelFilter({
-        [LABELS.session]: sessionId,
-        [LABELS.service]: service,
-        [LABELS.kind]: 'sandbox',
-      }),
-    ),
-  });
-  assert.equal(containers.length, 1, `one running ${service} container`);
-  return containers[0]!.Id;
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 async function waitUntil(

@@ -12,7 +12,14 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { LABELS, labelFilter } from '../../lab-server/src/sandbox/labels.ts';
-import { docker, execIn, listManaged, removeInstance } from '../helpers/docker.ts';
+import {
+  docker,
+  execIn,
+  listManaged,
+  removeInstance,
+  removeInstanceImages,
+} from '../helpers/docker.ts';
+import { buildLab, serviceContainer, shellQuote } from '../helpers/build-lab.ts';
 import { startLabServer, uniqueInstance, type RunningServer } from '../helpers/lab-server.ts';
 import { startSession, type StartedSession } from '../helpers/sessions.ts';
 
@@ -22,35 +29,7 @@ const DISK_MB = 64;
 const NET_RAW = 13;
 const MKNOD = 27;
 
-const LAB = `
-id: ${LAB_ID}
-title: Hardened builds
-summary: A workbench with the learner's docker command and a web container that Restart rebuilds.
-minutes: 10
-services:
-  workbench:
-    image: workbench
-    docker: true
-  web:
-    image: webserver
-terminals:
-  - id: workbench
-    title: workbench
-    service: workbench
-    user: ddev
-projectBuild:
-  service: web
-steps:
-  - id: look
-    title: Look around
-    body: Run docker ps.
-    check:
-      service: workbench
-      run: "true"
-    hints:
-      - Run docker ps.
-    solution: "true"
-`;
+const LAB = buildLab(LAB_ID, 'Hardened builds');
 
 // Prints the step's capabilities and no-new-privileges flag, and whether it can open a connection
 // to Debian's archive, the one outside address the builds may use.
@@ -101,15 +80,7 @@ describe('hardened builds', () => {
   after(async () => {
     await server?.kill('SIGTERM');
     await removeInstance(instance);
-    const images = await docker.listImages({
-      all: true,
-      filters: JSON.stringify(labelFilter({ [LABELS.instance]: instance })),
-    });
-    for (const image of images.sort((a, b) => b.Created - a.Created))
-      await docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
+    await removeInstanceImages(instance);
     await rm(labsDir, { recursive: true, force: true });
     await rm(socketDir, { recursive: true, force: true });
   });
@@ -338,24 +309,6 @@ function assertHardened(output: string): void {
   assert.equal(capabilities & (1n << BigInt(NET_RAW)), 0n, `CapEff ${capEff} has NET_RAW`);
   assert.equal(capabilities & (1n << BigInt(MKNOD)), 0n, `CapEff ${capEff} has MKNOD`);
   assert.match(output, /^NoNewPrivs:\s*1$/m);
-}
-
-async function serviceContainer(sessionId: string, service: string): Promise<string> {
-  const containers = await docker.listContainers({
-    filters: JSON.stringify(
-      labelFilter({
-        [LABELS.session]: sessionId,
-        [LABELS.service]: service,
-        [LABELS.kind]: 'sandbox',
-      }),
-    ),
-  });
-  assert.equal(containers.length, 1, `one running ${service} container`);
-  return containers[0]!.Id;
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 async function waitUntil(
