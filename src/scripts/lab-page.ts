@@ -70,8 +70,8 @@ export function mountLab(root: HTMLElement): void {
         onStatus: (message) => {
           if (!replacing.has(id)) setStatus(message);
         },
-        // A shell that exited leaves the session running; a session that ended, or a server
-        // that stopped, does not, so a heartbeat is sent at once to find out which.
+        // A shell that exited leaves the session running, unlike an ended session or a stopped
+        // server. A heartbeat sent at once finds out which it was.
         onEnded: () => {
           if (replacing.has(id)) return;
           terminalEnded = true;

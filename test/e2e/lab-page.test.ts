@@ -98,7 +98,8 @@ describe('lab page in Chromium', () => {
     await page.waitForTimeout(500);
     const heading = await page.locator('#step-fetch-page').boundingBox();
     const terminals = await page.locator('.lab-terminals').boundingBox();
-    assert.ok(heading && terminals, 'the heading or the terminals have no box');
+    assert.ok(heading, 'the heading has no box');
+    assert.ok(terminals, 'the terminals have no box');
     assert.ok(
       heading.y >= terminals.y + terminals.height - 1,
       `heading at ${heading.y} is under the terminals ending at ${terminals.y + terminals.height}`,

@@ -16,7 +16,7 @@ export class UnsafeRuntimeError extends LabError {
  * Returns the runc policy that LAB_RUNC_POLICY=auto stands for. Learners may build images (a
  * lab's `docker` command, a web-build Restart), so an escape through a crafted image is within
  * their reach. On loopback without a reverse proxy the only learner is the person at this
- * machine; a server that listens beyond loopback or trusts a proxy serves a room, so it is strict.
+ * machine. A server that listens beyond loopback or trusts a proxy serves a room, so it is strict.
  */
 export function effectiveRuncPolicy(
   setting: RuncPolicy | 'auto',

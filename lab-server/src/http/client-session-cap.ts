@@ -17,7 +17,7 @@ export class ClientSessionLimitError extends LabError {
 export class ClientSessionCap {
   private readonly limit: number;
   private readonly endsOnItsOwn: string;
-  /** The client address that holds each live session's slot, by session id. */
+  /** The client address of each live session's slot, by session id. */
   private readonly holders = new Map<string, string>();
   /** Starts still running per address, so that parallel requests cannot all pass the check. */
   private readonly starting = new Map<string, number>();

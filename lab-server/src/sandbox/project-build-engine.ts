@@ -166,7 +166,7 @@ async function buildProjectImage(
   return result;
 }
 
-/** Longest output line a Restart passes on, in characters; a longer line is cut. */
+/** Maximum length of an output line a Restart passes on, in characters. A longer line is cut. */
 export const MAX_LINE_CHARS = 4096;
 
 /**

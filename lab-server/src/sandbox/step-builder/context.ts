@@ -194,7 +194,7 @@ export function copyItems(
 }
 
 /**
- * Bytes a compressed archive that ADD unpacks may grow to: the server holds it in memory, and a
+ * Bytes a compressed archive that ADD unpacks may grow to: the server keeps it in memory, and a
  * small archive of zeros can unpack to gigabytes.
  */
 export const ADD_UNPACK_LIMIT = 256 * 1024 * 1024;
